@@ -1,1 +1,119 @@
-fn main() {}
+//! `rempart`: the one binary of the project. Each subcommand is a thin shell over a library
+//! crate; errors are printed with their whole chain and give exit code 1.
+
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "rempart",
+    version,
+    about = "Rempart: an edge and an abuse desk for infrastructure providers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the edge (reverse proxy) with a configuration file.
+    Edge {
+        /// The edge configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Take the listening sockets over from a running edge, then tell it to stop with
+        /// SIGQUIT: a zero-downtime upgrade.
+        #[arg(long)]
+        upgrade: bool,
+    },
+    /// Validate an edge configuration file (and the policy file it names) without starting.
+    CheckConfig {
+        /// The edge configuration (TOML).
+        file: PathBuf,
+    },
+    /// Validate a policy document.
+    CheckPolicy {
+        /// The policy (JSON).
+        file: PathBuf,
+    },
+    /// Run the demo on loopback: a demo origin and the edge, with a sample restriction.
+    Up {
+        /// Where the demo keeps its files.
+        #[arg(long, default_value = "rempart-demo")]
+        dir: PathBuf,
+        /// First port; the demo uses this one and the next few.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Run a small demo origin (a forum with a few pages) on an address.
+    DemoOrigin {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: String,
+    },
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("REMPART_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(true)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Edge { config, upgrade } => {
+            init_logging();
+            rempart_edge::run(rempart_edge::RunOptions { config, upgrade })
+        }
+        Command::CheckConfig { file } => check_config(&file),
+        Command::CheckPolicy { file } => rempart_edge::control::read_policy_file(&file)
+            .map(|p| {
+                println!(
+                    "{}: policy version {} with {} restrictions is valid",
+                    file.display(),
+                    p.version,
+                    p.restrictions.len()
+                )
+            })
+            .map_err(anyhow::Error::msg),
+        Command::Up { dir, port } => {
+            init_logging();
+            demo::up(&dir, port)
+        }
+        Command::DemoOrigin { listen } => {
+            init_logging();
+            demo::run_origin(&listen)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
+    let config =
+        rempart_edge::config::EdgeConfig::load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(p) = &config.policy.file {
+        rempart_edge::control::read_policy_file(&config.path(p.get_ref()))
+            .map_err(anyhow::Error::msg)?;
+    }
+    println!("{}: valid ({} zones)", file.display(), config.zones.len());
+    Ok(())
+}

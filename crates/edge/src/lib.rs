@@ -1,1 +1,188 @@
+//! The edge: a multi-tenant reverse proxy on Pingora that terminates TLS, routes each request
+//! to its zone's origins, and enforces the desk's policy with RFC 7725 block pages.
+//!
+//! Layout: [`config`] (the file, validated), [`zones`] and [`tls`] (what the config becomes at
+//! run time), [`proxy`] (the data path, one `ProxyHttp` phase at a time), [`headers`] (request
+//! hygiene and forwarding headers), [`pages`] (block and error pages), [`control`] (reloads,
+//! policy source, health checks), [`admin`] and [`metrics`].
 
+pub mod admin;
+pub mod config;
+pub mod control;
+pub mod headers;
+pub mod metrics;
+pub mod pages;
+pub mod proxy;
+pub mod state;
+pub mod tls;
+pub mod zones;
+
+use std::any::Any;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::TlsAccept;
+use pingora::protocols::tls::TlsRef;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+
+use crate::config::EdgeConfig;
+use crate::state::EdgeState;
+use crate::tls::SniResolver;
+
+/// How to start the edge.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// Take the listeners over from a running edge (graceful upgrade).
+    pub upgrade: bool,
+}
+
+struct SniCapture;
+
+#[async_trait]
+impl TlsAccept for SniCapture {
+    async fn handshake_complete_callback(
+        &self,
+        tls: &TlsRef,
+    ) -> Option<Arc<dyn Any + Send + Sync>> {
+        tls.server_name()
+            .map(|n| Arc::new(proxy::Sni(n.to_string())) as Arc<dyn Any + Send + Sync>)
+    }
+}
+
+/// Builds the edge's state from a configuration: zones, certificates, first health checks and
+/// the first policy (from the policy file or the fail-static cache).
+pub fn prepare(config: EdgeConfig) -> anyhow::Result<Arc<EdgeState>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (table, certs) = rt
+        .block_on(zones::build(&config))
+        .map_err(anyhow::Error::msg)?;
+    rt.block_on(async {
+        for z in &table.zones {
+            z.check_health().await;
+        }
+    });
+    let resolver = Arc::new(SniResolver::default());
+    resolver.replace(certs);
+    let access_log = config.access_log;
+    let metrics = metrics::Metrics::new()?;
+    let state = Arc::new(EdgeState::new(config, table, resolver, metrics, access_log));
+    let config = state.config.load_full();
+    if config.policy.file.is_some() {
+        let v = control::reload_policy_file(&state).map_err(anyhow::Error::msg)?;
+        tracing::info!(version = v, "policy loaded from file");
+        state.set_ready();
+    } else if config.policy.desk_url.is_some() {
+        if let Some(cache) = &config.policy.cache_file {
+            let path = config.path(cache);
+            if path.is_file() {
+                match control::read_policy_file(&path) {
+                    Ok(p) => {
+                        state.install_policy(&p, true);
+                        state.set_ready();
+                        tracing::info!(
+                            version = p.version,
+                            "starting from the last verified policy on disk"
+                        );
+                    }
+                    Err(e) => tracing::warn!("ignoring the policy cache: {e}"),
+                }
+            }
+        }
+    } else {
+        state.set_ready();
+    }
+    Ok(state)
+}
+
+/// Runs the edge until it is told to stop. Does not return on success (Pingora exits the
+/// process after a graceful shutdown).
+pub fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let config = EdgeConfig::load(&opts.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let state = prepare(config)?;
+    let config = state.config.load_full();
+
+    let tag = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        config
+            .source
+            .canonicalize()
+            .unwrap_or(config.source.clone())
+            .hash(&mut h);
+        format!("{:x}", h.finish())
+    };
+    let conf = ServerConf {
+        threads: config.listen.threads,
+        grace_period_seconds: Some(config.process.grace_period_s),
+        graceful_shutdown_timeout_seconds: Some(config.process.shutdown_timeout_s),
+        upgrade_sock: config
+            .process
+            .upgrade_sock
+            .clone()
+            .unwrap_or_else(|| format!("/tmp/rempart-edge-{tag}.sock")),
+        pid_file: config
+            .process
+            .pid_file
+            .clone()
+            .unwrap_or_else(|| format!("/tmp/rempart-edge-{tag}.pid")),
+        ..ServerConf::default()
+    };
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    if !config.listen.http.is_empty() {
+        let mut http = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            proxy::EdgeProxy::new(state.clone(), false),
+            "rempart http",
+        );
+        for a in &config.listen.http {
+            http.add_tcp(a.get_ref());
+        }
+        server.add_service(http);
+    }
+    if !config.listen.https.is_empty() {
+        let mut https = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            proxy::EdgeProxy::new(state.clone(), true),
+            "rempart https",
+        );
+        for a in &config.listen.https {
+            let mut tls =
+                TlsSettings::with_callbacks(Box::new(SniCapture)).context("TLS settings")?;
+            tls.set_cert_resolver(state.certs.clone());
+            tls.enable_h2();
+            https.add_tls_with_settings(a.get_ref(), None, tls);
+        }
+        server.add_service(https);
+    }
+    if let Some(admin) = &config.listen.admin {
+        let mut svc = Service::new(
+            "rempart admin".to_string(),
+            HttpServer::new_app(admin::Admin::new(state.clone())),
+        );
+        svc.add_tcp(admin.get_ref());
+        server.add_service(svc);
+    }
+    server.add_service(background_service(
+        "rempart control",
+        control::Control::new(state.clone()),
+    ));
+    tracing::info!(config = %config.source.display(), "edge starting");
+    server.run_forever()
+}

@@ -122,7 +122,12 @@ impl PolicyIndex {
 
     /// The narrowest restriction in force at `now` for a request to `host` with
     /// `path_and_query` (the request target in origin form).
-    pub fn lookup(&self, host: &str, path_and_query: &str, now: DateTime<Utc>) -> Option<Match<'_>> {
+    pub fn lookup(
+        &self,
+        host: &str,
+        path_and_query: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Match<'_>> {
         if self.len == 0 {
             return None;
         }
@@ -273,7 +278,11 @@ mod tests {
             },
         )]);
         for pq in ["/t/1", "/t/1?utm=x", "/%74/1", "//t/1", "/t/x/../1"] {
-            assert_eq!(hit(&ix, "Forum.Example:443", pq).as_deref(), Some("url"), "{pq}");
+            assert_eq!(
+                hit(&ix, "Forum.Example:443", pq).as_deref(),
+                Some("url"),
+                "{pq}"
+            );
         }
         assert_eq!(hit(&ix, "forum.example", "/t/10"), None);
         assert_eq!(hit(&ix, "forum.example", "/t/1/reply"), None);
@@ -288,7 +297,10 @@ mod tests {
                 url: "https://forum.example/view?id=5".into(),
             },
         )]);
-        assert_eq!(hit(&ix, "forum.example", "/view?id=5").as_deref(), Some("q"));
+        assert_eq!(
+            hit(&ix, "forum.example", "/view?id=5").as_deref(),
+            Some("q")
+        );
         assert_eq!(hit(&ix, "forum.example", "/view?id=6"), None);
         assert_eq!(hit(&ix, "forum.example", "/view"), None);
     }
@@ -304,7 +316,10 @@ mod tests {
         )]);
         assert_eq!(hit(&ix, "forum.example", "/forum/t").as_deref(), Some("p"));
         assert_eq!(hit(&ix, "forum.example", "/forum/t/").as_deref(), Some("p"));
-        assert_eq!(hit(&ix, "forum.example", "/forum/t/9?x").as_deref(), Some("p"));
+        assert_eq!(
+            hit(&ix, "forum.example", "/forum/t/9?x").as_deref(),
+            Some("p")
+        );
         assert_eq!(hit(&ix, "forum.example", "/forum/top"), None);
         assert_eq!(hit(&ix, "forum.example", "/forum"), None);
     }
@@ -388,8 +403,12 @@ mod tests {
         );
         r.ends_at = Some(t("2026-06-01T12:00:00Z"));
         let ix = index(vec![r]);
-        assert!(ix.lookup("a.example", "/p", t("2026-06-01T11:59:59Z")).is_some());
-        assert!(ix.lookup("a.example", "/p", t("2026-06-01T12:00:00Z")).is_none());
+        assert!(ix
+            .lookup("a.example", "/p", t("2026-06-01T11:59:59Z"))
+            .is_some());
+        assert!(ix
+            .lookup("a.example", "/p", t("2026-06-01T12:00:00Z"))
+            .is_none());
     }
 
     #[test]
@@ -407,7 +426,10 @@ mod tests {
             })
             .collect();
         let ix = index(rs);
-        assert_eq!(hit(&ix, "h7.example", "/post/1007").as_deref(), Some("r1007"));
+        assert_eq!(
+            hit(&ix, "h7.example", "/post/1007").as_deref(),
+            Some("r1007")
+        );
         assert_eq!(hit(&ix, "h7.example", "/post/1008"), None);
     }
 }

@@ -152,7 +152,10 @@ impl Restriction {
         }
         self.scope.validate()?;
         if !(self.notice_url.starts_with("https://") || self.notice_url.starts_with("http://"))
-            || self.notice_url.chars().any(|c| c.is_whitespace() || c == '>' || c == '<')
+            || self
+                .notice_url
+                .chars()
+                .any(|c| c.is_whitespace() || c == '>' || c == '<')
         {
             return Err(format!(
                 "notice_url '{}' must be an absolute http(s) URL without spaces or angle brackets",

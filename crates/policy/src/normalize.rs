@@ -175,7 +175,10 @@ mod tests {
     #[test]
     fn urls() {
         let (h, p, q) = split_url("https://Forum.Example/t/%31?x=1#frag").unwrap();
-        assert_eq!((h.as_str(), p.as_str(), q.as_deref()), ("forum.example", "/t/1", Some("x=1")));
+        assert_eq!(
+            (h.as_str(), p.as_str(), q.as_deref()),
+            ("forum.example", "/t/1", Some("x=1"))
+        );
         assert!(split_url("ftp://x/").is_err());
         assert!(split_url("https://u@x/").is_err());
         assert_eq!(split_url("https://x.example").unwrap().1, "/");

@@ -1,0 +1,42 @@
+# Block pages and edge error pages (English).
+blocked-title-legal = Unavailable for legal reasons
+blocked-title-tos = Access restricted
+blocked-lead-legal = Access to this page has been restricted by { $operator } for legal reasons.
+blocked-lead-tos = Access to this page has been restricted by { $operator } because it breaks the provider's terms of service.
+blocked-category = Category
+blocked-ground = Ground
+blocked-by = Restricted by
+blocked-since = Since
+blocked-until = Until
+blocked-until-none = Until further notice
+blocked-scope = Scope
+blocked-notice = Read the public notice explaining this restriction
+blocked-reference = Reference
+request-id = Request identifier
+scope-url = This address only
+scope-path_prefix = Every page under this path
+scope-host = The whole site
+
+category-threat_to_life = Imminent threat to life or safety
+category-doxxing = Publication of private information (doxxing)
+category-incitement_to_violence = Incitement to violence
+category-harassment = Harassment
+category-child_sexual_abuse_material = Child sexual abuse material
+category-non_consensual_intimate_imagery = Non-consensual intimate imagery
+category-terrorist_content = Terrorist content
+category-phishing_malware = Phishing or malware
+category-intellectual_property = Intellectual property infringement
+category-other = Other
+
+error-unknown-host-title = Site not found
+error-unknown-host-body = No site is configured for the address { $host } on this server. Check the address you typed.
+error-misdirected-title = Misdirected request
+error-misdirected-body = This connection was opened for another site. Open a new connection to { $host }.
+error-origin-down-title = Site temporarily unavailable
+error-origin-down-body = The servers of { $zone } cannot be reached right now. Please try again in a few minutes.
+error-bad-request-title = Bad request
+error-bad-request-body = The request could not be understood: { $reason }
+error-uri-too-long-title = Address too long
+error-uri-too-long-body = The requested address is longer than this server accepts.
+error-headers-too-large-title = Request headers too large
+error-headers-too-large-body = The request's headers are larger than this server accepts.

@@ -1,0 +1,42 @@
+# Pages de blocage et pages d'erreur de l'edge (français).
+blocked-title-legal = Indisponible pour raisons juridiques
+blocked-title-tos = Accès restreint
+blocked-lead-legal = L'accès à cette page a été restreint par { $operator } pour des raisons juridiques.
+blocked-lead-tos = L'accès à cette page a été restreint par { $operator } car elle enfreint les conditions d'utilisation du fournisseur.
+blocked-category = Catégorie
+blocked-ground = Motif
+blocked-by = Restriction appliquée par
+blocked-since = Depuis le
+blocked-until = Jusqu'au
+blocked-until-none = Jusqu'à nouvel ordre
+blocked-scope = Portée
+blocked-notice = Lire l'avis public qui explique cette restriction
+blocked-reference = Référence
+request-id = Identifiant de la requête
+scope-url = Cette adresse seulement
+scope-path_prefix = Toutes les pages sous ce chemin
+scope-host = Le site entier
+
+category-threat_to_life = Menace imminente pour la vie ou la sécurité
+category-doxxing = Divulgation d'informations personnelles (doxxing)
+category-incitement_to_violence = Incitation à la violence
+category-harassment = Harcèlement
+category-child_sexual_abuse_material = Contenu pédopornographique
+category-non_consensual_intimate_imagery = Images intimes diffusées sans consentement
+category-terrorist_content = Contenu à caractère terroriste
+category-phishing_malware = Hameçonnage ou logiciel malveillant
+category-intellectual_property = Atteinte à la propriété intellectuelle
+category-other = Autre
+
+error-unknown-host-title = Site introuvable
+error-unknown-host-body = Aucun site n'est configuré pour l'adresse { $host } sur ce serveur. Vérifiez l'adresse saisie.
+error-misdirected-title = Requête mal dirigée
+error-misdirected-body = Cette connexion a été ouverte pour un autre site. Ouvrez une nouvelle connexion vers { $host }.
+error-origin-down-title = Site momentanément indisponible
+error-origin-down-body = Les serveurs de { $zone } sont injoignables pour le moment. Réessayez dans quelques minutes.
+error-bad-request-title = Requête invalide
+error-bad-request-body = La requête n'a pas pu être comprise : { $reason }
+error-uri-too-long-title = Adresse trop longue
+error-uri-too-long-body = L'adresse demandée est plus longue que ce que ce serveur accepte.
+error-headers-too-large-title = En-têtes de requête trop volumineux
+error-headers-too-large-body = Les en-têtes de la requête sont plus volumineux que ce que ce serveur accepte.

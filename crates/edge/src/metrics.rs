@@ -1,0 +1,127 @@
+//! Prometheus metrics of the edge, served on the admin listener.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric the edge exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by zone and status class.
+    pub requests: IntCounterVec,
+    /// Time to the origin's response header, by zone.
+    pub upstream_latency: HistogramVec,
+    /// Block pages served, by restriction id and status.
+    pub restrictions_served: IntCounterVec,
+    /// Requests answered by the edge itself, by reason.
+    pub edge_answers: IntCounterVec,
+    /// The policy version in force.
+    pub policy_version: IntGauge,
+    /// When the policy in force was issued (Unix seconds).
+    pub policy_issued: IntGauge,
+    /// How many restrictions the policy holds.
+    pub policy_restrictions: IntGauge,
+    /// Reloads by what was reloaded and outcome.
+    pub reloads: IntCounterVec,
+    /// Origins up (1) or down (0).
+    pub origin_up: IntGaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("rempart_edge".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new("requests_total", "Requests by zone and status class"),
+            &["zone", "class"],
+        )?;
+        let upstream_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "upstream_response_seconds",
+                "Time from sending the request to the origin's response header",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            &["zone"],
+        )?;
+        let restrictions_served = IntCounterVec::new(
+            Opts::new(
+                "restrictions_served_total",
+                "Block pages served by restriction",
+            ),
+            &["restriction", "status"],
+        )?;
+        let edge_answers = IntCounterVec::new(
+            Opts::new(
+                "edge_answers_total",
+                "Requests answered by the edge itself, by reason",
+            ),
+            &["reason"],
+        )?;
+        let policy_version = IntGauge::new("policy_version", "Policy version in force")?;
+        let policy_issued = IntGauge::new(
+            "policy_issued_timestamp_seconds",
+            "When the policy in force was issued; age = time() - this",
+        )?;
+        let policy_restrictions =
+            IntGauge::new("policy_restrictions", "Restrictions in the policy in force")?;
+        let reloads = IntCounterVec::new(
+            Opts::new("reloads_total", "Reloads by what and outcome"),
+            &["what", "outcome"],
+        )?;
+        let origin_up = IntGaugeVec::new(
+            Opts::new("origin_up", "Whether an origin passes its health check"),
+            &["zone", "origin"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(upstream_latency.clone()))?;
+        registry.register(Box::new(restrictions_served.clone()))?;
+        registry.register(Box::new(edge_answers.clone()))?;
+        registry.register(Box::new(policy_version.clone()))?;
+        registry.register(Box::new(policy_issued.clone()))?;
+        registry.register(Box::new(policy_restrictions.clone()))?;
+        registry.register(Box::new(reloads.clone()))?;
+        registry.register(Box::new(origin_up.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            upstream_latency,
+            restrictions_served,
+            edge_answers,
+            policy_version,
+            policy_issued,
+            policy_restrictions,
+            reloads,
+            origin_up,
+        })
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        buf
+    }
+}
+
+/// `2xx`, `4xx`, … for a status code.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}

@@ -1,0 +1,473 @@
+//! The data path: Pingora's `ProxyHttp` phases for Rempart.
+//!
+//! `request_filter` does everything that may answer without an origin — head checks, routing
+//! to the zone, HTTPS redirect, policy enforcement — so a refused or restricted request never
+//! reaches an origin. `upstream_peer` picks a healthy origin; the header filters write the
+//! forwarding headers; `logging` writes the access log line and the metrics.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+use http::Version;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use rempart_policy::normalize_host;
+
+use crate::headers::{check_head, set_forwarding, strip_hop_by_hop, ClientInfo, HeadProblem};
+use crate::metrics::status_class;
+use crate::pages::{block_page, error_page, wants_json, EdgeError, Lang, Page};
+use crate::state::EdgeState;
+use crate::zones::Zone;
+
+/// The SNI a TLS client asked for, attached to the connection after the handshake.
+#[derive(Debug)]
+pub struct Sni(pub String);
+
+/// Per-request state shared across the phases.
+#[derive(Debug)]
+pub struct RequestCtx {
+    started: Instant,
+    request_id: String,
+    zone: Option<Arc<Zone>>,
+    host: String,
+    /// Which layer decided the response: `origin`, `policy`, `routing`, `hygiene`, `redirect`.
+    decided_by: &'static str,
+    restriction: Option<String>,
+    upstream_sent: Option<Instant>,
+    upstream_ms: Option<f64>,
+    origin: Option<String>,
+}
+
+/// The edge's proxy logic.
+pub struct EdgeProxy {
+    state: Arc<EdgeState>,
+    tls: bool,
+}
+
+impl EdgeProxy {
+    /// A proxy for plain (`tls = false`) or TLS listeners.
+    pub fn new(state: Arc<EdgeState>, tls: bool) -> Self {
+        EdgeProxy { state, tls }
+    }
+
+    async fn send_page(
+        &self,
+        session: &mut Session,
+        page: Page,
+        extra: &[(&'static str, String)],
+    ) -> Result<()> {
+        let mut resp = ResponseHeader::build(page.status, Some(8))?;
+        resp.insert_header("content-type", page.content_type)?;
+        resp.insert_header("content-length", page.body.len().to_string())?;
+        resp.insert_header("content-language", page.lang.tag())?;
+        resp.insert_header("vary", "Accept, Accept-Language")?;
+        resp.insert_header("x-content-type-options", "nosniff")?;
+        for (name, value) in extra {
+            resp.insert_header(*name, value.as_str())?;
+        }
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session
+            .write_response_header(Box::new(resp), head_only)
+            .await?;
+        if !head_only {
+            session
+                .write_response_body(Some(Bytes::from(page.body)), true)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn send_error(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        err: EdgeError<'_>,
+        decided_by: &'static str,
+    ) -> Result<bool> {
+        let (lang, json) = negotiate(session);
+        let page = error_page(&self.state.catalog, &err, lang, json, &ctx.request_id);
+        let reason = match err {
+            EdgeError::UnknownHost(_) => "unknown_host",
+            EdgeError::Misdirected(_) => "misdirected",
+            EdgeError::OriginDown(_) => "origin_down",
+            EdgeError::BadRequest(_) => "bad_request",
+            EdgeError::UriTooLong => "uri_too_long",
+            EdgeError::HeadersTooLarge => "headers_too_large",
+        };
+        self.state
+            .metrics
+            .edge_answers
+            .with_label_values(&[reason])
+            .inc();
+        ctx.decided_by = decided_by;
+        if page.status == 400 || page.status == 431 || page.status == 414 {
+            // The rest of this connection's bytes cannot be trusted to be framed right.
+            session.set_keepalive(None);
+        }
+        let request_id = ctx.request_id.clone();
+        self.send_page(
+            session,
+            page,
+            &[
+                ("cache-control", "no-store".into()),
+                ("x-request-id", request_id),
+            ],
+        )
+        .await?;
+        Ok(true)
+    }
+
+    fn client_ip(session: &Session) -> Option<IpAddr> {
+        match session.client_addr() {
+            Some(PSocketAddr::Inet(a)) => Some(a.ip()),
+            _ => None,
+        }
+    }
+
+    fn sni(session: &Session) -> Option<String> {
+        session
+            .digest()
+            .and_then(|d| d.ssl_digest.as_ref())
+            .and_then(|s| s.extension.get::<Sni>())
+            .map(|s| s.0.to_ascii_lowercase())
+    }
+}
+
+fn negotiate(session: &Session) -> (Lang, bool) {
+    let h = &session.req_header().headers;
+    let lang = Lang::negotiate(h.get("accept-language").and_then(|v| v.to_str().ok()));
+    let json = wants_json(h.get("accept").and_then(|v| v.to_str().ok()));
+    (lang, json)
+}
+
+/// The host the request is for: the absolute-form target's authority, else `Host`.
+fn request_host(req: &RequestHeader) -> Option<&str> {
+    if let Some(a) = req.uri.authority() {
+        return Some(a.as_str());
+    }
+    req.headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> Self::CTX {
+        RequestCtx {
+            started: Instant::now(),
+            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            zone: None,
+            host: String::new(),
+            decided_by: "origin",
+            restriction: None,
+            upstream_sent: None,
+            upstream_ms: None,
+            origin: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        let config = self.state.config.load();
+
+        // 1. Hygiene: framing and sizes, before anything reads the request.
+        let req = session.req_header();
+        let target_len = req.uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+            + req.uri.authority().map_or(0, |a| a.as_str().len());
+        if let Err(problem) = check_head(req.version, target_len, &req.headers, &config.limits) {
+            let err = match problem {
+                HeadProblem::Bad(reason) => EdgeError::BadRequest(reason),
+                HeadProblem::UriTooLong => EdgeError::UriTooLong,
+                HeadProblem::HeadersTooLarge => EdgeError::HeadersTooLarge,
+            };
+            return self.send_error(session, ctx, err, "hygiene").await;
+        }
+
+        // 2. Routing: the zone that serves this host.
+        let Some(raw_host) = request_host(req) else {
+            return self
+                .send_error(
+                    session,
+                    ctx,
+                    EdgeError::BadRequest("no Host header"),
+                    "hygiene",
+                )
+                .await;
+        };
+        let host = normalize_host(raw_host).into_owned();
+        if host.is_empty() || host.bytes().any(|b| b.is_ascii_whitespace() || b == b'/') {
+            return self
+                .send_error(
+                    session,
+                    ctx,
+                    EdgeError::BadRequest("invalid Host header"),
+                    "hygiene",
+                )
+                .await;
+        }
+        ctx.host = host;
+        let zones = self.state.zones.load();
+        let Some(zone) = zones.find(&ctx.host).cloned() else {
+            let host = ctx.host.clone();
+            return self
+                .send_error(session, ctx, EdgeError::UnknownHost(&host), "routing")
+                .await;
+        };
+        if self.tls {
+            if let Some(sni) = Self::sni(session) {
+                let same_zone = zones
+                    .find(sni.trim_end_matches('.'))
+                    .is_some_and(|z| Arc::ptr_eq(z, &zone));
+                if !same_zone {
+                    let host = ctx.host.clone();
+                    return self
+                        .send_error(session, ctx, EdgeError::Misdirected(&host), "routing")
+                        .await;
+                }
+            }
+        }
+        ctx.zone = Some(zone.clone());
+
+        // 3. Plain HTTP to a zone that wants HTTPS.
+        if !self.tls && zone.https_redirect {
+            let pq = session
+                .req_header()
+                .uri
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str());
+            let location = format!("https://{}{}", ctx.host, pq);
+            ctx.decided_by = "redirect";
+            let mut resp = ResponseHeader::build(308, Some(4))?;
+            resp.insert_header("location", location)?;
+            resp.insert_header("content-length", "0")?;
+            resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+            session.write_response_header(Box::new(resp), true).await?;
+            return Ok(true);
+        }
+
+        // 4. The policy: the narrowest restriction in force, before any origin is contacted.
+        let policy = self.state.policy.load();
+        if !policy.is_empty() {
+            let now = Utc::now();
+            let pq = session
+                .req_header()
+                .uri
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str());
+            if let Some(m) = policy.lookup(&ctx.host, pq, now) {
+                let r = m.restriction;
+                let (lang, json) = negotiate(session);
+                let page = block_page(&self.state.catalog, r, lang, json, &ctx.request_id);
+                // Never cached past the restriction's end, and briefly otherwise, so that a
+                // lifted restriction stops showing soon.
+                let max_age = r
+                    .ends_at
+                    .map_or(60, |end| (end - now).num_seconds().clamp(0, 60));
+                let extra = [
+                    ("link", format!("<{}>; rel=\"blocked-by\"", r.notice_url)),
+                    ("cache-control", format!("public, max-age={max_age}")),
+                    ("x-request-id", ctx.request_id.clone()),
+                ];
+                ctx.decided_by = "policy";
+                ctx.restriction = Some(r.id.0.clone());
+                self.state
+                    .metrics
+                    .restrictions_served
+                    .with_label_values(&[r.id.0.as_str(), &r.status().to_string()])
+                    .inc();
+                self.send_page(session, page, &extra).await?;
+                return Ok(true);
+            }
+        }
+
+        // 5. A zone whose origins are all down gets a page naming it, not a hang.
+        if zone.balancer.select(b"", 256).is_none() {
+            let name = zone.name.clone();
+            return self
+                .send_error(session, ctx, EdgeError::OriginDown(&name), "origin_health")
+                .await;
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut Self::CTX,
+    ) -> Result<Box<HttpPeer>> {
+        let zone = ctx
+            .zone
+            .as_ref()
+            .ok_or_else(|| Error::explain(InternalError, "no zone chosen"))?;
+        let key = Self::client_ip(session)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let peer = zone
+            .pick_origin(key.as_bytes())
+            .ok_or_else(|| Error::explain(HTTPStatus(502), "every origin of the zone is down"))?;
+        ctx.origin = Some(peer._address.to_string());
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        let is_upgrade = session.is_upgrade_req();
+        strip_hop_by_hop(upstream_request, is_upgrade);
+        let config = self.state.config.load();
+        let version = session.req_header().version;
+        let peer = Self::client_ip(session);
+        set_forwarding(
+            upstream_request,
+            &ClientInfo {
+                peer,
+                tls: self.tls,
+                host: &ctx.host,
+                request_id: &ctx.request_id,
+                version,
+            },
+            &config.trusted_nets,
+        );
+        // HTTP/2 clients carry the host in :authority; origins expect a Host header.
+        if upstream_request.headers.get(http::header::HOST).is_none() {
+            if let Some(a) = session.req_header().uri.authority() {
+                upstream_request.insert_header("host", a.as_str())?;
+            }
+        }
+        ctx.upstream_sent = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        if let (Some(sent), Some(zone)) = (ctx.upstream_sent, ctx.zone.as_ref()) {
+            let secs = sent.elapsed().as_secs_f64();
+            ctx.upstream_ms = Some(secs * 1000.0);
+            self.state
+                .metrics
+                .upstream_latency
+                .with_label_values(&[zone.name.as_str()])
+                .observe(secs);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        let upgrade = resp.status == http::StatusCode::SWITCHING_PROTOCOLS;
+        strip_hop_by_hop(resp, upgrade);
+        let via_token = match session.req_header().version {
+            Version::HTTP_2 => "2 rempart",
+            _ => "1.1 rempart",
+        };
+        let via = match resp.headers.get("via").and_then(|v| v.to_str().ok()) {
+            Some(prior) => format!("{prior}, {via_token}"),
+            None => via_token.to_string(),
+        };
+        resp.insert_header("via", via)?;
+        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if self.tls {
+            if let Some(hsts) = ctx.zone.as_ref().and_then(|z| z.hsts.clone()) {
+                resp.insert_header("strict-transport-security", hsts)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Self::CTX,
+    ) -> FailToProxy {
+        let code = match e.etype() {
+            HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    WriteError | ReadError | ConnectionClosed => 0,
+                    _ => 400,
+                },
+                _ => 500,
+            },
+        };
+        if code == 502 || code == 504 {
+            if session.response_written().is_none() {
+                let name = ctx
+                    .zone
+                    .as_ref()
+                    .map(|z| z.name.clone())
+                    .unwrap_or_default();
+                let _ = self
+                    .send_error(session, ctx, EdgeError::OriginDown(&name), "origin")
+                    .await;
+            }
+        } else if code == 400 && session.response_written().is_none() {
+            let _ = self
+                .send_error(
+                    session,
+                    ctx,
+                    EdgeError::BadRequest("malformed request body"),
+                    "hygiene",
+                )
+                .await;
+        } else if code > 0 && session.response_written().is_none() {
+            let _ = session.respond_error(code).await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let zone = ctx.zone.as_ref().map_or("-", |z| z.name.as_str());
+        self.state
+            .metrics
+            .requests
+            .with_label_values(&[zone, status_class(status)])
+            .inc();
+        if !self.state.access_log {
+            return;
+        }
+        let req = session.req_header();
+        let client = Self::client_ip(session).map(|ip| ip.to_string());
+        tracing::info!(
+            target: "access",
+            request_id = %ctx.request_id,
+            zone,
+            host = %ctx.host,
+            method = %req.method,
+            path = %req.uri.path(),
+            version = ?req.version,
+            status,
+            decided_by = ctx.decided_by,
+            restriction = ctx.restriction.as_deref(),
+            origin = ctx.origin.as_deref(),
+            client = client.as_deref(),
+            tls = self.tls,
+            duration_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+            upstream_ms = ctx.upstream_ms,
+            error = e.map(|e| e.etype().as_str()),
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! Zones at run time: hostname routing and each zone's origins with their load balancer.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::ToSocketAddrs;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use pingora::lb::discovery::Static;
+use pingora::lb::health_check::{HttpHealthCheck, TcpHealthCheck};
+use pingora::lb::selection::RoundRobin;
+use pingora::lb::{Backend, Backends, LoadBalancer};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::utils::tls::{parse_x509, WrappedX509};
+
+use crate::config::{self, EdgeConfig};
+use crate::tls::{load_certified_key, CertTable};
+
+/// How to reach one origin.
+#[derive(Debug, Clone)]
+pub struct OriginSettings {
+    /// Speak TLS.
+    pub tls: bool,
+    /// SNI and name to verify.
+    pub sni: String,
+    /// Verify the certificate.
+    pub verify: bool,
+    /// Custom CA certificates (DER), if any.
+    pub ca: Option<Arc<[WrappedX509]>>,
+    /// Offer HTTP/2.
+    pub h2: bool,
+}
+
+/// A zone ready to serve.
+pub struct Zone {
+    /// Its name.
+    pub name: String,
+    /// Whether it has a certificate (so HTTPS works for it).
+    pub has_tls: bool,
+    /// Redirect plain HTTP to HTTPS.
+    pub https_redirect: bool,
+    /// The HSTS header value to send on HTTPS responses.
+    pub hsts: Option<HeaderValue>,
+    /// Connect, read, write and idle timeouts toward origins.
+    pub timeouts: [Duration; 4],
+    /// The origins and their health.
+    pub balancer: Arc<LoadBalancer<RoundRobin>>,
+    /// Health check interval (zero: none).
+    pub health_interval: Duration,
+}
+
+impl std::fmt::Debug for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zone").field("name", &self.name).finish()
+    }
+}
+
+impl Zone {
+    /// Picks a healthy origin and describes how to reach it; `None` when all are down.
+    pub fn pick_origin(&self, key: &[u8]) -> Option<HttpPeer> {
+        let backend = self.balancer.select(key, 256)?;
+        let settings = backend.ext.get::<Arc<OriginSettings>>()?;
+        let mut peer = HttpPeer::new(backend.addr.clone(), settings.tls, settings.sni.clone());
+        let [connect, read, write, idle] = self.timeouts;
+        peer.options.connection_timeout = Some(connect);
+        peer.options.total_connection_timeout = Some(connect + connect);
+        peer.options.read_timeout = Some(read);
+        peer.options.write_timeout = Some(write);
+        peer.options.idle_timeout = Some(idle);
+        if settings.tls {
+            peer.options.verify_cert = settings.verify;
+            peer.options.verify_hostname = settings.verify;
+            peer.options.ca = settings.ca.clone();
+        }
+        if settings.h2 && settings.tls {
+            peer.options.set_http_version(2, 1);
+        }
+        Some(peer)
+    }
+
+    /// Runs one round of health checks.
+    pub async fn check_health(&self) {
+        self.balancer.backends().run_health_check(true).await;
+    }
+}
+
+/// Hostname → zone, with wildcards.
+#[derive(Default)]
+pub struct ZoneTable {
+    exact: HashMap<String, Arc<Zone>>,
+    wildcard: HashMap<String, Arc<Zone>>,
+    /// Every zone, in configuration order.
+    pub zones: Vec<Arc<Zone>>,
+}
+
+impl ZoneTable {
+    /// The zone serving `host` (already lower-cased, without port).
+    pub fn find(&self, host: &str) -> Option<&Arc<Zone>> {
+        if let Some(z) = self.exact.get(host) {
+            return Some(z);
+        }
+        let (_, parent) = host.split_once('.')?;
+        self.wildcard.get(parent)
+    }
+}
+
+/// Builds the zone table and the certificate table from a validated configuration.
+pub async fn build(config: &EdgeConfig) -> Result<(ZoneTable, CertTable), String> {
+    let mut table = ZoneTable::default();
+    let mut certs = CertTable::default();
+    for zc in &config.zones {
+        let zone = Arc::new(build_zone(config, zc).await?);
+        if let Some(tls) = &zc.tls {
+            let key = load_certified_key(
+                &config.path(tls.cert.get_ref()),
+                &config.path(tls.key.get_ref()),
+            )?;
+            for h in &zc.hosts {
+                certs.insert(h.get_ref(), key.clone());
+            }
+        }
+        for h in &zc.hosts {
+            let h = h.get_ref();
+            match h.strip_prefix("*.") {
+                Some(parent) => table.wildcard.insert(parent.to_string(), zone.clone()),
+                None => table.exact.insert(h.clone(), zone.clone()),
+            };
+        }
+        table.zones.push(zone);
+    }
+    Ok((table, certs))
+}
+
+async fn build_zone(config: &EdgeConfig, zc: &config::Zone) -> Result<Zone, String> {
+    let name = zc.name.get_ref().clone();
+    let mut set = BTreeSet::new();
+    let mut any_tls = None;
+    for o in &zc.origins {
+        let addr_text = o.address.get_ref();
+        let addr = addr_text
+            .to_socket_addrs()
+            .map_err(|e| format!("zone '{name}': origin '{addr_text}' does not resolve: {e}"))?
+            .next()
+            .ok_or_else(|| format!("zone '{name}': origin '{addr_text}' has no address"))?;
+        let host = addr_text
+            .rsplit_once(':')
+            .map_or(addr_text.as_str(), |(h, _)| h);
+        let ca = match &o.ca {
+            Some(path) => Some(load_ca(&config.path(path.get_ref()))?),
+            None => None,
+        };
+        let settings = Arc::new(OriginSettings {
+            tls: o.tls,
+            sni: o.sni.clone().unwrap_or_else(|| host.to_string()),
+            verify: o.verify,
+            ca,
+            h2: o.h2,
+        });
+        if o.tls {
+            any_tls = Some(settings.sni.clone());
+        }
+        let mut backend = Backend::new_with_weight(&addr.to_string(), *o.weight.get_ref())
+            .map_err(|e| format!("zone '{name}': origin '{addr_text}': {e}"))?;
+        backend.ext.insert(settings);
+        set.insert(backend);
+    }
+    let mut backends = Backends::new(Static::new(set));
+    let check = &zc.health_check.check;
+    if check == "tcp" {
+        let hc = match &any_tls {
+            Some(sni) => TcpHealthCheck::new_tls(sni),
+            None => TcpHealthCheck::new(),
+        };
+        backends.set_health_check(hc);
+    } else {
+        let host = zc.hosts[0].get_ref().trim_start_matches("*.").to_string();
+        let mut hc = HttpHealthCheck::new(&host, any_tls.is_some());
+        hc.req.set_uri(
+            check
+                .parse()
+                .map_err(|e| format!("zone '{name}': health check path '{check}': {e}"))?,
+        );
+        if any_tls.is_some() {
+            hc.peer_template.options.verify_cert = false;
+            hc.peer_template.options.verify_hostname = false;
+        }
+        backends.set_health_check(Box::new(hc));
+    }
+    let balancer = LoadBalancer::from_backends(backends);
+    balancer
+        .update()
+        .await
+        .map_err(|e| format!("zone '{name}': {e}"))?;
+    let hsts = if zc.hsts_max_age > 0 {
+        let v = if zc.hsts_include_subdomains {
+            format!("max-age={}; includeSubDomains", zc.hsts_max_age)
+        } else {
+            format!("max-age={}", zc.hsts_max_age)
+        };
+        HeaderValue::from_str(&v).ok()
+    } else {
+        None
+    };
+    Ok(Zone {
+        name,
+        has_tls: zc.tls.is_some(),
+        https_redirect: zc.https_redirect,
+        hsts,
+        timeouts: zc.timeouts.durations(),
+        balancer: Arc::new(balancer),
+        health_interval: Duration::from_millis(zc.health_check.interval_ms),
+    })
+}
+
+fn load_ca(path: &std::path::Path) -> Result<Arc<[WrappedX509]>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("CA {}: {e}", path.display()))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut bytes.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("CA {} is not valid PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in CA file {}", path.display()));
+    }
+    // Parse with rustls first: Pingora's wrapper panics on a certificate it cannot parse.
+    let mut store = rustls::RootCertStore::empty();
+    let mut list = Vec::with_capacity(certs.len());
+    for c in certs {
+        store
+            .add(c.clone())
+            .map_err(|e| format!("CA {} holds an unusable certificate: {e}", path.display()))?;
+        list.push(WrappedX509::new(c.to_vec(), parse_x509));
+    }
+    Ok(Arc::from(list))
+}
