@@ -664,7 +664,7 @@ address = "127.0.0.1:9000"
         let text = GOOD.replace("address =", "adress =");
         let err = parse(&text).unwrap_err();
         assert_eq!(err.0.len(), 1);
-        assert_eq!(err.0[0].line, 10, "{err}");
+        assert_eq!((err.0[0].line, err.0[0].column), (9, 1), "{err}");
         assert!(err.0[0].message.contains("adress"), "{err}");
     }
 
