@@ -42,6 +42,7 @@ pub struct RequestCtx {
     upstream_sent: Option<Instant>,
     upstream_ms: Option<f64>,
     origin: Option<String>,
+    peer: Option<Box<HttpPeer>>,
 }
 
 /// The edge's proxy logic.
@@ -146,6 +147,25 @@ fn negotiate(session: &Session) -> (Lang, bool) {
     (lang, json)
 }
 
+/// Whether the raw HTTP/1 head carried a Content-Length header.
+fn had_content_length(session: &Session) -> bool {
+    match session.as_downstream() {
+        pingora::protocols::http::ServerSession::H1(s) => {
+            let raw = s.get_headers_raw_bytes();
+            raw.split(|&b| b == b'\n').skip(1).any(|line| {
+                line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")
+                    || line.len() > 14
+                        && line[..14].eq_ignore_ascii_case(b"content-length")
+                        && line[14..]
+                            .iter()
+                            .take_while(|b| **b != b':')
+                            .all(|b| *b == b' ' || *b == b'\t')
+            })
+        }
+        _ => false,
+    }
+}
+
 /// The host the request is for: the absolute-form target's authority, else `Host`.
 fn request_host(req: &RequestHeader) -> Option<&str> {
     if let Some(a) = req.uri.authority() {
@@ -171,6 +191,7 @@ impl ProxyHttp for EdgeProxy {
             upstream_sent: None,
             upstream_ms: None,
             origin: None,
+            peer: None,
         }
     }
 
@@ -189,6 +210,21 @@ impl ProxyHttp for EdgeProxy {
             };
             return self.send_error(session, ctx, err, "hygiene").await;
         }
+
+        // Pingora drops Content-Length when Transfer-Encoding is present (RFC 9112 §6.3);
+        // the raw head still shows it, and such a request is refused, not guessed at.
+        if req.headers.contains_key(http::header::TRANSFER_ENCODING) && had_content_length(session)
+        {
+            return self
+                .send_error(
+                    session,
+                    ctx,
+                    EdgeError::BadRequest("both Content-Length and Transfer-Encoding are present"),
+                    "hygiene",
+                )
+                .await;
+        }
+        let req = session.req_header();
 
         // 2. Routing: the zone that serves this host.
         let Some(raw_host) = request_host(req) else {
@@ -287,12 +323,41 @@ impl ProxyHttp for EdgeProxy {
             }
         }
 
-        // 5. A zone whose origins are all down gets a page naming it, not a hang.
-        if zone.balancer.select(b"", 256).is_none() {
-            let name = zone.name.clone();
-            return self
-                .send_error(session, ctx, EdgeError::OriginDown(&name), "origin_health")
-                .await;
+        // 5. A healthy origin, or a page naming the zone whose origins are all down.
+        let key = Self::client_ip(session)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        match zone.pick_origin(key.as_bytes()) {
+            Some(peer) => ctx.peer = Some(Box::new(peer)),
+            None => {
+                let name = zone.name.clone();
+                return self
+                    .send_error(session, ctx, EdgeError::OriginDown(&name), "origin_health")
+                    .await;
+            }
+        }
+
+        // 6. A chunked body is framed by the client: read its first part now, so that a
+        // malformed one is refused before the origin hears of the request. Pingora replays
+        // what was read from its retry buffer (64 KiB, one read never exceeds it); later
+        // parts are re-framed by the edge, so a bad chunk further on cannot desynchronise
+        // the origin either.
+        if session
+            .req_header()
+            .headers
+            .contains_key(http::header::TRANSFER_ENCODING)
+        {
+            session.as_mut().enable_retry_buffering();
+            if session.read_request_body().await.is_err() {
+                return self
+                    .send_error(
+                        session,
+                        ctx,
+                        EdgeError::BadRequest("malformed chunked body"),
+                        "hygiene",
+                    )
+                    .await;
+            }
         }
         Ok(false)
     }
@@ -302,18 +367,24 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
-        let zone = ctx
-            .zone
-            .as_ref()
-            .ok_or_else(|| Error::explain(InternalError, "no zone chosen"))?;
-        let key = Self::client_ip(session)
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
-        let peer = zone
-            .pick_origin(key.as_bytes())
-            .ok_or_else(|| Error::explain(HTTPStatus(502), "every origin of the zone is down"))?;
+        // The first attempt uses the origin chosen in request_filter; a retry picks again.
+        let peer = match ctx.peer.take() {
+            Some(peer) => peer,
+            None => {
+                let zone = ctx
+                    .zone
+                    .as_ref()
+                    .ok_or_else(|| Error::explain(InternalError, "no zone chosen"))?;
+                let key = Self::client_ip(session)
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default();
+                Box::new(zone.pick_origin(key.as_bytes()).ok_or_else(|| {
+                    Error::explain(HTTPStatus(502), "every origin of the zone is down")
+                })?)
+            }
+        };
         ctx.origin = Some(peer._address.to_string());
-        Ok(Box::new(peer))
+        Ok(peer)
     }
 
     async fn upstream_request_filter(

@@ -135,6 +135,7 @@ async fn build_zone(config: &EdgeConfig, zc: &config::Zone) -> Result<Zone, Stri
     let name = zc.name.get_ref().clone();
     let mut set = BTreeSet::new();
     let mut any_tls = None;
+    let mut origin_settings = Vec::new();
     for o in &zc.origins {
         let addr_text = o.address.get_ref();
         let addr = addr_text
@@ -161,16 +162,23 @@ async fn build_zone(config: &EdgeConfig, zc: &config::Zone) -> Result<Zone, Stri
         }
         let mut backend = Backend::new_with_weight(&addr.to_string(), *o.weight.get_ref())
             .map_err(|e| format!("zone '{name}': origin '{addr_text}': {e}"))?;
+        origin_settings.push(settings.clone());
         backend.ext.insert(settings);
         set.insert(backend);
     }
     let mut backends = Backends::new(Static::new(set));
     let check = &zc.health_check.check;
     if check == "tcp" {
-        let hc = match &any_tls {
+        let mut hc = match &any_tls {
             Some(sni) => TcpHealthCheck::new_tls(sni),
             None => TcpHealthCheck::new(),
         };
+        // A TLS check verifies like the proxied traffic does, with the origin's own CA.
+        if let Some(tls_origin) = origin_settings.iter().find(|o| o.tls) {
+            hc.peer_template.options.verify_cert = tls_origin.verify;
+            hc.peer_template.options.verify_hostname = tls_origin.verify;
+            hc.peer_template.options.ca = tls_origin.ca.clone();
+        }
         backends.set_health_check(hc);
     } else {
         let host = zc.hosts[0].get_ref().trim_start_matches("*.").to_string();
