@@ -592,3 +592,47 @@ fn check_config_names_file_line_and_reason() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_are_replaced_without_restart() {
+    let dir = TempDir::new("cert-reload");
+    let old_ca = Pki::new();
+    let new_ca = Pki::new();
+    let (c, k) = old_ca.leaf(&dir, "a", &["a.test"]);
+    let o = Origin::plain("o").await;
+    let tls = format!(
+        "tls = {{ cert = \"{}\", key = \"{}\" }}",
+        c.display(),
+        k.display()
+    );
+    let edge = Edge::start(&dir, &zone("a", &["a.test"], &[&o], &tls)).await;
+    let url = format!("https://a.test:{}/", edge.https);
+    let trusts_new = edge.https_client(&new_ca.ca_pem, &["a.test"]);
+    assert!(
+        trusts_new.get(&url).send().await.is_err(),
+        "old certificate served"
+    );
+    let pid_before = edge.child.id();
+
+    // Renew in place, as an ACME client would: the watcher picks it up.
+    let staging = TempDir::new("cert-staging");
+    let (nc, nk) = new_ca.leaf(&staging, "a", &["a.test"]);
+    std::fs::copy(&nk, &k).unwrap();
+    std::fs::copy(&nc, &c).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // A new client each time: a new handshake.
+        let client = edge.https_client(&new_ca.ca_pem, &["a.test"]);
+        if let Ok(r) = client.get(&url).send().await {
+            assert_eq!(r.status(), 200);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "new certificate never served:\n{}",
+            edge.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(edge.child.id(), pid_before);
+}

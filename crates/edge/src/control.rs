@@ -187,6 +187,13 @@ fn watch_files(state: &EdgeState, tx: mpsc::Sender<Trigger>) -> Option<notify::R
     if let Some(f) = &config.policy.file {
         files.push(config.path(f.get_ref()));
     }
+    // Certificates renewed in place (by an ACME client, say) are picked up without a signal.
+    for zone in &config.zones {
+        if let Some(tls) = &zone.tls {
+            files.push(config.path(tls.cert.get_ref()));
+            files.push(config.path(tls.key.get_ref()));
+        }
+    }
     let files: Vec<PathBuf> = files
         .into_iter()
         .map(|f| f.canonicalize().unwrap_or(f))
@@ -213,6 +220,7 @@ fn watch_files(state: &EdgeState, tx: mpsc::Sender<Trigger>) -> Option<notify::R
         .iter()
         .filter_map(|f| f.parent().map(Path::to_path_buf))
         .collect();
+    dirs.sort();
     dirs.dedup();
     for d in dirs {
         if let Err(e) = watcher.watch(&d, RecursiveMode::NonRecursive) {
