@@ -64,8 +64,9 @@ pub fn prepare(config: EdgeConfig) -> anyhow::Result<Arc<EdgeState>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let metrics = metrics::Metrics::new()?;
     let (table, certs) = rt
-        .block_on(zones::build(&config))
+        .block_on(zones::build(&config, &metrics))
         .map_err(anyhow::Error::msg)?;
     rt.block_on(async {
         for z in &table.zones {
@@ -75,7 +76,6 @@ pub fn prepare(config: EdgeConfig) -> anyhow::Result<Arc<EdgeState>> {
     let resolver = Arc::new(SniResolver::default());
     resolver.replace(certs);
     let access_log = config.access_log;
-    let metrics = metrics::Metrics::new()?;
     let state = Arc::new(EdgeState::new(config, table, resolver, metrics, access_log));
     let config = state.config.load_full();
     if config.policy.file.is_some() {

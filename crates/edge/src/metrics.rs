@@ -114,14 +114,37 @@ impl Metrics {
     }
 }
 
-/// `2xx`, `4xx`, … for a status code.
-pub fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "other",
+/// One zone's request counters and latency histogram, resolved once so the data path does not
+/// hash label values on every request.
+#[derive(Clone)]
+pub struct ZoneMetrics {
+    by_class: [prometheus::IntCounter; 6],
+    /// Time to the origin's response header.
+    pub upstream_latency: prometheus::Histogram,
+}
+
+impl ZoneMetrics {
+    /// Counts one request with its final status.
+    pub fn count(&self, status: u16) {
+        let i = match status {
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            500..=599 => 4,
+            _ => 5,
+        };
+        self.by_class[i].inc();
+    }
+}
+
+impl Metrics {
+    /// The resolved handles for a zone (`-` for requests that matched no zone).
+    pub fn zone(&self, zone: &str) -> ZoneMetrics {
+        let c = |class: &str| self.requests.with_label_values(&[zone, class]);
+        ZoneMetrics {
+            by_class: [c("1xx"), c("2xx"), c("3xx"), c("4xx"), c("5xx"), c("other")],
+            upstream_latency: self.upstream_latency.with_label_values(&[zone]),
+        }
     }
 }

@@ -20,7 +20,6 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use rempart_policy::normalize_host;
 
 use crate::headers::{check_head, set_forwarding, strip_hop_by_hop, ClientInfo, HeadProblem};
-use crate::metrics::status_class;
 use crate::pages::{block_page, error_page, wants_json, EdgeError, Lang, Page};
 use crate::state::EdgeState;
 use crate::zones::Zone;
@@ -324,10 +323,8 @@ impl ProxyHttp for EdgeProxy {
         }
 
         // 5. A healthy origin, or a page naming the zone whose origins are all down.
-        let key = Self::client_ip(session)
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
-        match zone.pick_origin(key.as_bytes()) {
+        // Weighted round robin ignores the key.
+        match zone.pick_origin(b"") {
             Some(peer) => ctx.peer = Some(Box::new(peer)),
             None => {
                 let name = zone.name.clone();
@@ -364,7 +361,7 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_peer(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
         // The first attempt uses the origin chosen in request_filter; a retry picks again.
@@ -375,10 +372,7 @@ impl ProxyHttp for EdgeProxy {
                     .zone
                     .as_ref()
                     .ok_or_else(|| Error::explain(InternalError, "no zone chosen"))?;
-                let key = Self::client_ip(session)
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default();
-                Box::new(zone.pick_origin(key.as_bytes()).ok_or_else(|| {
+                Box::new(zone.pick_origin(b"").ok_or_else(|| {
                     Error::explain(HTTPStatus(502), "every origin of the zone is down")
                 })?)
             }
@@ -428,11 +422,7 @@ impl ProxyHttp for EdgeProxy {
         if let (Some(sent), Some(zone)) = (ctx.upstream_sent, ctx.zone.as_ref()) {
             let secs = sent.elapsed().as_secs_f64();
             ctx.upstream_ms = Some(secs * 1000.0);
-            self.state
-                .metrics
-                .upstream_latency
-                .with_label_values(&[zone.name.as_str()])
-                .observe(secs);
+            zone.metrics.upstream_latency.observe(secs);
         }
         Ok(())
     }
@@ -511,12 +501,11 @@ impl ProxyHttp for EdgeProxy {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        match ctx.zone.as_ref() {
+            Some(z) => z.metrics.count(status),
+            None => self.state.no_zone.count(status),
+        }
         let zone = ctx.zone.as_ref().map_or("-", |z| z.name.as_str());
-        self.state
-            .metrics
-            .requests
-            .with_label_values(&[zone, status_class(status)])
-            .inc();
         if !self.state.access_log {
             return;
         }

@@ -28,6 +28,8 @@ pub struct EdgeState {
     pub metrics: Metrics,
     /// Whether access log lines are written.
     pub access_log: bool,
+    /// Counters for requests that matched no zone.
+    pub no_zone: crate::metrics::ZoneMetrics,
     ready: AtomicBool,
 }
 
@@ -52,6 +54,7 @@ impl EdgeState {
             certs,
             policy: ArcSwap::from_pointee(PolicyIndex::build(&Policy::empty())),
             catalog: Catalog::default(),
+            no_zone: metrics.zone("-"),
             metrics,
             access_log,
             ready: AtomicBool::new(false),

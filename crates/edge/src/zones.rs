@@ -14,6 +14,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::utils::tls::{parse_x509, WrappedX509};
 
 use crate::config::{self, EdgeConfig};
+use crate::metrics::{Metrics, ZoneMetrics};
 use crate::tls::{load_certified_key, CertTable};
 
 /// How to reach one origin.
@@ -47,6 +48,8 @@ pub struct Zone {
     pub balancer: Arc<LoadBalancer<RoundRobin>>,
     /// Health check interval (zero: none).
     pub health_interval: Duration,
+    /// This zone's metric handles.
+    pub metrics: ZoneMetrics,
 }
 
 impl std::fmt::Debug for Zone {
@@ -105,11 +108,14 @@ impl ZoneTable {
 }
 
 /// Builds the zone table and the certificate table from a validated configuration.
-pub async fn build(config: &EdgeConfig) -> Result<(ZoneTable, CertTable), String> {
+pub async fn build(
+    config: &EdgeConfig,
+    metrics: &Metrics,
+) -> Result<(ZoneTable, CertTable), String> {
     let mut table = ZoneTable::default();
     let mut certs = CertTable::default();
     for zc in &config.zones {
-        let zone = Arc::new(build_zone(config, zc).await?);
+        let zone = Arc::new(build_zone(config, zc, metrics).await?);
         if let Some(tls) = &zc.tls {
             let key = load_certified_key(
                 &config.path(tls.cert.get_ref()),
@@ -131,7 +137,11 @@ pub async fn build(config: &EdgeConfig) -> Result<(ZoneTable, CertTable), String
     Ok((table, certs))
 }
 
-async fn build_zone(config: &EdgeConfig, zc: &config::Zone) -> Result<Zone, String> {
+async fn build_zone(
+    config: &EdgeConfig,
+    zc: &config::Zone,
+    metrics: &Metrics,
+) -> Result<Zone, String> {
     let name = zc.name.get_ref().clone();
     let mut set = BTreeSet::new();
     let mut any_tls = None;
@@ -217,6 +227,7 @@ async fn build_zone(config: &EdgeConfig, zc: &config::Zone) -> Result<Zone, Stri
         timeouts: zc.timeouts.durations(),
         balancer: Arc::new(balancer),
         health_interval: Duration::from_millis(zc.health_check.interval_ms),
+        metrics: metrics.zone(zc.name.get_ref()),
     })
 }
 
