@@ -636,3 +636,62 @@ async fn certificates_are_replaced_without_restart() {
     }
     assert_eq!(edge.child.id(), pid_before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_lists_deny_at_accept_or_per_zone_and_reload() {
+    let dir = TempDir::new("iplists");
+    let o = Origin::plain("o").await;
+    let deny_file = dir.write("deny.txt", "# provider-wide\n127.0.0.2\n");
+    let cfg = format!(
+        "[ip_lists]\ndeny_file = \"{}\"\n\n{}",
+        deny_file.display(),
+        zone(
+            "z",
+            &["z.test"],
+            &[&o],
+            "ip_lists = { deny = [\"127.0.0.0/8\"], allow = [\"127.0.0.3\"] }"
+        )
+    );
+    let edge = Edge::start(&dir, &cfg).await;
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap()
+    };
+    let get = |c: reqwest::Client| {
+        let url = edge.url("/");
+        async move { c.get(url).header("host", "z.test").send().await }
+    };
+    let r = get(from([127, 0, 0, 1])).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("Access denied"));
+    assert_eq!(
+        get(from([127, 0, 0, 3])).await.unwrap().status(),
+        200,
+        "allow list wins"
+    );
+    assert!(
+        get(from([127, 0, 0, 2])).await.is_err(),
+        "dropped at accept"
+    );
+    assert_eq!(o.count(), 1);
+    assert!(
+        edge.metric("rempart_edge_edge_answers_total{reason=\"ip_denied_at_accept\"}")
+            .await
+            >= 1.0
+    );
+
+    // The list file changes: the watcher reloads it.
+    std::fs::write(&deny_file, "# emptied\n").unwrap();
+    edge.wait_metric(
+        "rempart_edge_reloads_total{outcome=\"ok\",what=\"config\"}",
+        1.0,
+    )
+    .await;
+    assert_eq!(
+        get(from([127, 0, 0, 2])).await.unwrap().status(),
+        403,
+        "now only the zone's list applies"
+    );
+}

@@ -40,3 +40,5 @@ error-uri-too-long-title = Address too long
 error-uri-too-long-body = The requested address is longer than this server accepts.
 error-headers-too-large-title = Request headers too large
 error-headers-too-large-body = The request's headers are larger than this server accepts.
+error-denied-title = Access denied
+error-denied-body = This site does not accept requests from your network address.

@@ -40,3 +40,5 @@ error-uri-too-long-title = Adresse trop longue
 error-uri-too-long-body = L'adresse demandée est plus longue que ce que ce serveur accepte.
 error-headers-too-large-title = En-têtes de requête trop volumineux
 error-headers-too-large-body = Les en-têtes de la requête sont plus volumineux que ce que ce serveur accepte.
+error-denied-title = Accès refusé
+error-denied-body = Ce site n'accepte pas les requêtes provenant de votre adresse réseau.

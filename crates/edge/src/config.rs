@@ -69,6 +69,9 @@ pub struct EdgeConfig {
     /// Process settings: graceful shutdown and upgrades.
     #[serde(default)]
     pub process: Process,
+    /// Provider-wide address lists: a denied address is dropped at accept, before TLS.
+    #[serde(default)]
+    pub ip_lists: IpLists,
     /// Write one JSON access-log line per request.
     #[serde(default = "default_true")]
     pub access_log: bool,
@@ -126,6 +129,22 @@ pub struct PolicySource {
     pub desk_token_file: Option<Spanned<String>>,
     /// Where the last verified policy is kept, to start from it when the desk is unreachable.
     pub cache_file: Option<String>,
+}
+
+/// Allow and deny lists of addresses and CIDR prefixes, inline or in files (one per line).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpLists {
+    /// Addresses never denied by this scope's or a wider scope's deny list.
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    /// Addresses refused.
+    #[serde(default)]
+    pub deny: Vec<Spanned<String>>,
+    /// A file of allowed prefixes.
+    pub allow_file: Option<Spanned<String>>,
+    /// A file of denied prefixes (a million lines is fine).
+    pub deny_file: Option<Spanned<String>>,
 }
 
 /// Process settings.
@@ -222,6 +241,9 @@ pub struct Zone {
     /// Active health checks of the origins.
     #[serde(default)]
     pub health_check: HealthCheck,
+    /// The zone's own address lists (403 for a denied address).
+    #[serde(default)]
+    pub ip_lists: IpLists,
     /// The origins.
     #[serde(rename = "origin")]
     pub origins: Vec<Origin>,
@@ -445,6 +467,33 @@ impl EdgeConfig {
                 }
             }
             _ => {}
+        }
+
+        let base_dir = base.to_path_buf();
+        let check_lists = |lists: &IpLists, problems: &mut Vec<ConfigProblem>| {
+            for entry in lists.allow.iter().chain(lists.deny.iter()) {
+                if parse_net(entry.get_ref()).is_none() {
+                    problems.push(locate.at(
+                        entry.span().start,
+                        format!(
+                            "'{}' is not an IP address or CIDR such as 203.0.113.0/24",
+                            entry.get_ref()
+                        ),
+                    ));
+                }
+            }
+            for f in lists.allow_file.iter().chain(lists.deny_file.iter()) {
+                if !resolve(&base_dir, f.get_ref()).is_file() {
+                    problems.push(locate.at(
+                        f.span().start,
+                        format!("list file '{}' does not exist", f.get_ref()),
+                    ));
+                }
+            }
+        };
+        check_lists(&self.ip_lists, &mut problems);
+        for zone in &self.zones {
+            check_lists(&zone.ip_lists, &mut problems);
         }
 
         let mut hosts: HashMap<String, String> = HashMap::new();

@@ -187,6 +187,11 @@ fn watch_files(state: &EdgeState, tx: mpsc::Sender<Trigger>) -> Option<notify::R
     if let Some(f) = &config.policy.file {
         files.push(config.path(f.get_ref()));
     }
+    for lists in std::iter::once(&config.ip_lists).chain(config.zones.iter().map(|z| &z.ip_lists)) {
+        for f in lists.allow_file.iter().chain(lists.deny_file.iter()) {
+            files.push(config.path(f.get_ref()));
+        }
+    }
     // Certificates renewed in place (by an ACME client, say) are picked up without a signal.
     for zone in &config.zones {
         if let Some(tls) = &zone.tls {

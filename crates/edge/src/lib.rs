@@ -10,6 +10,7 @@ pub mod admin;
 pub mod config;
 pub mod control;
 pub mod headers;
+pub mod iplist;
 pub mod metrics;
 pub mod pages;
 pub mod proxy;
@@ -43,6 +44,30 @@ pub struct RunOptions {
     pub config: PathBuf,
     /// Take the listeners over from a running edge (graceful upgrade).
     pub upgrade: bool,
+}
+
+/// Drops connections from addresses on the provider-wide deny list at accept, before any TLS
+/// work is spent on them.
+#[derive(Debug)]
+struct AcceptFilter {
+    state: Arc<EdgeState>,
+}
+
+#[async_trait]
+impl pingora::listeners::ConnectionFilter for AcceptFilter {
+    async fn should_accept(&self, addr: Option<&std::net::SocketAddr>) -> bool {
+        let Some(addr) = addr else { return true };
+        let zones = self.state.zones.load();
+        if zones.ip_rules.check(addr.ip()) == iplist::Verdict::Denied {
+            self.state
+                .metrics
+                .edge_answers
+                .with_label_values(&["ip_denied_at_accept"])
+                .inc();
+            return false;
+        }
+        true
+    }
 }
 
 struct SniCapture;
@@ -154,6 +179,9 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         for a in &config.listen.http {
             http.add_tcp(a.get_ref());
         }
+        http.set_connection_filter(Arc::new(AcceptFilter {
+            state: state.clone(),
+        }));
         server.add_service(http);
     }
     if !config.listen.https.is_empty() {

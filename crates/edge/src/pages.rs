@@ -337,6 +337,8 @@ pub enum EdgeError<'a> {
     UriTooLong,
     /// Headers too large (431).
     HeadersTooLarge,
+    /// The client's address is on the zone's deny list (403).
+    Denied,
 }
 
 /// Renders an error page.
@@ -354,6 +356,7 @@ pub fn error_page(
         EdgeError::BadRequest(r) => (400, "error-bad-request", vec![("reason", r)]),
         EdgeError::UriTooLong => (414, "error-uri-too-long", vec![]),
         EdgeError::HeadersTooLarge => (431, "error-headers-too-large", vec![]),
+        EdgeError::Denied => (403, "error-denied", vec![]),
     };
     let title = catalog.text(lang, &format!("{key}-title"), &[]);
     let text = catalog.text(lang, &format!("{key}-body"), &args);

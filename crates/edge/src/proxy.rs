@@ -99,6 +99,7 @@ impl EdgeProxy {
             EdgeError::BadRequest(_) => "bad_request",
             EdgeError::UriTooLong => "uri_too_long",
             EdgeError::HeadersTooLarge => "headers_too_large",
+            EdgeError::Denied => "ip_denied",
         };
         self.state
             .metrics
@@ -269,6 +270,17 @@ impl ProxyHttp for EdgeProxy {
             }
         }
         ctx.zone = Some(zone.clone());
+
+        // The zone's own address lists.
+        if !zone.ip_rules.is_empty() {
+            if let Some(ip) = Self::client_ip(session) {
+                if zone.ip_rules.check(ip) == crate::iplist::Verdict::Denied {
+                    return self
+                        .send_error(session, ctx, EdgeError::Denied, "ip_list")
+                        .await;
+                }
+            }
+        }
 
         // 3. Plain HTTP to a zone that wants HTTPS.
         if !self.tls && zone.https_redirect {

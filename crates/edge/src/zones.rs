@@ -13,7 +13,8 @@ use pingora::lb::{Backend, Backends, LoadBalancer};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::utils::tls::{parse_x509, WrappedX509};
 
-use crate::config::{self, EdgeConfig};
+use crate::config::{self, EdgeConfig, IpLists};
+use crate::iplist::IpRules;
 use crate::metrics::{Metrics, ZoneMetrics};
 use crate::tls::{load_certified_key, CertTable};
 
@@ -50,6 +51,8 @@ pub struct Zone {
     pub health_interval: Duration,
     /// This zone's metric handles.
     pub metrics: ZoneMetrics,
+    /// The zone's own address lists.
+    pub ip_rules: IpRules,
 }
 
 impl std::fmt::Debug for Zone {
@@ -94,6 +97,8 @@ pub struct ZoneTable {
     wildcard: HashMap<String, Arc<Zone>>,
     /// Every zone, in configuration order.
     pub zones: Vec<Arc<Zone>>,
+    /// The provider-wide address lists.
+    pub ip_rules: IpRules,
 }
 
 impl ZoneTable {
@@ -112,7 +117,10 @@ pub async fn build(
     config: &EdgeConfig,
     metrics: &Metrics,
 ) -> Result<(ZoneTable, CertTable), String> {
-    let mut table = ZoneTable::default();
+    let mut table = ZoneTable {
+        ip_rules: build_rules(config, &config.ip_lists)?,
+        ..ZoneTable::default()
+    };
     let mut certs = CertTable::default();
     for zc in &config.zones {
         let zone = Arc::new(build_zone(config, zc, metrics).await?);
@@ -228,7 +236,27 @@ async fn build_zone(
         balancer: Arc::new(balancer),
         health_interval: Duration::from_millis(zc.health_check.interval_ms),
         metrics: metrics.zone(zc.name.get_ref()),
+        ip_rules: build_rules(config, &zc.ip_lists)?,
     })
+}
+
+/// Builds address lists from inline entries and files.
+pub fn build_rules(config: &EdgeConfig, lists: &IpLists) -> Result<IpRules, String> {
+    let mut rules = IpRules::default();
+    for (set, inline, file) in [
+        (&mut rules.allow, &lists.allow, &lists.allow_file),
+        (&mut rules.deny, &lists.deny, &lists.deny_file),
+    ] {
+        for entry in inline {
+            let net = config::parse_net(entry.get_ref())
+                .ok_or_else(|| format!("'{}' is not an IP address or CIDR", entry.get_ref()))?;
+            set.insert(net);
+        }
+        if let Some(f) = file {
+            set.extend_from_file(&config.path(f.get_ref()))?;
+        }
+    }
+    Ok(rules)
 }
 
 fn load_ca(path: &std::path::Path) -> Result<Arc<[WrappedX509]>, String> {

@@ -57,7 +57,13 @@ fn lookups(c: &mut Criterion) {
         let index = PolicyIndex::build(&policy(n));
         // A miss that walks every level (the common case: most traffic is not restricted).
         group.bench_with_input(BenchmarkId::new("miss", n), &index, |b, ix| {
-            b.iter(|| ix.lookup(black_box("h7.example"), black_box("/forum/a/b/c/d?x=1"), now))
+            b.iter(|| {
+                ix.lookup(
+                    black_box("h7.example"),
+                    black_box("/forum/a/b/c/d?x=1"),
+                    now,
+                )
+            })
         });
         // A hit on an exact URL.
         group.bench_with_input(BenchmarkId::new("hit_url", n), &index, |b, ix| {
