@@ -695,3 +695,63 @@ async fn address_lists_deny_at_accept_or_per_zone_and_reload() {
         "now only the zone's list applies"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_per_client_and_release() {
+    let dir = TempDir::new("ratelimit");
+    let o = Origin::plain("o").await;
+    let cfg = format!(
+        "{}\n[[zone.rate_limit]]\nname = \"api-writes\"\nrequests = 2\nperiod_s = 60\nburst = 1\npath_prefix = \"/api/\"\nmethod = \"POST\"\n\n[[zone.rate_limit]]\nname = \"pages\"\nrequests = 1\nperiod_s = 1\n",
+        zone("z", &["z.test"], &[&o], "")
+    );
+    let edge = Edge::start(&dir, &cfg).await;
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap()
+    };
+    let c1 = from([127, 0, 0, 1]);
+    let post = |c: &reqwest::Client| {
+        c.post(edge.url("/api/items"))
+            .header("host", "z.test")
+            .header("accept", "application/json")
+            .send()
+    };
+    // Both rules cover these POSTs; the second request is refused by the tighter one.
+    assert_eq!(post(&c1).await.unwrap().status(), 200);
+    let r = post(&c1).await.unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], 429);
+    // Another client is not affected.
+    assert_eq!(post(&from([127, 0, 0, 4])).await.unwrap().status(), 200);
+    assert_eq!(o.count(), 2, "refused requests never reach the origin");
+
+    // The 1/s page limit is released once its interval passes.
+    let g = || c1.get(edge.url("/page")).header("host", "z.test").send();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut saw_429 = false;
+    loop {
+        let s = g().await.unwrap().status();
+        if s == 429 {
+            saw_429 = true;
+        } else if saw_429 {
+            assert_eq!(s, 200);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never released");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = edge.metrics().await;
+    assert!(
+        m.contains("rempart_edge_edge_answers_total{reason=\"rate_limited\"}"),
+        "{m}"
+    );
+}

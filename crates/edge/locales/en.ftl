@@ -42,3 +42,5 @@ error-headers-too-large-title = Request headers too large
 error-headers-too-large-body = The request's headers are larger than this server accepts.
 error-denied-title = Access denied
 error-denied-body = This site does not accept requests from your network address.
+error-rate-limited-title = Too many requests
+error-rate-limited-body = You have sent too many requests in a short time. Please wait a moment and try again.

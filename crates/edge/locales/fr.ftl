@@ -42,3 +42,5 @@ error-headers-too-large-title = En-têtes de requête trop volumineux
 error-headers-too-large-body = Les en-têtes de la requête sont plus volumineux que ce que ce serveur accepte.
 error-denied-title = Accès refusé
 error-denied-body = Ce site n'accepte pas les requêtes provenant de votre adresse réseau.
+error-rate-limited-title = Trop de requêtes
+error-rate-limited-body = Vous avez envoyé trop de requêtes en peu de temps. Patientez un instant puis réessayez.

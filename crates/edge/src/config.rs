@@ -72,6 +72,9 @@ pub struct EdgeConfig {
     /// Provider-wide address lists: a denied address is dropped at accept, before TLS.
     #[serde(default)]
     pub ip_lists: IpLists,
+    /// Provider-wide rate limits, checked before each zone's own.
+    #[serde(default, rename = "rate_limit")]
+    pub rate_limits: Vec<RateLimit>,
     /// Write one JSON access-log line per request.
     #[serde(default = "default_true")]
     pub access_log: bool,
@@ -129,6 +132,44 @@ pub struct PolicySource {
     pub desk_token_file: Option<Spanned<String>>,
     /// Where the last verified policy is kept, to start from it when the desk is unreachable.
     pub cache_file: Option<String>,
+}
+
+/// A rate limit per client address: `requests` per `period_s` seconds with `burst` more at
+/// once (GCRA, exact for the addresses tracked), optionally only for a path prefix or method.
+/// Over it: 429 with `Retry-After`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// A name, unique in its scope, for metrics and logs.
+    pub name: Spanned<String>,
+    /// Requests allowed per period.
+    pub requests: u32,
+    /// The period in seconds.
+    #[serde(default = "default_period")]
+    pub period_s: u64,
+    /// Requests allowed at once above the steady rate.
+    #[serde(default)]
+    pub burst: u32,
+    /// Only requests whose path starts with this.
+    pub path_prefix: Option<String>,
+    /// Only requests with this method (upper case).
+    pub method: Option<String>,
+    /// IPv6 clients are grouped by this prefix length.
+    #[serde(default = "default_v6_prefix")]
+    pub ipv6_prefix: u8,
+    /// Most client addresses tracked at once (memory bound; see `rempart-limits`).
+    #[serde(default = "default_tracked")]
+    pub max_tracked: usize,
+}
+
+fn default_period() -> u64 {
+    1
+}
+fn default_v6_prefix() -> u8 {
+    64
+}
+fn default_tracked() -> usize {
+    1_000_000
 }
 
 /// Allow and deny lists of addresses and CIDR prefixes, inline or in files (one per line).
@@ -244,6 +285,9 @@ pub struct Zone {
     /// The zone's own address lists (403 for a denied address).
     #[serde(default)]
     pub ip_lists: IpLists,
+    /// The zone's rate limits.
+    #[serde(default, rename = "rate_limit")]
+    pub rate_limits: Vec<RateLimit>,
     /// The origins.
     #[serde(rename = "origin")]
     pub origins: Vec<Origin>,
@@ -494,6 +538,50 @@ impl EdgeConfig {
         check_lists(&self.ip_lists, &mut problems);
         for zone in &self.zones {
             check_lists(&zone.ip_lists, &mut problems);
+        }
+        let check_limits = |limits: &[RateLimit], problems: &mut Vec<ConfigProblem>| {
+            let mut names = std::collections::HashSet::new();
+            for l in limits {
+                let at = l.name.span().start;
+                if !names.insert(l.name.get_ref().clone()) {
+                    problems.push(locate.at(
+                        at,
+                        format!("rate limit '{}' is defined twice", l.name.get_ref()),
+                    ));
+                }
+                if l.requests == 0 || l.period_s == 0 {
+                    problems.push(locate.at(
+                        at,
+                        "rate limit: requests and period_s must be at least 1".into(),
+                    ));
+                }
+                if l.ipv6_prefix == 0 || l.ipv6_prefix > 128 {
+                    problems.push(locate.at(
+                        at,
+                        "rate limit: ipv6_prefix must be between 1 and 128".into(),
+                    ));
+                }
+                if l.max_tracked < 16 {
+                    problems
+                        .push(locate.at(at, "rate limit: max_tracked must be at least 16".into()));
+                }
+                if let Some(m) = &l.method {
+                    if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
+                        problems.push(locate.at(
+                            at,
+                            format!("rate limit: method '{m}' must be upper case, like POST"),
+                        ));
+                    }
+                }
+                if l.path_prefix.as_ref().is_some_and(|p| !p.starts_with('/')) {
+                    problems
+                        .push(locate.at(at, "rate limit: path_prefix must start with '/'".into()));
+                }
+            }
+        };
+        check_limits(&self.rate_limits, &mut problems);
+        for zone in &self.zones {
+            check_limits(&zone.rate_limits, &mut problems);
         }
 
         let mut hosts: HashMap<String, String> = HashMap::new();

@@ -28,7 +28,7 @@ pub fn read_policy_file(path: &Path) -> Result<Policy, String> {
 pub async fn reload_config(state: &EdgeState) -> Result<(), String> {
     let old = state.config.load_full();
     let new = EdgeConfig::load(&old.source).map_err(|e| e.to_string())?;
-    let (table, certs) = zones::build(&new, &state.metrics).await?;
+    let (table, certs) = zones::build(&new, &state.metrics, &state.limiters).await?;
     for z in &table.zones {
         z.check_health().await;
     }

@@ -14,6 +14,7 @@ pub mod iplist;
 pub mod metrics;
 pub mod pages;
 pub mod proxy;
+pub mod ratelimit;
 pub mod state;
 pub mod tls;
 pub mod zones;
@@ -90,8 +91,9 @@ pub fn prepare(config: EdgeConfig) -> anyhow::Result<Arc<EdgeState>> {
         .enable_all()
         .build()?;
     let metrics = metrics::Metrics::new()?;
+    let limiters = Arc::new(ratelimit::LimiterRegistry::default());
     let (table, certs) = rt
-        .block_on(zones::build(&config, &metrics))
+        .block_on(zones::build(&config, &metrics, &limiters))
         .map_err(anyhow::Error::msg)?;
     rt.block_on(async {
         for z in &table.zones {
@@ -101,7 +103,9 @@ pub fn prepare(config: EdgeConfig) -> anyhow::Result<Arc<EdgeState>> {
     let resolver = Arc::new(SniResolver::default());
     resolver.replace(certs);
     let access_log = config.access_log;
-    let state = Arc::new(EdgeState::new(config, table, resolver, metrics, access_log));
+    let state = Arc::new(EdgeState::new(
+        config, table, resolver, metrics, limiters, access_log,
+    ));
     let config = state.config.load_full();
     if config.policy.file.is_some() {
         let v = control::reload_policy_file(&state).map_err(anyhow::Error::msg)?;

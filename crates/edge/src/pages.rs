@@ -339,6 +339,8 @@ pub enum EdgeError<'a> {
     HeadersTooLarge,
     /// The client's address is on the zone's deny list (403).
     Denied,
+    /// Over a rate limit (429); seconds until the next request would pass.
+    RateLimited(u64),
 }
 
 /// Renders an error page.
@@ -357,13 +359,17 @@ pub fn error_page(
         EdgeError::UriTooLong => (414, "error-uri-too-long", vec![]),
         EdgeError::HeadersTooLarge => (431, "error-headers-too-large", vec![]),
         EdgeError::Denied => (403, "error-denied", vec![]),
+        EdgeError::RateLimited(_) => (429, "error-rate-limited", vec![]),
     };
     let title = catalog.text(lang, &format!("{key}-title"), &[]);
     let text = catalog.text(lang, &format!("{key}-body"), &args);
     if json {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "status": status, "title": title, "detail": text, "request_id": request_id,
         });
+        if let EdgeError::RateLimited(secs) = err {
+            body["retry_after"] = (*secs).into();
+        }
         return Page {
             status,
             content_type: "application/json",

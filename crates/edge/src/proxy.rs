@@ -100,6 +100,7 @@ impl EdgeProxy {
             EdgeError::UriTooLong => "uri_too_long",
             EdgeError::HeadersTooLarge => "headers_too_large",
             EdgeError::Denied => "ip_denied",
+            EdgeError::RateLimited(_) => "rate_limited",
         };
         self.state
             .metrics
@@ -111,16 +112,14 @@ impl EdgeProxy {
             // The rest of this connection's bytes cannot be trusted to be framed right.
             session.set_keepalive(None);
         }
-        let request_id = ctx.request_id.clone();
-        self.send_page(
-            session,
-            page,
-            &[
-                ("cache-control", "no-store".into()),
-                ("x-request-id", request_id),
-            ],
-        )
-        .await?;
+        let mut extra = vec![
+            ("cache-control", "no-store".to_string()),
+            ("x-request-id", ctx.request_id.clone()),
+        ];
+        if let EdgeError::RateLimited(secs) = err {
+            extra.push(("retry-after", secs.to_string()));
+        }
+        self.send_page(session, page, &extra).await?;
         Ok(true)
     }
 
@@ -277,6 +276,35 @@ impl ProxyHttp for EdgeProxy {
                 if zone.ip_rules.check(ip) == crate::iplist::Verdict::Denied {
                     return self
                         .send_error(session, ctx, EdgeError::Denied, "ip_list")
+                        .await;
+                }
+            }
+        }
+
+        // Rate limits: provider-wide, then the zone's.
+        if !zones.rate_rules.is_empty() || !zone.rate_rules.is_empty() {
+            if let Some(ip) = Self::client_ip(session) {
+                let req = session.req_header();
+                let limited =
+                    crate::ratelimit::check(&zones.rate_rules, ip, &req.method, req.uri.path())
+                        .or_else(|| {
+                            crate::ratelimit::check(
+                                &zone.rate_rules,
+                                ip,
+                                &req.method,
+                                req.uri.path(),
+                            )
+                        });
+                if let Some((rule, wait)) = limited {
+                    ctx.restriction = Some(format!("rate_limit:{rule}"));
+                    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    return self
+                        .send_error(
+                            session,
+                            ctx,
+                            EdgeError::RateLimited(secs.max(1)),
+                            "rate_limit",
+                        )
                         .await;
                 }
             }

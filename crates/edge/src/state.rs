@@ -28,6 +28,8 @@ pub struct EdgeState {
     pub metrics: Metrics,
     /// Whether access log lines are written.
     pub access_log: bool,
+    /// Rate limiters, kept across reloads.
+    pub limiters: Arc<crate::ratelimit::LimiterRegistry>,
     /// Counters for requests that matched no zone.
     pub no_zone: crate::metrics::ZoneMetrics,
     ready: AtomicBool,
@@ -46,6 +48,7 @@ impl EdgeState {
         zones: ZoneTable,
         certs: Arc<SniResolver>,
         metrics: Metrics,
+        limiters: Arc<crate::ratelimit::LimiterRegistry>,
         access_log: bool,
     ) -> Self {
         EdgeState {
@@ -55,6 +58,7 @@ impl EdgeState {
             policy: ArcSwap::from_pointee(PolicyIndex::build(&Policy::empty())),
             catalog: Catalog::default(),
             no_zone: metrics.zone("-"),
+            limiters,
             metrics,
             access_log,
             ready: AtomicBool::new(false),

@@ -16,6 +16,7 @@ use pingora::utils::tls::{parse_x509, WrappedX509};
 use crate::config::{self, EdgeConfig, IpLists};
 use crate::iplist::IpRules;
 use crate::metrics::{Metrics, ZoneMetrics};
+use crate::ratelimit::{LimiterRegistry, RateRule};
 use crate::tls::{load_certified_key, CertTable};
 
 /// How to reach one origin.
@@ -53,6 +54,8 @@ pub struct Zone {
     pub metrics: ZoneMetrics,
     /// The zone's own address lists.
     pub ip_rules: IpRules,
+    /// The zone's rate limits.
+    pub rate_rules: Vec<RateRule>,
 }
 
 impl std::fmt::Debug for Zone {
@@ -99,6 +102,8 @@ pub struct ZoneTable {
     pub zones: Vec<Arc<Zone>>,
     /// The provider-wide address lists.
     pub ip_rules: IpRules,
+    /// The provider-wide rate limits.
+    pub rate_rules: Vec<RateRule>,
 }
 
 impl ZoneTable {
@@ -116,14 +121,16 @@ impl ZoneTable {
 pub async fn build(
     config: &EdgeConfig,
     metrics: &Metrics,
+    limiters: &LimiterRegistry,
 ) -> Result<(ZoneTable, CertTable), String> {
     let mut table = ZoneTable {
         ip_rules: build_rules(config, &config.ip_lists)?,
+        rate_rules: limiters.rules("", &config.rate_limits),
         ..ZoneTable::default()
     };
     let mut certs = CertTable::default();
     for zc in &config.zones {
-        let zone = Arc::new(build_zone(config, zc, metrics).await?);
+        let zone = Arc::new(build_zone(config, zc, metrics, limiters).await?);
         if let Some(tls) = &zc.tls {
             let key = load_certified_key(
                 &config.path(tls.cert.get_ref()),
@@ -149,6 +156,7 @@ async fn build_zone(
     config: &EdgeConfig,
     zc: &config::Zone,
     metrics: &Metrics,
+    limiters: &LimiterRegistry,
 ) -> Result<Zone, String> {
     let name = zc.name.get_ref().clone();
     let mut set = BTreeSet::new();
@@ -237,6 +245,7 @@ async fn build_zone(
         health_interval: Duration::from_millis(zc.health_check.interval_ms),
         metrics: metrics.zone(zc.name.get_ref()),
         ip_rules: build_rules(config, &zc.ip_lists)?,
+        rate_rules: limiters.rules(zc.name.get_ref(), &zc.rate_limits),
     })
 }
 
