@@ -755,3 +755,36 @@ async fn rate_limits_answer_429_per_client_and_release() {
         "{m}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_cap_queues_briefly_then_answers_503() {
+    let dir = TempDir::new("inflight");
+    let o = Origin::plain("o").await;
+    let cfg = zone(
+        "z",
+        &["z.test"],
+        &[&o],
+        "max_concurrent_requests = 1\nqueue_timeout_ms = 200",
+    );
+    let edge = Edge::start(&dir, &cfg).await;
+    let arrived = o.seen.held_arrived.notified();
+    let url = edge.url("/hold");
+    let held = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            .header("host", "z.test")
+            .send()
+            .await
+            .map(|r| r.status())
+    });
+    arrived.await;
+    // The one slot is taken: the next request waits its queue time, then 503.
+    let r = edge.get("z.test", "/other").await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(o.count(), 1, "the origin was not sent the extra request");
+    o.seen.release.notify_waiters();
+    assert_eq!(held.await.unwrap().unwrap(), 200);
+    // The slot is free again.
+    assert_eq!(edge.get("z.test", "/other").await.status(), 200);
+}

@@ -44,3 +44,5 @@ error-denied-title = Access denied
 error-denied-body = This site does not accept requests from your network address.
 error-rate-limited-title = Too many requests
 error-rate-limited-body = You have sent too many requests in a short time. Please wait a moment and try again.
+error-overloaded-title = Site busy
+error-overloaded-body = The servers of { $zone } are handling as many requests as they can. Please try again in a moment.

@@ -44,3 +44,5 @@ error-denied-title = Accès refusé
 error-denied-body = Ce site n'accepte pas les requêtes provenant de votre adresse réseau.
 error-rate-limited-title = Trop de requêtes
 error-rate-limited-body = Vous avez envoyé trop de requêtes en peu de temps. Patientez un instant puis réessayez.
+error-overloaded-title = Site surchargé
+error-overloaded-body = Les serveurs de { $zone } traitent autant de requêtes qu'ils le peuvent. Réessayez dans un instant.

@@ -162,6 +162,10 @@ pub struct RateLimit {
     pub max_tracked: usize,
 }
 
+fn default_queue_timeout() -> u64 {
+    100
+}
+
 fn default_period() -> u64 {
     1
 }
@@ -288,6 +292,13 @@ pub struct Zone {
     /// The zone's rate limits.
     #[serde(default, rename = "rate_limit")]
     pub rate_limits: Vec<RateLimit>,
+    /// Most requests in flight toward the zone's origins at once (0: no limit). Requests over
+    /// it wait up to `queue_timeout_ms`, then get 503, so an origin is never overrun.
+    #[serde(default)]
+    pub max_concurrent_requests: usize,
+    /// How long a request may wait for a slot before 503.
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout_ms: u64,
     /// The origins.
     #[serde(rename = "origin")]
     pub origins: Vec<Origin>,

@@ -341,6 +341,8 @@ pub enum EdgeError<'a> {
     Denied,
     /// Over a rate limit (429); seconds until the next request would pass.
     RateLimited(u64),
+    /// The zone's origins are at their concurrency cap (503).
+    Overloaded(&'a str),
 }
 
 /// Renders an error page.
@@ -360,6 +362,7 @@ pub fn error_page(
         EdgeError::HeadersTooLarge => (431, "error-headers-too-large", vec![]),
         EdgeError::Denied => (403, "error-denied", vec![]),
         EdgeError::RateLimited(_) => (429, "error-rate-limited", vec![]),
+        EdgeError::Overloaded(z) => (503, "error-overloaded", vec![("zone", z)]),
     };
     let title = catalog.text(lang, &format!("{key}-title"), &[]);
     let text = catalog.text(lang, &format!("{key}-body"), &args);

@@ -42,6 +42,8 @@ pub struct RequestCtx {
     upstream_ms: Option<f64>,
     origin: Option<String>,
     peer: Option<Box<HttpPeer>>,
+    /// A slot toward the zone's origins, held until the request ends.
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// The edge's proxy logic.
@@ -101,6 +103,7 @@ impl EdgeProxy {
             EdgeError::HeadersTooLarge => "headers_too_large",
             EdgeError::Denied => "ip_denied",
             EdgeError::RateLimited(_) => "rate_limited",
+            EdgeError::Overloaded(_) => "zone_overloaded",
         };
         self.state
             .metrics
@@ -116,8 +119,10 @@ impl EdgeProxy {
             ("cache-control", "no-store".to_string()),
             ("x-request-id", ctx.request_id.clone()),
         ];
-        if let EdgeError::RateLimited(secs) = err {
-            extra.push(("retry-after", secs.to_string()));
+        match err {
+            EdgeError::RateLimited(secs) => extra.push(("retry-after", secs.to_string())),
+            EdgeError::Overloaded(_) => extra.push(("retry-after", "1".to_string())),
+            _ => {}
         }
         self.send_page(session, page, &extra).await?;
         Ok(true)
@@ -191,6 +196,7 @@ impl ProxyHttp for EdgeProxy {
             upstream_ms: None,
             origin: None,
             peer: None,
+            _slot: None,
         }
     }
 
@@ -371,6 +377,20 @@ impl ProxyHttp for EdgeProxy {
                 return self
                     .send_error(session, ctx, EdgeError::OriginDown(&name), "origin_health")
                     .await;
+            }
+        }
+
+        // The zone's cap on requests in flight toward its origins: a short queue, then 503.
+        if let Some(slots) = &zone.inflight {
+            let acquire = slots.clone().acquire_owned();
+            match tokio::time::timeout(zone.queue_timeout, acquire).await {
+                Ok(Ok(permit)) => ctx._slot = Some(permit),
+                _ => {
+                    let name = zone.name.clone();
+                    return self
+                        .send_error(session, ctx, EdgeError::Overloaded(&name), "concurrency")
+                        .await;
+                }
             }
         }
 

@@ -56,6 +56,10 @@ pub struct Zone {
     pub ip_rules: IpRules,
     /// The zone's rate limits.
     pub rate_rules: Vec<RateRule>,
+    /// Slots for requests in flight toward the origins, if limited.
+    pub inflight: Option<Arc<tokio::sync::Semaphore>>,
+    /// How long a request waits for a slot.
+    pub queue_timeout: Duration,
 }
 
 impl std::fmt::Debug for Zone {
@@ -246,6 +250,9 @@ async fn build_zone(
         metrics: metrics.zone(zc.name.get_ref()),
         ip_rules: build_rules(config, &zc.ip_lists)?,
         rate_rules: limiters.rules(zc.name.get_ref(), &zc.rate_limits),
+        inflight: (zc.max_concurrent_requests > 0)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(zc.max_concurrent_requests))),
+        queue_timeout: Duration::from_millis(zc.queue_timeout_ms),
     })
 }
 
