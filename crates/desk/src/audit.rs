@@ -296,3 +296,14 @@ pub fn verify(
         problems,
     }
 }
+
+/// Reads the whole log from `store` and verifies it against `key`.
+pub async fn verify_store(
+    store: &crate::store::Store,
+    key: &VerifyingKey,
+) -> Result<AuditReport, crate::store::StoreError> {
+    let entries = store.audit_entries().await?;
+    let checkpoints = store.audit_checkpoints().await?;
+    let (head_seq, head_hash) = store.audit_head().await?;
+    Ok(verify(&entries, &checkpoints, (head_seq, &head_hash), key))
+}

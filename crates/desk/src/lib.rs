@@ -19,3 +19,4 @@ pub mod error;
 pub mod keys;
 pub mod store;
 pub mod triage;
+pub mod testkit;
