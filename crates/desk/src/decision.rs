@@ -80,6 +80,14 @@ impl Action {
     }
 }
 
+/// The human label of a stored action name (the name itself if unknown).
+pub fn action_label(name: &str) -> &str {
+    match Action::parse(name) {
+        Some(a) => a.label(),
+        None => name,
+    }
+}
+
 /// Parses a category's snake_case name.
 pub fn parse_category(s: &str) -> Option<Category> {
     Category::ALL.into_iter().find(|c| c.as_str() == s)

@@ -20,3 +20,10 @@ pub mod keys;
 pub mod store;
 pub mod triage;
 pub mod testkit;
+pub mod i18n;
+mod web;
+mod worker;
+
+pub use config::{ConfigError, DeskConfig};
+pub use web::{audit_verify, create_admin, hash_password, serve, verify_password, Desk, RunningDesk};
+pub use worker::webhook_signature;
