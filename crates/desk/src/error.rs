@@ -24,6 +24,9 @@ pub enum DeskError {
     /// The same idempotency key was used for a different report.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The request body exceeds the size limit.
+    #[error("request body too large")]
+    TooLarge,
     /// Too many requests from this address.
     #[error("rate limited")]
     RateLimited {
@@ -47,6 +50,7 @@ impl DeskError {
             DeskError::Forbidden(_) => StatusCode::FORBIDDEN,
             DeskError::NotFound => StatusCode::NOT_FOUND,
             DeskError::Conflict(_) => StatusCode::CONFLICT,
+            DeskError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             DeskError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             DeskError::Store(StoreError::NotFound) => StatusCode::NOT_FOUND,
             DeskError::Store(_) | DeskError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -265,7 +265,13 @@ pub(crate) async fn api_submit(
     headers: HeaderMap,
     body: Result<Json<ReportInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, DeskError> {
-    let Json(input) = body.map_err(|e| DeskError::Invalid(vec![e.body_text()]))?;
+    let Json(input) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            DeskError::TooLarge
+        } else {
+            DeskError::Invalid(vec![e.body_text()])
+        }
+    })?;
     match submit(&state, &input, &ip, idempotency_key(&headers)).await? {
         Ok(r) => {
             let status = if r.duplicate { StatusCode::OK } else { StatusCode::CREATED };
