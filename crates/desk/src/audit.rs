@@ -206,8 +206,14 @@ pub fn verify(
                 to: e.seq - 1,
             });
         }
-        let content_ok = entry_hash(e.at, &e.actor, &e.action, &e.subject, &e.details, &e.prev_hash)
-            == e.hash;
+        let content_ok = entry_hash(
+            e.at,
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.details,
+            &e.prev_hash,
+        ) == e.hash;
         let link_ok = e.prev_hash == prev_hash;
         match (content_ok, link_ok) {
             (true, true) => {}
@@ -249,7 +255,9 @@ pub fn verify(
         problems.push(AuditProblem::Inserted { seq: head_seq + 1 });
     } else if prev_hash != head_hash {
         problems.push(AuditProblem::Head {
-            reason: format!("the last entry's hash does not match the recorded head (entry {prev_seq} altered)"),
+            reason: format!(
+                "the last entry's hash does not match the recorded head (entry {prev_seq} altered)"
+            ),
         });
     }
     let by_seq: HashMap<i64, &AuditEntry> = entries.iter().map(|e| (e.seq, e)).collect();
@@ -267,7 +275,11 @@ pub fn verify(
             .ok()
             .and_then(|b| Signature::from_slice(&b).ok());
         match sig {
-            Some(sig) if key.verify(&checkpoint_message(cp.seq, &cp.hash, cp.at), &sig).is_ok() => {
+            Some(sig)
+                if key
+                    .verify(&checkpoint_message(cp.seq, &cp.hash, cp.at), &sig)
+                    .is_ok() =>
+            {
                 checkpoints_verified += 1;
             }
             _ => {

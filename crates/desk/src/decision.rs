@@ -1,7 +1,9 @@
 //! Decisions on cases, and how the decisions in force become a policy version.
 
 use chrono::{DateTime, Utc};
-use rempart_policy::{Category, Policy, Restriction, RestrictionId, RestrictionKind, Scope, POLICY_SCHEMA};
+use rempart_policy::{
+    Category, Policy, Restriction, RestrictionId, RestrictionKind, Scope, POLICY_SCHEMA,
+};
 
 use crate::clock::from_millis;
 use crate::store::DecisionRow;
@@ -55,7 +57,10 @@ impl Action {
     pub fn is_restrictive(self) -> bool {
         matches!(
             self,
-            Action::RestrictUrl | Action::RestrictPathPrefix | Action::RestrictHost | Action::SuspendZone
+            Action::RestrictUrl
+                | Action::RestrictPathPrefix
+                | Action::RestrictHost
+                | Action::SuspendZone
         )
     }
 
@@ -142,8 +147,10 @@ pub fn build_policy(
     in_force: &[DecisionRow],
     ctx: &PolicyContext,
 ) -> Policy {
-    let mut restrictions: Vec<Restriction> =
-        in_force.iter().filter_map(|d| restriction_of(d, ctx)).collect();
+    let mut restrictions: Vec<Restriction> = in_force
+        .iter()
+        .filter_map(|d| restriction_of(d, ctx))
+        .collect();
     restrictions.sort_by(|a, b| a.id.cmp(&b.id));
     Policy {
         schema: POLICY_SCHEMA,

@@ -72,7 +72,8 @@ fn bundle(tag: &str, source: &str) -> FluentBundle<FluentResource> {
     let mut b = FluentBundle::new_concurrent(vec![id]);
     // No Unicode isolation marks: the text goes into HTML, escaped.
     b.set_use_isolating(false);
-    let res = FluentResource::try_new(source.to_string()).expect("locale files are checked by tests");
+    let res =
+        FluentResource::try_new(source.to_string()).expect("locale files are checked by tests");
     b.add_resource(res).expect("no duplicate messages");
     b
 }
@@ -96,7 +97,9 @@ impl I18n {
         for b in [self.bundle(lang), &self.en] {
             if let Some(pattern) = b.get_message(id).and_then(|m| m.value()) {
                 let mut errors = Vec::new();
-                return b.format_pattern(pattern, Some(&fa), &mut errors).into_owned();
+                return b
+                    .format_pattern(pattern, Some(&fa), &mut errors)
+                    .into_owned();
             }
         }
         id.to_string()
@@ -116,8 +119,14 @@ mod tests {
 
     #[test]
     fn negotiation() {
-        assert_eq!(Lang::negotiate(None, Some("fr-FR,fr;q=0.9,en;q=0.8")), Lang::Fr);
-        assert_eq!(Lang::negotiate(None, Some("de,en;q=0.5,fr;q=0.7")), Lang::Fr);
+        assert_eq!(
+            Lang::negotiate(None, Some("fr-FR,fr;q=0.9,en;q=0.8")),
+            Lang::Fr
+        );
+        assert_eq!(
+            Lang::negotiate(None, Some("de,en;q=0.5,fr;q=0.7")),
+            Lang::Fr
+        );
         assert_eq!(Lang::negotiate(None, Some("de")), Lang::En);
         assert_eq!(Lang::negotiate(Some("en"), Some("fr")), Lang::En);
     }
@@ -127,10 +136,15 @@ mod tests {
         let en = include_str!("../locales/en.ftl");
         let fr = include_str!("../locales/fr.ftl");
         let ids = |s: &str| -> Vec<String> {
-            s.lines().filter_map(|l| l.split_once(" = ").map(|(k, _)| k.to_string())).collect()
+            s.lines()
+                .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.to_string()))
+                .collect()
         };
         assert_eq!(ids(en), ids(fr));
         let i = I18n::default();
-        assert_eq!(i.t(Lang::Fr, "receipt-number", &[("receipt", "R-1")]), "Votre numéro de récépissé est R-1.");
+        assert_eq!(
+            i.t(Lang::Fr, "receipt-number", &[("receipt", "R-1")]),
+            "Votre numéro de récépissé est R-1."
+        );
     }
 }

@@ -40,7 +40,10 @@ pub struct Keys {
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keys")
-            .field("audit_public", &hex::encode(self.audit.verifying_key().as_bytes()))
+            .field(
+                "audit_public",
+                &hex::encode(self.audit.verifying_key().as_bytes()),
+            )
             .finish_non_exhaustive()
     }
 }

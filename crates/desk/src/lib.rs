@@ -16,14 +16,16 @@ pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod error;
+pub mod i18n;
 pub mod keys;
 pub mod store;
-pub mod triage;
 pub mod testkit;
-pub mod i18n;
+pub mod triage;
 mod web;
 mod worker;
 
 pub use config::{ConfigError, DeskConfig};
-pub use web::{audit_verify, create_admin, hash_password, serve, verify_password, Desk, RunningDesk};
+pub use web::{
+    audit_verify, create_admin, hash_password, serve, verify_password, Desk, RunningDesk,
+};
 pub use worker::webhook_signature;

@@ -30,7 +30,8 @@ pub fn sqlite_url() -> String {
 /// A database URL for a fresh PostgreSQL schema, or `None` if PostgreSQL is unreachable
 /// (panics instead when `CI=true`).
 pub async fn postgres_url() -> Option<String> {
-    let base = std::env::var("REMPART_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.into());
+    let base =
+        std::env::var("REMPART_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.into());
     sqlx::any::install_default_drivers();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let made: Result<(), sqlx::Error> = async {

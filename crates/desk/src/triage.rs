@@ -155,7 +155,10 @@ mod tests {
     fn threat_to_life_is_p0_and_signals_only_raise() {
         assert_eq!(priority(Category::ThreatToLife, None), Priority::P0);
         assert_eq!(priority(Category::Other, Some(Priority::P1)), Priority::P1);
-        assert_eq!(priority(Category::ThreatToLife, Some(Priority::P3)), Priority::P0);
+        assert_eq!(
+            priority(Category::ThreatToLife, Some(Priority::P3)),
+            Priority::P0
+        );
     }
 
     #[test]

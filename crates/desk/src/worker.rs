@@ -79,15 +79,28 @@ fn backoff_ms(attempts: i64) -> i64 {
 }
 
 fn field<'a>(job: &'a Job, name: &str) -> Result<&'a str, String> {
-    job.payload[name].as_str().ok_or_else(|| format!("job payload lacks '{name}'"))
+    job.payload[name]
+        .as_str()
+        .ok_or_else(|| format!("job payload lacks '{name}'"))
 }
 
 fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => !(v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified()
-            || v4.is_broadcast() || v4.is_documentation() || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64),
-        IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
-            || (v6.segments()[0] & 0xffc0) == 0xfe80),
+        IpAddr::V4(v4) => {
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80)
+        }
     }
 }
 
@@ -111,7 +124,10 @@ async fn fetch_evidence(state: &AppState, job: &Job) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("resolving {host}: {e}"))?
                 .collect();
-            let a = addrs.first().copied().ok_or_else(|| format!("{host} has no address"))?;
+            let a = addrs
+                .first()
+                .copied()
+                .ok_or_else(|| format!("{host} has no address"))?;
             if addrs.iter().any(|a| !is_public(a.ip())) {
                 return Err(format!("refused: {host} resolves to a non-public address"));
             }
@@ -120,16 +136,29 @@ async fn fetch_evidence(state: &AppState, job: &Job) -> Result<(), String> {
     };
     builder = builder.resolve(&host, target);
     let client = builder.build().map_err(|e| e.to_string())?;
-    let mut resp = client.get(parsed).send().await.map_err(|e| format!("fetch failed: {e}"))?;
+    let mut resp = client
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| format!("fetch failed: {e}"))?;
     let status = resp.status().as_u16() as i64;
     let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut body = Vec::new();
     let mut truncated = false;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("reading body: {e}"))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("reading body: {e}"))?
+    {
         let room = cfg.max_bytes - body.len();
         if chunk.len() > room {
             body.extend_from_slice(&chunk[..room]);
@@ -168,7 +197,11 @@ async fn record_failed_fetch(state: &AppState, job: &Job, error: &str) {
         truncated: false,
         error: Some(error.chars().take(500).collect()),
     };
-    if let Err(e) = state.store.store_evidence(&ev, &state.actor("system:evidence")).await {
+    if let Err(e) = state
+        .store
+        .store_evidence(&ev, &state.actor("system:evidence"))
+        .await
+    {
         tracing::error!(error = %e, "recording a failed fetch");
     }
 }
@@ -180,18 +213,27 @@ pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 async fn page(state: &AppState, job: &Job) -> Result<(), String> {
     let case_id = field(job, "case_id")?;
     let report_id = field(job, "report_id")?;
     let channel = field(job, "channel")?;
-    let report = state.store.report(report_id).await.map_err(|e| e.to_string())?;
+    let report = state
+        .store
+        .report(report_id)
+        .await
+        .map_err(|e| e.to_string())?;
     let case_url = format!("{}/cases/{case_id}", state.config.public_url);
     let delivered_to = match channel {
         "webhook" => {
-            let Some((url, secret)) = &state.config.paging.webhook else { return Ok(()) };
+            let Some((url, secret)) = &state.config.paging.webhook else {
+                return Ok(());
+            };
             // No personal data: the on-call follows the link.
             let body = serde_json::to_vec(&serde_json::json!({
                 "event": "p0_report", "case": case_id, "report": report_id, "receipt": report.receipt,
@@ -206,7 +248,10 @@ async fn page(state: &AppState, job: &Job) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 .post(url)
                 .header("content-type", "application/json")
-                .header("x-rempart-signature", webhook_signature(secret.0.as_bytes(), ts, &body))
+                .header(
+                    "x-rempart-signature",
+                    webhook_signature(secret.0.as_bytes(), ts, &body),
+                )
                 .body(body)
                 .send()
                 .await
@@ -217,7 +262,9 @@ async fn page(state: &AppState, job: &Job) -> Result<(), String> {
             "webhook"
         }
         "email" => {
-            let Some(smtp) = &state.config.paging.smtp else { return Ok(()) };
+            let Some(smtp) = &state.config.paging.smtp else {
+                return Ok(());
+            };
             send_mail(smtp, &report.receipt, &report.category, &case_url).await?;
             "email"
         }
@@ -244,7 +291,11 @@ async fn send_mail(
 ) -> Result<(), String> {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
     let mut builder = Message::builder()
-        .from(smtp.from.parse().map_err(|e| format!("from address: {e}"))?)
+        .from(
+            smtp.from
+                .parse()
+                .map_err(|e| format!("from address: {e}"))?,
+        )
         .subject(format!("[Rempart P0] {category} report {receipt}"));
     for to in &smtp.to {
         builder = builder.to(to.parse().map_err(|e| format!("to address {to}: {e}"))?);
@@ -258,7 +309,10 @@ async fn send_mail(
         .port(smtp.port)
         .timeout(Some(Duration::from_secs(10)))
         .build();
-    transport.send(msg).await.map_err(|e| format!("smtp: {e}"))?;
+    transport
+        .send(msg)
+        .await
+        .map_err(|e| format!("smtp: {e}"))?;
     Ok(())
 }
 
@@ -276,7 +330,15 @@ mod tests {
 
     #[test]
     fn internal_addresses_are_not_public() {
-        for ip in ["127.0.0.1", "10.1.2.3", "169.254.169.254", "192.168.1.1", "::1", "fd00::1", "100.64.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "192.168.1.1",
+            "::1",
+            "fd00::1",
+            "100.64.0.1",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
         assert!(is_public("93.184.216.34".parse().unwrap()));

@@ -12,9 +12,17 @@ async fn log() -> Vec<(&'static str, Store, SigningKey)> {
     for (name, store) in testkit::stores().await {
         let key = SigningKey::from_bytes(&[7; 32]);
         for i in 1..=8 {
-            let actor = Actor { name: format!("user:u{i}"), at: 1_000 * i };
+            let actor = Actor {
+                name: format!("user:u{i}"),
+                at: 1_000 * i,
+            };
             store
-                .audit_event(&actor, "test.event", "case:x", serde_json::json!({ "i": i }))
+                .audit_event(
+                    &actor,
+                    "test.event",
+                    "case:x",
+                    serde_json::json!({ "i": i }),
+                )
                 .await
                 .unwrap();
             store.checkpoint_if_due(&key, 3, 1_000 * i).await.unwrap();
@@ -25,7 +33,10 @@ async fn log() -> Vec<(&'static str, Store, SigningKey)> {
 }
 
 async fn problems(store: &Store, key: &SigningKey) -> Vec<AuditProblem> {
-    verify_store(store, &key.verifying_key()).await.unwrap().problems
+    verify_store(store, &key.verifying_key())
+        .await
+        .unwrap()
+        .problems
 }
 
 async fn exec(store: &Store, sql: &str) {
@@ -52,8 +63,16 @@ async fn intact_log_verifies_with_checkpoints() {
 #[tokio::test]
 async fn altered_entry_is_named() {
     for (name, store, key) in log().await {
-        exec(&store, "UPDATE audit_log SET details = '{\"i\":40}' WHERE seq = 4").await;
-        assert_eq!(problems(&store, &key).await, vec![AuditProblem::Altered { seq: 4 }], "{name}");
+        exec(
+            &store,
+            "UPDATE audit_log SET details = '{\"i\":40}' WHERE seq = 4",
+        )
+        .await;
+        assert_eq!(
+            problems(&store, &key).await,
+            vec![AuditProblem::Altered { seq: 4 }],
+            "{name}"
+        );
     }
 }
 
@@ -61,7 +80,11 @@ async fn altered_entry_is_named() {
 async fn deleted_entry_is_named() {
     for (name, store, key) in log().await {
         exec(&store, "DELETE FROM audit_log WHERE seq = 4").await;
-        assert_eq!(problems(&store, &key).await, vec![AuditProblem::Deleted { from: 4, to: 4 }], "{name}");
+        assert_eq!(
+            problems(&store, &key).await,
+            vec![AuditProblem::Deleted { from: 4, to: 4 }],
+            "{name}"
+        );
     }
 }
 
@@ -69,11 +92,22 @@ async fn deleted_entry_is_named() {
 async fn deleted_and_renumbered_entry_is_found() {
     for (name, store, key) in log().await {
         exec(&store, "DELETE FROM audit_log WHERE seq = 4").await;
-        exec(&store, "UPDATE audit_log SET seq = seq + 1000 WHERE seq > 4").await;
-        exec(&store, "UPDATE audit_log SET seq = seq - 1001 WHERE seq > 1000").await;
+        exec(
+            &store,
+            "UPDATE audit_log SET seq = seq + 1000 WHERE seq > 4",
+        )
+        .await;
+        exec(
+            &store,
+            "UPDATE audit_log SET seq = seq - 1001 WHERE seq > 1000",
+        )
+        .await;
         exec(&store, "UPDATE audit_head SET seq = 7").await;
         let p = problems(&store, &key).await;
-        assert!(p.contains(&AuditProblem::Broken { seq: 4 }), "{name}: {p:?}");
+        assert!(
+            p.contains(&AuditProblem::Broken { seq: 4 }),
+            "{name}: {p:?}"
+        );
     }
 }
 
@@ -81,7 +115,11 @@ async fn deleted_and_renumbered_entry_is_found() {
 async fn truncated_tail_is_found() {
     for (name, store, key) in log().await {
         exec(&store, "DELETE FROM audit_log WHERE seq >= 7").await;
-        assert_eq!(problems(&store, &key).await, vec![AuditProblem::Deleted { from: 7, to: 8 }], "{name}");
+        assert_eq!(
+            problems(&store, &key).await,
+            vec![AuditProblem::Deleted { from: 7, to: 8 }],
+            "{name}"
+        );
     }
 }
 
@@ -89,17 +127,32 @@ async fn truncated_tail_is_found() {
 async fn inserted_entry_is_named() {
     for (name, store, key) in log().await {
         // Make room at 4 and insert a well-formed entry that follows entry 3.
-        exec(&store, "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 4").await;
-        exec(&store, "UPDATE audit_log SET seq = seq - 999 WHERE seq > 1000").await;
+        exec(
+            &store,
+            "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 4",
+        )
+        .await;
+        exec(
+            &store,
+            "UPDATE audit_log SET seq = seq - 999 WHERE seq > 1000",
+        )
+        .await;
         let prev = hash_of(&store, 3).await;
         let h = entry_hash(3_500, "user:mallory", "test.event", "case:x", "{}", &prev);
-        exec(&store, &format!(
+        exec(
+            &store,
+            &format!(
             "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
              VALUES (4, 3500, 'user:mallory', 'test.event', 'case:x', '{{}}', '{prev}', '{h}')"
-        )).await;
+        ),
+        )
+        .await;
         exec(&store, "UPDATE audit_head SET seq = 9").await;
         let p = problems(&store, &key).await;
-        assert!(p.contains(&AuditProblem::Inserted { seq: 4 }), "{name}: {p:?}");
+        assert!(
+            p.contains(&AuditProblem::Inserted { seq: 4 }),
+            "{name}: {p:?}"
+        );
     }
 }
 
@@ -108,11 +161,19 @@ async fn appended_forgery_is_named() {
     for (name, store, key) in log().await {
         let prev = hash_of(&store, 8).await;
         let h = entry_hash(9_000, "user:mallory", "test.event", "case:x", "{}", &prev);
-        exec(&store, &format!(
+        exec(
+            &store,
+            &format!(
             "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
              VALUES (9, 9000, 'user:mallory', 'test.event', 'case:x', '{{}}', '{prev}', '{h}')"
-        )).await;
-        assert_eq!(problems(&store, &key).await, vec![AuditProblem::Inserted { seq: 9 }], "{name}");
+        ),
+        )
+        .await;
+        assert_eq!(
+            problems(&store, &key).await,
+            vec![AuditProblem::Inserted { seq: 9 }],
+            "{name}"
+        );
     }
 }
 
@@ -123,7 +184,10 @@ async fn reordered_entries_are_named() {
         exec(&store, "UPDATE audit_log SET seq = 3 WHERE seq = 5").await;
         exec(&store, "UPDATE audit_log SET seq = 5 WHERE seq = 100").await;
         let p = problems(&store, &key).await;
-        assert!(p.contains(&AuditProblem::Reordered { seq: 3, follows: 4 }), "{name}: {p:?}");
+        assert!(
+            p.contains(&AuditProblem::Reordered { seq: 3, follows: 4 }),
+            "{name}: {p:?}"
+        );
     }
 }
 
@@ -135,22 +199,45 @@ async fn rewritten_chain_is_caught_by_signed_checkpoint() {
         let entries = store.audit_entries().await.unwrap();
         let mut prev = entries[0].hash.clone();
         for e in &entries[1..] {
-            let details = if e.seq == 2 { "{\"i\":20}".to_string() } else { e.details.clone() };
+            let details = if e.seq == 2 {
+                "{\"i\":20}".to_string()
+            } else {
+                e.details.clone()
+            };
             let h = entry_hash(e.at, &e.actor, &e.action, &e.subject, &details, &prev);
-            sqlx::query("UPDATE audit_log SET details = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
-                .bind(&details).bind(&prev).bind(&h).bind(e.seq)
-                .execute(store.pool()).await.unwrap();
+            sqlx::query(
+                "UPDATE audit_log SET details = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
+            )
+            .bind(&details)
+            .bind(&prev)
+            .bind(&h)
+            .bind(e.seq)
+            .execute(store.pool())
+            .await
+            .unwrap();
             prev = h;
         }
-        sqlx::query("UPDATE audit_head SET hash = $1").bind(&prev).execute(store.pool()).await.unwrap();
+        sqlx::query("UPDATE audit_head SET hash = $1")
+            .bind(&prev)
+            .execute(store.pool())
+            .await
+            .unwrap();
         let p = problems(&store, &key).await;
         assert!(
-            p.iter().any(|x| matches!(x, AuditProblem::Checkpoint { seq: 3, .. })),
+            p.iter()
+                .any(|x| matches!(x, AuditProblem::Checkpoint { seq: 3, .. })),
             "{name}: {p:?}"
         );
         // A checkpoint signed by another key is refused too.
         let other = SigningKey::from_bytes(&[9; 32]);
-        let p = verify_store(&store, &other.verifying_key()).await.unwrap().problems;
-        assert!(p.iter().any(|x| matches!(x, AuditProblem::Checkpoint { .. })), "{name}");
+        let p = verify_store(&store, &other.verifying_key())
+            .await
+            .unwrap()
+            .problems;
+        assert!(
+            p.iter()
+                .any(|x| matches!(x, AuditProblem::Checkpoint { .. })),
+            "{name}"
+        );
     }
 }

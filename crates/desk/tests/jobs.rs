@@ -22,18 +22,27 @@ async fn serve(app: axum::Router) -> SocketAddr {
 
 /// An origin whose post can be deleted.
 async fn origin(deleted: Arc<Mutex<bool>>) -> SocketAddr {
-    serve(axum::Router::new()
-        .route("/t/1", axum::routing::get(move || {
-            let deleted = deleted.clone();
-            async move {
-                if *deleted.lock().unwrap() {
-                    (StatusCode::NOT_FOUND, "gone".to_string())
-                } else {
-                    (StatusCode::OK, "<h1>Post</h1><script>alert('pwned')</script> 12 Rue Example".to_string())
-                }
-            }
-        }))
-        .route("/big", axum::routing::get(|| async { "x".repeat(5000) })))
+    serve(
+        axum::Router::new()
+            .route(
+                "/t/1",
+                axum::routing::get(move || {
+                    let deleted = deleted.clone();
+                    async move {
+                        if *deleted.lock().unwrap() {
+                            (StatusCode::NOT_FOUND, "gone".to_string())
+                        } else {
+                            (
+                                StatusCode::OK,
+                                "<h1>Post</h1><script>alert('pwned')</script> 12 Rue Example"
+                                    .to_string(),
+                            )
+                        }
+                    }
+                }),
+            )
+            .route("/big", axum::routing::get(|| async { "x".repeat(5000) })),
+    )
     .await
 }
 
@@ -47,11 +56,16 @@ async fn evidence_is_preserved_immutable_rendered_as_text_and_views_are_audited(
             "urls": ["http://forum.example/t/1", "http://forum.example/big"], "category": "doxxing",
             "explanation": "My address.", "notifier_name": "N", "notifier_email": "n@example.org", "good_faith": true,
         });
-        assert_eq!(send(&r, post_json("/api/v1/reports", &body)).await.status, StatusCode::CREATED);
+        assert_eq!(
+            send(&r, post_json("/api/v1/reports", &body)).await.status,
+            StatusCode::CREATED
+        );
         assert_eq!(t.desk.run_due_jobs().await, 2, "{name}");
         // The post is deleted minutes later; the snapshot remains.
         *deleted.lock().unwrap() = true;
-        let case = t.desk.store().queue(i64::MAX / 2, 10).await.unwrap()[0].id.clone();
+        let case = t.desk.store().queue(i64::MAX / 2, 10).await.unwrap()[0]
+            .id
+            .clone();
         let evidence = t.desk.store().case_evidence(&case).await.unwrap();
         assert_eq!(evidence.len(), 2, "{name}");
         let post = evidence.iter().find(|e| e.url.ends_with("/t/1")).unwrap();
@@ -59,15 +73,44 @@ async fn evidence_is_preserved_immutable_rendered_as_text_and_views_are_audited(
         assert_eq!(post.status, Some(200));
         assert!(big.truncated, "{name}: bounded size");
         let analyst = login(&t, "alice", Role::Analyst).await;
-        let page = send(&r, with_cookie(&format!("/evidence/{}", post.id), &analyst.cookie)).await;
+        let page = send(
+            &r,
+            with_cookie(&format!("/evidence/{}", post.id), &analyst.cookie),
+        )
+        .await;
         assert_eq!(page.status, StatusCode::OK);
-        assert!(page.body.contains("&lt;script&gt;alert('pwned')&lt;/script&gt;"), "{name}: shown as text");
+        assert!(
+            page.body
+                .contains("&lt;script&gt;alert('pwned')&lt;/script&gt;"),
+            "{name}: shown as text"
+        );
         assert!(!page.body.contains("<script>"), "{name}: never executed");
         let sha = post.body_sha256.clone().unwrap();
-        assert_eq!(sha, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"<h1>Post</h1><script>alert('pwned')</script> 12 Rue Example")));
-        let viewed = t.desk.store().audit_for_subject(&format!("case:{case}")).await.unwrap();
-        assert!(viewed.iter().any(|e| e.action == "evidence.viewed" && e.actor == "user:alice"), "{name}");
-        assert_eq!(send(&r, common::get(&format!("/evidence/{}", post.id))).await.status, StatusCode::SEE_OTHER, "{name}: signed in only");
+        assert_eq!(
+            sha,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                b"<h1>Post</h1><script>alert('pwned')</script> 12 Rue Example"
+            ))
+        );
+        let viewed = t
+            .desk
+            .store()
+            .audit_for_subject(&format!("case:{case}"))
+            .await
+            .unwrap();
+        assert!(
+            viewed
+                .iter()
+                .any(|e| e.action == "evidence.viewed" && e.actor == "user:alice"),
+            "{name}"
+        );
+        assert_eq!(
+            send(&r, common::get(&format!("/evidence/{}", post.id)))
+                .await
+                .status,
+            StatusCode::SEE_OTHER,
+            "{name}: signed in only"
+        );
         *deleted.lock().unwrap() = false;
     }
 }
@@ -76,11 +119,22 @@ async fn evidence_is_preserved_immutable_rendered_as_text_and_views_are_audited(
 async fn internal_addresses_are_not_fetched_without_via() {
     for (name, t) in desks("").await {
         let r = t.desk.router();
-        let b = report("http://127.0.0.1:9/admin", "phishing_malware", "x", "a@b.org");
-        assert_eq!(send(&r, post_json("/api/v1/reports", &b)).await.status, StatusCode::CREATED);
+        let b = report(
+            "http://127.0.0.1:9/admin",
+            "phishing_malware",
+            "x",
+            "a@b.org",
+        );
+        assert_eq!(
+            send(&r, post_json("/api/v1/reports", &b)).await.status,
+            StatusCode::CREATED
+        );
         t.desk.run_due_jobs().await;
         let errs = t.desk.store().job_errors("fetch_evidence").await.unwrap();
-        assert!(errs[0].1.as_deref().unwrap_or("").contains("non-public"), "{name}: {errs:?}");
+        assert!(
+            errs[0].1.as_deref().unwrap_or("").contains("non-public"),
+            "{name}: {errs:?}"
+        );
     }
 }
 
@@ -90,19 +144,22 @@ async fn webhook(fail_first: usize) -> (SocketAddr, Captured) {
     let got: Captured = Arc::default();
     let fails = Arc::new(Mutex::new(fail_first));
     let g = got.clone();
-    let addr = serve(axum::Router::new().route("/hook", post(move |h: HeaderMap, body: String| {
-        let g = g.clone();
-        let fails = fails.clone();
-        async move {
-            let mut f = fails.lock().unwrap();
-            if *f > 0 {
-                *f -= 1;
-                return StatusCode::INTERNAL_SERVER_ERROR;
+    let addr = serve(axum::Router::new().route(
+        "/hook",
+        post(move |h: HeaderMap, body: String| {
+            let g = g.clone();
+            let fails = fails.clone();
+            async move {
+                let mut f = fails.lock().unwrap();
+                if *f > 0 {
+                    *f -= 1;
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                g.lock().unwrap().push((h, body));
+                StatusCode::NO_CONTENT
             }
-            g.lock().unwrap().push((h, body));
-            StatusCode::NO_CONTENT
-        }
-    })))
+        }),
+    ))
     .await;
     (addr, got)
 }
@@ -170,10 +227,21 @@ async fn p0_report_pages_by_signed_webhook_and_email_with_retries() {
         let r = t.desk.router();
         // A P2 report pages no one.
         let b = report("https://a.example/x", "harassment", "x", "a@b.org");
-        assert_eq!(send(&r, post_json("/api/v1/reports", &b)).await.status, StatusCode::CREATED);
+        assert_eq!(
+            send(&r, post_json("/api/v1/reports", &b)).await.status,
+            StatusCode::CREATED
+        );
         assert_eq!(t.desk.run_due_jobs().await, 0, "{name}");
-        let b = report("https://threat.example/p", "threat_to_life", "He says he will kill her tonight.", "w@b.org");
-        assert_eq!(send(&r, post_json("/api/v1/reports", &b)).await.status, StatusCode::CREATED);
+        let b = report(
+            "https://threat.example/p",
+            "threat_to_life",
+            "He says he will kill her tonight.",
+            "w@b.org",
+        );
+        assert_eq!(
+            send(&r, post_json("/api/v1/reports", &b)).await.status,
+            StatusCode::CREATED
+        );
         // First webhook attempt fails (500); the e-mail goes out.
         assert_eq!(t.desk.run_due_jobs().await, 2, "{name}");
         assert!(got.lock().unwrap().is_empty());
@@ -184,13 +252,43 @@ async fn p0_report_pages_by_signed_webhook_and_email_with_retries() {
         t.clock.advance(Duration::seconds(1));
         assert_eq!(t.desk.run_due_jobs().await, 1, "{name}");
         let (headers, body) = got.lock().unwrap()[0].clone();
-        let sig = headers.get("x-rempart-signature").unwrap().to_str().unwrap().to_string();
-        let ts: i64 = sig.trim_start_matches("t=").split(',').next().unwrap().parse().unwrap();
-        assert_eq!(sig, rempart_desk::webhook_signature(secret.as_bytes(), ts, body.as_bytes()), "{name}");
+        let sig = headers
+            .get("x-rempart-signature")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let ts: i64 = sig
+            .trim_start_matches("t=")
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            sig,
+            rempart_desk::webhook_signature(secret.as_bytes(), ts, body.as_bytes()),
+            "{name}"
+        );
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["event"], "p0_report");
-        assert!(!body.contains("w@b.org"), "{name}: no personal data in pages");
-        let actions: Vec<String> = t.desk.store().audit_entries().await.unwrap().into_iter().map(|e| e.action).collect();
-        assert_eq!(actions.iter().filter(|a| *a == "page.delivered").count(), 2, "{name}");
+        assert!(
+            !body.contains("w@b.org"),
+            "{name}: no personal data in pages"
+        );
+        let actions: Vec<String> = t
+            .desk
+            .store()
+            .audit_entries()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(
+            actions.iter().filter(|a| *a == "page.delivered").count(),
+            2,
+            "{name}"
+        );
     }
 }

@@ -133,8 +133,7 @@ impl Store {
         if head_seq == 0 || head_seq - last < every {
             return Ok(None);
         }
-        let (public_key, signature) =
-            crate::audit::sign_checkpoint(key, head_seq, &head_hash, now);
+        let (public_key, signature) = crate::audit::sign_checkpoint(key, head_seq, &head_hash, now);
         sqlx::query(
             "INSERT INTO audit_checkpoints (seq, hash, at, public_key, signature) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",

@@ -166,7 +166,8 @@ fn case_from_row(r: &AnyRow) -> Result<CaseSummary, StoreError> {
     })
 }
 
-const REPORT_COLUMNS: &str = "id, receipt, case_id, category, explanation, notifier_name, notifier_email, \
+const REPORT_COLUMNS: &str =
+    "id, receipt, case_id, category, explanation, notifier_name, notifier_email, \
      good_faith, submitted_at, priority, campaign";
 
 impl Store {
@@ -179,12 +180,11 @@ impl Store {
         actor: &Actor,
     ) -> Result<SubmitOutcome, StoreError> {
         let mut w = self.begin_write().await?;
-        let existing: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT id, receipt, content_hash FROM reports WHERE dedup_key = $1",
-        )
-        .bind(&new.dedup_key)
-        .fetch_optional(&mut *w.tx)
-        .await?;
+        let existing: Option<(String, String, String)> =
+            sqlx::query_as("SELECT id, receipt, content_hash FROM reports WHERE dedup_key = $1")
+                .bind(&new.dedup_key)
+                .fetch_optional(&mut *w.tx)
+                .await?;
         if let Some((report_id, receipt, content_hash)) = existing {
             return Ok(SubmitOutcome::Duplicate {
                 report_id,
@@ -239,7 +239,11 @@ impl Store {
             }
             Some((id, status, priority, review_due, reviewed)) => {
                 let open = status == "open";
-                let priority = if open { priority.min(new.priority) } else { new.priority };
+                let priority = if open {
+                    priority.min(new.priority)
+                } else {
+                    new.priority
+                };
                 let due = if open && reviewed.is_none() {
                     review_due.min(new.review_due)
                 } else {
@@ -407,11 +411,13 @@ impl Store {
 
     /// One report.
     pub async fn report(&self, id: &str) -> Result<ReportRow, StoreError> {
-        let row = sqlx::query(&format!("SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         self.report_from_row(&row).await
     }
 
@@ -457,13 +463,20 @@ impl Store {
         if n == 0 {
             return Ok(false);
         }
-        sqlx::query("UPDATE reports SET reviewed_at = $2 WHERE case_id = $1 AND reviewed_at IS NULL")
-            .bind(case_id)
-            .bind(actor.at)
-            .execute(&mut *w.tx)
-            .await?;
-        w.audit(actor, "case.reviewed", &format!("case:{case_id}"), serde_json::json!({}))
-            .await?;
+        sqlx::query(
+            "UPDATE reports SET reviewed_at = $2 WHERE case_id = $1 AND reviewed_at IS NULL",
+        )
+        .bind(case_id)
+        .bind(actor.at)
+        .execute(&mut *w.tx)
+        .await?;
+        w.audit(
+            actor,
+            "case.reviewed",
+            &format!("case:{case_id}"),
+            serde_json::json!({}),
+        )
+        .await?;
         w.commit().await?;
         Ok(true)
     }

@@ -174,22 +174,28 @@ impl Store {
         ctx: &PolicyContext,
     ) -> Result<Option<u64>, StoreError> {
         let mut w = self.begin_write().await?;
-        let row = sqlx::query(&format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *w.tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *w.tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         let d = decision_from_row(&row)?;
         if d.lifted_at.is_some() {
-            return Err(StoreError::Conflict(format!("decision {id} was already lifted")));
+            return Err(StoreError::Conflict(format!(
+                "decision {id} was already lifted"
+            )));
         }
-        sqlx::query("UPDATE decisions SET lifted_at = $2, lifted_by = $3, lift_reason = $4 WHERE id = $1")
-            .bind(id)
-            .bind(actor.at)
-            .bind(&actor.name)
-            .bind(reason)
-            .execute(&mut *w.tx)
-            .await?;
+        sqlx::query(
+            "UPDATE decisions SET lifted_at = $2, lifted_by = $3, lift_reason = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(actor.at)
+        .bind(&actor.name)
+        .bind(reason)
+        .execute(&mut *w.tx)
+        .await?;
         w.audit(
             actor,
             "decision.lifted",
@@ -208,11 +214,13 @@ impl Store {
 
     /// One decision.
     pub async fn decision(&self, id: &str) -> Result<DecisionRow, StoreError> {
-        let row = sqlx::query(&format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         decision_from_row(&row)
     }
 

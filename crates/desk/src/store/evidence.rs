@@ -66,7 +66,11 @@ const EVIDENCE_COLUMNS: &str =
 
 impl Store {
     /// Stores a snapshot (the body once per distinct content) and audits it.
-    pub async fn store_evidence(&self, new: &NewEvidence, actor: &Actor) -> Result<String, StoreError> {
+    pub async fn store_evidence(
+        &self,
+        new: &NewEvidence,
+        actor: &Actor,
+    ) -> Result<String, StoreError> {
         let mut w = self.begin_write().await?;
         let case_id: String = sqlx::query_scalar("SELECT case_id FROM reports WHERE id = $1")
             .bind(&new.report_id)
@@ -153,10 +157,12 @@ impl Store {
         )
         .await?;
         let body = match &ev.body_sha256 {
-            Some(sha) => sqlx::query_scalar("SELECT body FROM evidence_blobs WHERE sha256 = $1")
-                .bind(sha)
-                .fetch_optional(&self.pool)
-                .await?,
+            Some(sha) => {
+                sqlx::query_scalar("SELECT body FROM evidence_blobs WHERE sha256 = $1")
+                    .bind(sha)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
             None => None,
         };
         Ok((ev, body))

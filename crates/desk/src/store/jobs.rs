@@ -63,11 +63,13 @@ impl Store {
 
     /// Marks a job done.
     pub async fn complete_job(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET done_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE jobs SET done_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -113,7 +113,12 @@ impl Store {
                     .connect(&url)
                     .await?
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16).connect(url).await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect(url)
+                    .await?
+            }
         };
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
@@ -168,8 +173,14 @@ impl WriteTx<'_> {
     ) -> Result<(), StoreError> {
         let seq = self.head_seq + 1;
         let details = crate::audit::canonical_json(&details);
-        let hash =
-            crate::audit::entry_hash(actor.at, &actor.name, action, subject, &details, &self.head_hash);
+        let hash = crate::audit::entry_hash(
+            actor.at,
+            &actor.name,
+            action,
+            subject,
+            &details,
+            &self.head_hash,
+        );
         sqlx::query(
             "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

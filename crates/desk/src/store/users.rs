@@ -65,12 +65,18 @@ pub struct SessionRow {
     pub csrf: String,
 }
 
-fn user_from(id: String, username: String, password_hash: String, role: String) -> Result<UserRow, StoreError> {
+fn user_from(
+    id: String,
+    username: String,
+    password_hash: String,
+    role: String,
+) -> Result<UserRow, StoreError> {
     Ok(UserRow {
         id,
         username,
         password_hash,
-        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?,
+        role: Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?,
     })
 }
 
@@ -100,8 +106,13 @@ impl Store {
             .bind(actor.at)
             .execute(&mut *w.tx)
             .await?;
-        w.audit(actor, "user.created", &format!("user:{username}"), serde_json::json!({ "role": role.as_str() }))
-            .await?;
+        w.audit(
+            actor,
+            "user.created",
+            &format!("user:{username}"),
+            serde_json::json!({ "role": role.as_str() }),
+        )
+        .await?;
         w.commit().await?;
         Ok(id)
     }
@@ -135,14 +146,23 @@ impl Store {
             .bind(expires_at)
             .execute(&mut *w.tx)
             .await?;
-        w.audit(actor, "user.login", &format!("user:{}", user.username), serde_json::json!({}))
-            .await?;
+        w.audit(
+            actor,
+            "user.login",
+            &format!("user:{}", user.username),
+            serde_json::json!({}),
+        )
+        .await?;
         w.commit().await?;
         Ok(())
     }
 
     /// The live session with this token hash.
-    pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionRow>, StoreError> {
+    pub async fn session(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<SessionRow>, StoreError> {
         let row = sqlx::query(
             "SELECT u.id, u.username, u.password_hash, u.role, s.csrf FROM sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
@@ -153,7 +173,12 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(SessionRow {
-                user: user_from(get(&r, "id")?, get(&r, "username")?, get(&r, "password_hash")?, get(&r, "role")?)?,
+                user: user_from(
+                    get(&r, "id")?,
+                    get(&r, "username")?,
+                    get(&r, "password_hash")?,
+                    get(&r, "role")?,
+                )?,
                 csrf: get(&r, "csrf")?,
             })
         })
@@ -185,8 +210,13 @@ impl Store {
             .bind(actor.at)
             .execute(&mut *w.tx)
             .await?;
-        w.audit(actor, "api_token.created", &format!("user:{}", user.username), serde_json::json!({ "label": label }))
-            .await?;
+        w.audit(
+            actor,
+            "api_token.created",
+            &format!("user:{}", user.username),
+            serde_json::json!({ "label": label }),
+        )
+        .await?;
         w.commit().await?;
         Ok(())
     }

@@ -10,8 +10,8 @@ use rempart_policy::{Category, Scope};
 use serde::Deserialize;
 
 use super::auth::{
-    authenticate, cookie, ct_eq, random_token, set_cookie, sha256_hex, verify_password, CurrentUser,
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS,
+    authenticate, cookie, ct_eq, random_token, set_cookie, sha256_hex, verify_password,
+    CurrentUser, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS,
 };
 use super::intake::{scope_text, ClientIp};
 use super::pages::{layout, time_left, when, PageError};
@@ -52,7 +52,10 @@ fn login_form(state: &AppState, csrf: &str, error: Option<&str>, status: StatusC
     );
     (
         status,
-        [(header::SET_COOKIE, set_cookie(state, LOGIN_CSRF_COOKIE, csrf, 3600))],
+        [(
+            header::SET_COOKIE,
+            set_cookie(state, LOGIN_CSRF_COOKIE, csrf, 3600),
+        )],
         page,
     )
         .into_response()
@@ -86,24 +89,38 @@ pub(crate) async fn login(
         Some(u) => verify_password(&f.password, &u.password_hash),
         None => {
             // Same work whether or not the account exists.
-            let _ = verify_password(&f.password, "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG");
+            let _ = verify_password(
+                &f.password,
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+            );
             false
         }
     };
     let Some(user) = user.filter(|_| ok) else {
         let csrf = random_token(24);
-        return Ok(login_form(&state, &csrf, Some("Wrong user name or password."), StatusCode::UNAUTHORIZED));
+        return Ok(login_form(
+            &state,
+            &csrf,
+            Some("Wrong user name or password."),
+            StatusCode::UNAUTHORIZED,
+        ));
     };
     let token = random_token(32);
     let csrf = random_token(24);
     let actor = state.actor(format!("user:{}", user.username));
     let expires = actor.at + SESSION_HOURS * 3_600_000;
-    state.store.create_session(&sha256_hex(&token), &user, &csrf, expires, &actor).await?;
+    state
+        .store
+        .create_session(&sha256_hex(&token), &user, &csrf, expires, &actor)
+        .await?;
     state.checkpoint().await;
     Ok((
         StatusCode::SEE_OTHER,
         [
-            (header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &token, SESSION_HOURS * 3600)),
+            (
+                header::SET_COOKIE,
+                set_cookie(&state, SESSION_COOKIE, &token, SESSION_HOURS * 3600),
+            ),
             (header::LOCATION, "/queue".to_string()),
         ],
     )
@@ -131,7 +148,10 @@ pub(crate) async fn logout(
     Ok((
         StatusCode::SEE_OTHER,
         [
-            (header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0)),
+            (
+                header::SET_COOKIE,
+                set_cookie(&state, SESSION_COOKIE, "", 0),
+            ),
             (header::LOCATION, "/login".to_string()),
         ],
     )
@@ -146,7 +166,10 @@ fn review_cell(due: i64, reviewed: Option<i64>, now: i64) -> (String, bool) {
 }
 
 /// `GET /queue`.
-pub(crate) async fn queue_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+pub(crate) async fn queue_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let u = authenticate(&state, &headers, Role::Analyst).await?;
     let now = state.now_ms();
     let cases = state.store.queue(now, 200).await?;
@@ -187,7 +210,11 @@ pub(crate) async fn case_page(
 ) -> Result<Response, PageError> {
     let u = authenticate(&state, &headers, Role::Analyst).await?;
     state.store.case(&id, state.now_ms()).await?;
-    if state.store.mark_reviewed(&id, &state.actor(u.actor_name())).await? {
+    if state
+        .store
+        .mark_reviewed(&id, &state.actor(u.actor_name()))
+        .await?
+    {
         state.checkpoint().await;
     }
     let now = state.now_ms();
@@ -196,8 +223,15 @@ pub(crate) async fn case_page(
     let evidence = state.store.case_evidence(&id).await?;
     let decisions = state.store.case_decisions(&id).await?;
     let history = state.store.audit_for_subject(&format!("case:{id}")).await?;
-    let first_url = reports.first().and_then(|r| r.urls.first()).map(|u| u.url.clone()).unwrap_or_default();
-    let category = reports.first().map(|r| r.category.clone()).unwrap_or_default();
+    let first_url = reports
+        .first()
+        .and_then(|r| r.urls.first())
+        .map(|u| u.url.clone())
+        .unwrap_or_default();
+    let category = reports
+        .first()
+        .map(|r| r.category.clone())
+        .unwrap_or_default();
     let span_min = ((case.last_report_at - case.first_report_at) / 60_000).max(0);
     let (left, _) = review_cell(case.review_due, case.first_reviewed_at, now);
     Ok(layout(
@@ -303,10 +337,15 @@ pub(crate) async fn evidence_page(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let u = authenticate(&state, &headers, Role::Analyst).await?;
-    let (e, body) = state.store.view_evidence(&id, &state.actor(u.actor_name())).await?;
+    let (e, body) = state
+        .store
+        .view_evidence(&id, &state.actor(u.actor_name()))
+        .await?;
     state.checkpoint().await;
     let headers_list: Vec<(String, String)> = serde_json::from_str(&e.headers).unwrap_or_default();
-    let text = body.as_deref().map(|b| String::from_utf8_lossy(&b[..b.len().min(512 * 1024)]).into_owned());
+    let text = body
+        .as_deref()
+        .map(|b| String::from_utf8_lossy(&b[..b.len().min(512 * 1024)]).into_owned());
     Ok(layout(
         "en",
         "Evidence — Rempart desk",
@@ -352,7 +391,10 @@ pub(crate) struct DecisionForm {
 fn host_of(s: &str) -> Option<String> {
     let s = s.trim();
     if s.contains("://") {
-        url::Url::parse(s).ok()?.host_str().map(|h| h.to_ascii_lowercase())
+        url::Url::parse(s)
+            .ok()?
+            .host_str()
+            .map(|h| h.to_ascii_lowercase())
     } else if !s.is_empty() && !s.contains('/') {
         Some(s.to_ascii_lowercase())
     } else {
@@ -365,21 +407,27 @@ fn build_scope(action: Action, scope: &str) -> Result<Option<Scope>, String> {
     Ok(match action {
         Action::NoAction | Action::AskCustomer => None,
         Action::RestrictUrl => {
-            let u = url::Url::parse(scope).map_err(|_| "the scope must be the exact URL".to_string())?;
+            let u = url::Url::parse(scope)
+                .map_err(|_| "the scope must be the exact URL".to_string())?;
             let mut u = u;
             u.set_fragment(None);
             Some(Scope::Url { url: u.to_string() })
         }
         Action::RestrictPathPrefix => {
-            let u = url::Url::parse(scope).map_err(|_| "the scope must be a URL whose path is the prefix".to_string())?;
+            let u = url::Url::parse(scope)
+                .map_err(|_| "the scope must be a URL whose path is the prefix".to_string())?;
             Some(Scope::PathPrefix {
                 host: u.host_str().unwrap_or("").to_ascii_lowercase(),
                 prefix: u.path().to_string(),
             })
         }
         Action::RestrictHost | Action::SuspendZone => {
-            let host = host_of(scope).ok_or_else(|| "the scope must be a hostname or a URL".to_string())?;
-            Some(Scope::Host { host, include_subdomains: action == Action::SuspendZone })
+            let host = host_of(scope)
+                .ok_or_else(|| "the scope must be a hostname or a URL".to_string())?;
+            Some(Scope::Host {
+                host,
+                include_subdomains: action == Action::SuspendZone,
+            })
         }
     })
 }
@@ -399,7 +447,12 @@ fn hours(s: &str, what: &str, problems: &mut Vec<String>) -> Option<i64> {
 }
 
 /// Records a decision from the form or the API; returns (decision id, policy version).
-async fn record(state: &AppState, u: &CurrentUser, case_id: &str, f: &DecisionForm) -> Result<(String, Option<u64>), DeskError> {
+async fn record(
+    state: &AppState,
+    u: &CurrentUser,
+    case_id: &str,
+    f: &DecisionForm,
+) -> Result<(String, Option<u64>), DeskError> {
     let mut problems = Vec::new();
     let action = Action::parse(&f.action);
     if action.is_none() {
@@ -444,8 +497,12 @@ async fn record(state: &AppState, u: &CurrentUser, case_id: &str, f: &DecisionFo
         category: f.category.clone(),
         scope: scope.map(|s| serde_json::to_string(&s).expect("scope serialises")),
         starts_at: to_millis(now),
-        ends_at: duration.filter(|_| action.is_restrictive()).map(|h| to_millis(now + Duration::hours(h))),
-        deadline: deadline.filter(|_| action == Action::AskCustomer).map(|h| to_millis(now + Duration::hours(h))),
+        ends_at: duration
+            .filter(|_| action.is_restrictive())
+            .map(|h| to_millis(now + Duration::hours(h))),
+        deadline: deadline
+            .filter(|_| action == Action::AskCustomer)
+            .map(|h| to_millis(now + Duration::hours(h))),
     };
     let result = state
         .store
@@ -498,7 +555,12 @@ pub(crate) async fn lift(
     let d = state.store.decision(&id).await?;
     let v = state
         .store
-        .lift_decision(&id, f.reason.trim(), &state.actor(u.actor_name()), &state.policy_ctx())
+        .lift_decision(
+            &id,
+            f.reason.trim(),
+            &state.actor(u.actor_name()),
+            &state.policy_ctx(),
+        )
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => DeskError::Conflict("this decision was already lifted"),
@@ -512,7 +574,10 @@ pub(crate) async fn lift(
 }
 
 /// `GET /admin`.
-pub(crate) async fn admin_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+pub(crate) async fn admin_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let u = authenticate(&state, &headers, Role::Admin).await?;
     Ok(admin_markup(&u, None).into_response())
 }
@@ -568,10 +633,19 @@ pub(crate) async fn admin_create_user(
 ) -> Result<Response, PageError> {
     let u = authenticate(&state, &headers, Role::Admin).await?;
     u.check_csrf(f.csrf.as_deref())?;
-    let role = Role::parse(&f.role).ok_or_else(|| DeskError::Invalid(vec!["unknown role".into()]))?;
+    let role =
+        Role::parse(&f.role).ok_or_else(|| DeskError::Invalid(vec!["unknown role".into()]))?;
     let name = f.username.trim();
-    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return Err(DeskError::Invalid(vec!["user names use letters, digits, '.', '_' and '-'".into()]).into());
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(DeskError::Invalid(vec![
+            "user names use letters, digits, '.', '_' and '-'".into()
+        ])
+        .into());
     }
     let password = random_token(18);
     let hash = super::hash_password(&password).map_err(|e| DeskError::Internal(e.to_string()))?;
@@ -604,18 +678,30 @@ pub(crate) async fn admin_create_token(
 ) -> Result<Response, PageError> {
     let u = authenticate(&state, &headers, Role::Admin).await?;
     u.check_csrf(f.csrf.as_deref())?;
-    let owner = state.store.user_by_name(f.username.trim()).await?.ok_or(DeskError::NotFound)?;
+    let owner = state
+        .store
+        .user_by_name(f.username.trim())
+        .await?
+        .ok_or(DeskError::NotFound)?;
     let token = format!("rk_{}", random_token(32));
     state
         .store
-        .create_api_token(&sha256_hex(&token), &owner, f.label.trim(), &state.actor(u.actor_name()))
+        .create_api_token(
+            &sha256_hex(&token),
+            &owner,
+            f.label.trim(),
+            &state.actor(u.actor_name()),
+        )
         .await?;
     state.checkpoint().await;
     Ok(admin_markup(&u, Some(html! { p { "API token for " code { (owner.username) } ": " code id="token" { (token) } " (shown once)" } })).into_response())
 }
 
 /// `GET /api/v1/queue`.
-pub(crate) async fn api_queue(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, DeskError> {
+pub(crate) async fn api_queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, DeskError> {
     authenticate(&state, &headers, Role::Analyst).await?;
     let now = state.now_ms();
     let cases = state.store.queue(now, 500).await?;

@@ -1,7 +1,9 @@
 //! Who is asking: sessions (cookie + CSRF token), API tokens (Bearer), edges (Bearer, checked
 //! against configured SHA-256 hashes), and role checks.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::http::{header, HeaderMap};
 use base64::Engine;
@@ -32,7 +34,11 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 /// Checks a password against a PHC string.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -75,7 +81,11 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// A `Set-Cookie` value with the desk's attributes.
 pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> String {
-    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
 }
 

@@ -49,14 +49,22 @@ struct Valid {
 type Problem = (&'static str, Option<String>);
 
 fn nonempty(s: &Option<String>) -> Option<String> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn validate(state: &AppState, input: &ReportInput) -> Result<Valid, Vec<Problem>> {
     let limits = &state.config.intake;
     let mut problems: Vec<Problem> = Vec::new();
     let mut urls: Vec<(String, String)> = Vec::new();
-    let given: Vec<&str> = input.urls.iter().map(|u| u.trim()).filter(|u| !u.is_empty()).collect();
+    let given: Vec<&str> = input
+        .urls
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .collect();
     if given.is_empty() {
         problems.push(("err-urls-missing", None));
     } else if given.len() > limits.max_urls {
@@ -69,7 +77,11 @@ fn validate(state: &AppState, input: &ReportInput) -> Result<Valid, Vec<Problem>
                     && u.host_str().is_some_and(|h| !h.is_empty())
                     && raw.len() <= 2048 =>
             {
-                let host = u.host_str().unwrap_or("").trim_end_matches('.').to_ascii_lowercase();
+                let host = u
+                    .host_str()
+                    .unwrap_or("")
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
                 let mut u = u.clone();
                 u.set_fragment(None);
                 let s = u.to_string();
@@ -98,7 +110,8 @@ fn validate(state: &AppState, input: &ReportInput) -> Result<Valid, Vec<Problem>
     if let Some(e) = &email {
         let ok = e.len() <= 254
             && !e.chars().any(char::is_whitespace)
-            && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
+            && e.split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
         if !ok {
             problems.push(("err-email-invalid", None));
         }
@@ -116,7 +129,13 @@ fn validate(state: &AppState, input: &ReportInput) -> Result<Valid, Vec<Problem>
         problems.push(("err-good-faith", None));
     }
     match (problems.is_empty(), category) {
-        (true, Some(category)) => Ok(Valid { urls, category, explanation, name, email }),
+        (true, Some(category)) => Ok(Valid {
+            urls,
+            category,
+            explanation,
+            name,
+            email,
+        }),
         _ => {
             problems.dedup();
             Err(problems)
@@ -138,7 +157,8 @@ fn render_problems(state: &AppState, lang: Lang, problems: &[Problem]) -> Vec<St
 /// that a replayed submission gets the same link while the database stores only its hash.
 fn follow_token(state: &AppState, receipt: &str) -> String {
     use base64::Engine;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&state.keys.follow).expect("any key length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(&state.keys.follow).expect("any key length");
     mac.update(receipt.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
@@ -199,14 +219,20 @@ async fn submit(
     let url_list: Vec<String> = v.urls.iter().map(|(u, _)| u.clone()).collect();
     let signal = state
         .signals
-        .severity(&ReportForSignals { category: v.category, urls: &url_list, explanation: &v.explanation })
+        .severity(&ReportForSignals {
+            category: v.category,
+            urls: &url_list,
+            explanation: &v.explanation,
+        })
         .await;
     let prio = priority(v.category, signal);
     let content = serde_json::json!({
         "urls": url_list, "category": v.category.as_str(), "explanation": v.explanation,
         "name": v.name, "email": v.email,
     });
-    let content_hash = hex::encode(Sha256::digest(crate::audit::canonical_json(&content).as_bytes()));
+    let content_hash = hex::encode(Sha256::digest(
+        crate::audit::canonical_json(&content).as_bytes(),
+    ));
     let dedup_key = match idempotency_key {
         Some(k) => format!("idem:{}", sha256_hex(k)),
         None => format!("content:{content_hash}"),
@@ -234,20 +260,40 @@ async fn submit(
         fetch_evidence: state.config.evidence.enabled,
         page: prio == Priority::P0,
     };
-    let outcome = state.store.submit_report(&new, &state.actor("public")).await?;
+    let outcome = state
+        .store
+        .submit_report(&new, &state.actor("public"))
+        .await?;
     let (receipt, duplicate) = match outcome {
         SubmitOutcome::Created { receipt, .. } => {
             state.jobs.notify_one();
             state.checkpoint().await;
             (receipt, false)
         }
-        SubmitOutcome::Duplicate { receipt, same_content: true, .. } => (receipt, true),
-        SubmitOutcome::Duplicate { same_content: false, .. } => {
-            return Err(DeskError::Conflict("this Idempotency-Key was used for a different report"))
+        SubmitOutcome::Duplicate {
+            receipt,
+            same_content: true,
+            ..
+        } => (receipt, true),
+        SubmitOutcome::Duplicate {
+            same_content: false,
+            ..
+        } => {
+            return Err(DeskError::Conflict(
+                "this Idempotency-Key was used for a different report",
+            ))
         }
     };
-    let follow_url = format!("{}/r/{}", state.config.public_url, follow_token(state, &receipt));
-    Ok(Ok(Receipt { receipt, follow_url, duplicate }))
+    let follow_url = format!(
+        "{}/r/{}",
+        state.config.public_url,
+        follow_token(state, &receipt)
+    );
+    Ok(Ok(Receipt {
+        receipt,
+        follow_url,
+        duplicate,
+    }))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
@@ -274,7 +320,11 @@ pub(crate) async fn api_submit(
     })?;
     match submit(&state, &input, &ip, idempotency_key(&headers)).await? {
         Ok(r) => {
-            let status = if r.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+            let status = if r.duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
             Ok((status, Json(r)).into_response())
         }
         Err(p) => Err(DeskError::Invalid(render_problems(&state, Lang::En, &p))),
@@ -290,7 +340,9 @@ pub(crate) struct LangQuery {
 pub(crate) fn lang_of(q: &LangQuery, headers: &HeaderMap) -> Lang {
     Lang::negotiate(
         q.lang.as_deref(),
-        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
     )
 }
 
@@ -390,7 +442,12 @@ pub(crate) async fn form_submit(
     headers: HeaderMap,
     Form(f): Form<ReportForm>,
 ) -> Response {
-    let lang = lang_of(&LangQuery { lang: f.lang.clone() }, &headers);
+    let lang = lang_of(
+        &LangQuery {
+            lang: f.lang.clone(),
+        },
+        &headers,
+    );
     let input = ReportInput {
         urls: f.urls.lines().map(str::to_string).collect(),
         category: f.category.clone(),
@@ -402,7 +459,11 @@ pub(crate) async fn form_submit(
     let t = |id: &str, args: &[(&str, &str)]| state.i18n.t(lang, id, args);
     match submit(&state, &input, &ip, idempotency_key(&headers)).await {
         Ok(Ok(r)) => {
-            let status = if r.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+            let status = if r.duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
             let page = layout(
                 lang.tag(),
                 &t("receipt-title", &[]),
@@ -425,7 +486,12 @@ pub(crate) async fn form_submit(
         Err(DeskError::RateLimited { retry_after }) => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry_after.to_string())],
-            layout(lang.tag(), &t("site-title", &[]), None, html! { p { (t("rate-limited", &[])) } }),
+            layout(
+                lang.tag(),
+                &t("site-title", &[]),
+                None,
+                html! { p { (t("rate-limited", &[])) } },
+            ),
         )
             .into_response(),
         Err(e) => super::pages::PageError(e).into_response(),
@@ -441,7 +507,10 @@ pub(crate) async fn follow_page(
 ) -> Result<Response, super::pages::PageError> {
     let lang = lang_of(&q, &headers);
     let t = |id: &str, args: &[(&str, &str)]| state.i18n.t(lang, id, args);
-    let report = state.store.report_by_follow_hash(&sha256_hex(&token)).await?;
+    let report = state
+        .store
+        .report_by_follow_hash(&sha256_hex(&token))
+        .await?;
     let case = state.store.case(&report.case_id, state.now_ms()).await?;
     let decisions: Vec<_> = state
         .store
@@ -494,7 +563,10 @@ pub(crate) fn scope_text(scope_json: &str) -> String {
     match serde_json::from_str::<rempart_policy::Scope>(scope_json) {
         Ok(rempart_policy::Scope::Url { url }) => url,
         Ok(rempart_policy::Scope::PathPrefix { host, prefix }) => format!("{host}{prefix}*"),
-        Ok(rempart_policy::Scope::Host { host, include_subdomains: true }) => format!("*.{host} and {host}"),
+        Ok(rempart_policy::Scope::Host {
+            host,
+            include_subdomains: true,
+        }) => format!("*.{host} and {host}"),
         Ok(rempart_policy::Scope::Host { host, .. }) => host,
         Err(_) => scope_json.to_string(),
     }

@@ -85,7 +85,11 @@ impl AppState {
     pub(crate) async fn checkpoint(&self) {
         if let Err(e) = self
             .store
-            .checkpoint_if_due(&self.keys.audit, self.config.checkpoint_every, self.now_ms())
+            .checkpoint_if_due(
+                &self.keys.audit,
+                self.config.checkpoint_every,
+                self.now_ms(),
+            )
             .await
         {
             tracing::error!(error = %e, "audit checkpoint failed");
@@ -143,7 +147,10 @@ impl Desk {
         use anyhow::Context as _;
         let keys = Keys::load_or_create(&config.key_dir).context("loading the desk's keys")?;
         let store = Store::connect(&config.database).await.with_context(|| {
-            format!("opening the database {}", crate::config::redact_url(&config.database))
+            format!(
+                "opening the database {}",
+                crate::config::redact_url(&config.database)
+            )
         })?;
         let current = store.latest_policy().await?.map_or(0, |(v, _)| v);
         let (policy_version, _) = watch::channel(current);
@@ -234,7 +241,10 @@ fn router(state: AppState) -> Router {
         .route("/api/v1/reports", post(intake::api_submit))
         .layer(DefaultBodyLimit::max(limit));
     Router::new()
-        .route("/", get(|| async { axum::response::Redirect::to("/report") }))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/report") }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/r/{token}", get(intake::follow_page))
         .route("/notices/{id}", get(edge::notice_page))
@@ -266,8 +276,14 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp
@@ -280,7 +296,10 @@ pub async fn serve(config: DeskConfig) -> anyhow::Result<()> {
 
 /// Creates an admin account; returns its one-time password.
 pub async fn create_admin(config: &DeskConfig, username: &str) -> anyhow::Result<String> {
-    Desk::open(config.clone()).await?.create_admin(username).await
+    Desk::open(config.clone())
+        .await?
+        .create_admin(username)
+        .await
 }
 
 /// Verifies the audit log of the configured database against the desk's key.

@@ -25,7 +25,9 @@ pub struct TestDesk {
 
 pub fn config(database: &str, extra: &str) -> DeskConfig {
     let key_dir = rempart_desk::testkit::temp_dir("keys");
-    let edge_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(EDGE_TOKEN.as_bytes()));
+    let edge_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        EDGE_TOKEN.as_bytes(),
+    ));
     let text = format!(
         r#"
 listen = "127.0.0.1:0"
@@ -54,11 +56,17 @@ pub async fn desks(extra: &str) -> Vec<(&'static str, TestDesk)> {
 
 pub async fn open(url: &str, extra: &str) -> TestDesk {
     let config = config(url, extra);
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap()));
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap(),
+    ));
     let desk = Desk::open_with(config.clone(), clock.clone(), Arc::new(NoSignals))
         .await
         .expect("open desk");
-    TestDesk { desk, clock, config }
+    TestDesk {
+        desk,
+        clock,
+        config,
+    }
 }
 
 pub struct Resp {
@@ -72,7 +80,10 @@ impl Resp {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
     pub fn location(&self) -> &str {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -81,7 +92,11 @@ pub async fn send(router: &Router, req: Request<Body>) -> Resp {
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
-    Resp { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
 }
 
 pub fn get(uri: &str) -> Request<Body> {
@@ -96,11 +111,14 @@ pub fn post_json(uri: &str, v: &serde_json::Value) -> Request<Body> {
 }
 
 pub fn form_body(fields: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
 }
 
 pub fn post_form(uri: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Request<Body> {
-    let mut b = Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let mut b =
+        Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     if let Some(c) = cookie {
         b = b.header(header::COOKIE, c);
     }
@@ -108,7 +126,10 @@ pub fn post_form(uri: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Re
 }
 
 pub fn with_cookie(uri: &str, cookie: &str) -> Request<Body> {
-    Request::get(uri).header(header::COOKIE, cookie).body(Body::empty()).unwrap()
+    Request::get(uri)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap()
 }
 
 pub fn report(url: &str, category: &str, explanation: &str, email: &str) -> serde_json::Value {
@@ -129,16 +150,26 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.split(';').next()?.strip_prefix(&format!("{name}=")).map(str::to_string))
+        .find_map(|v| {
+            v.split(';')
+                .next()?
+                .strip_prefix(&format!("{name}="))
+                .map(str::to_string)
+        })
 }
 
 pub fn extract_csrf(body: &str) -> String {
-    let i = body.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
+    let i =
+        body.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
     body[i..].split('"').next().unwrap().to_string()
 }
 
 pub async fn login(t: &TestDesk, username: &str, role: Role) -> Session {
-    let password = t.desk.create_user(username, role).await.expect("create user");
+    let password = t
+        .desk
+        .create_user(username, role)
+        .await
+        .expect("create user");
     let router = t.desk.router();
     let page = send(&router, get("/login")).await;
     let login_csrf = cookie_value(&page.headers, "rempart_login_csrf").expect("login csrf cookie");
@@ -147,15 +178,34 @@ pub async fn login(t: &TestDesk, username: &str, role: Role) -> Session {
         post_form(
             "/login",
             Some(&format!("rempart_login_csrf={login_csrf}")),
-            &[("username", username), ("password", &password), ("csrf", &login_csrf)],
+            &[
+                ("username", username),
+                ("password", &password),
+                ("csrf", &login_csrf),
+            ],
         ),
     )
     .await;
     assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
-    let set = resp.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"), "{set}");
-    let cookie = format!("rempart_session={}", cookie_value(&resp.headers, "rempart_session").unwrap());
+    let set = resp
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"),
+        "{set}"
+    );
+    let cookie = format!(
+        "rempart_session={}",
+        cookie_value(&resp.headers, "rempart_session").unwrap()
+    );
     let queue = send(&router, with_cookie("/queue", &cookie)).await;
     assert_eq!(queue.status, StatusCode::OK);
-    Session { csrf: extract_csrf(&queue.body), cookie }
+    Session {
+        csrf: extract_csrf(&queue.body),
+        cookie,
+    }
 }
