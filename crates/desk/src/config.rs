@@ -560,3 +560,15 @@ key_dir = "/tmp/keys"
         assert!(!format!("{c:?}").contains("supersecret"));
     }
 }
+
+#[cfg(test)]
+mod example {
+    /// The documented example must keep loading (a frozen fixture of the file format).
+    #[test]
+    fn example_config_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("desk.example.toml");
+        let c = super::DeskConfig::load(&path).unwrap();
+        assert_eq!(c.edge_tokens.len(), 1);
+        assert_eq!(c.targets.minutes, [15, 240, 1440, 4320]);
+    }
+}
