@@ -336,6 +336,54 @@ impl DeskConfig {
     }
 }
 
+impl DeskConfig {
+    /// A configuration for a single-machine demo (`rempart up`): SQLite and keys under
+    /// `data_dir`, one edge token (give its SHA-256, see [`edge_token_sha256`]), defaults
+    /// elsewhere, evidence fetched through `evidence_via` (the edge) if given.
+    pub fn demo(
+        data_dir: &Path,
+        listen: SocketAddr,
+        public_url: &str,
+        edge_token_sha256: [u8; 32],
+        evidence_via: Option<SocketAddr>,
+    ) -> DeskConfig {
+        let public_url = public_url.trim_end_matches('/').to_string();
+        DeskConfig {
+            listen,
+            secure_cookies: public_url.starts_with("https://"),
+            public_url,
+            provider_name: "Rempart demo provider".into(),
+            database: format!("sqlite://{}", data_dir.join("desk.db").display()),
+            key_dir: data_dir.join("keys"),
+            edge_tokens: vec![("demo-edge".into(), edge_token_sha256)],
+            long_poll: std::time::Duration::from_secs(25),
+            intake: IntakeLimits {
+                max_body_bytes: 64 * 1024,
+                per_ip_per_minute: 30,
+                max_urls: 20,
+                max_explanation_chars: 10_000,
+            },
+            targets: ReviewTargets::default(),
+            campaign_threshold: 5,
+            campaign_window: chrono::Duration::minutes(10),
+            evidence: EvidenceConfig {
+                enabled: true,
+                timeout: std::time::Duration::from_secs(5),
+                max_bytes: 2 * 1024 * 1024,
+                via: evidence_via,
+            },
+            paging: PagingConfig::default(),
+            checkpoint_every: 100,
+        }
+    }
+}
+
+/// The SHA-256 of an edge token, as the desk's configuration holds it.
+pub fn edge_token_sha256(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;

@@ -164,3 +164,37 @@ webhook_secret = "0123456789abcdef0123"
     let report = rempart_desk::audit_verify(&config).await.unwrap();
     assert!(report.is_ok(), "{report}");
 }
+
+#[tokio::test]
+async fn demo_config_runs_as_rempart_up_would() {
+    let dir = rempart_desk::testkit::temp_dir("demo");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = DeskConfig::demo(
+        &dir,
+        addr,
+        &format!("http://{addr}"),
+        rempart_desk::edge_token_sha256("demo-token"),
+        None,
+    );
+    let desk = Desk::open(config.clone()).await.unwrap();
+    let password = desk.create_admin("admin").await.unwrap();
+    assert!(!password.is_empty());
+    let running = desk.start_on(listener).await.unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/policy?after=0", running.addr))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let page = reqwest::get(format!("http://{}/report", running.addr))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    running.shutdown().await;
+    assert!(rempart_desk::audit_verify(&config).await.unwrap().is_ok());
+    // A second admin with the same name is refused.
+    let again = rempart_desk::create_admin(&config, "admin").await;
+    assert!(again.is_err());
+}

@@ -89,10 +89,7 @@ pub(crate) async fn login(
         Some(u) => verify_password(&f.password, &u.password_hash),
         None => {
             // Same work whether or not the account exists.
-            let _ = verify_password(
-                &f.password,
-                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
-            );
+            let _ = verify_password(&f.password, dummy_hash());
             false
         }
     };
@@ -125,6 +122,13 @@ pub(crate) async fn login(
         ],
     )
         .into_response())
+}
+
+/// A real Argon2 hash of a random password, so that signing in as an unknown user costs the
+/// same as with a wrong password.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| super::hash_password(&random_token(16)).unwrap_or_default())
 }
 
 /// A form carrying only the CSRF token.

@@ -210,6 +210,12 @@ impl Desk {
     /// Binds the configured address and serves, with the job worker, in the background.
     pub async fn start(self) -> anyhow::Result<RunningDesk> {
         let listener = tokio::net::TcpListener::bind(self.state.config.listen).await?;
+        self.start_on(listener).await
+    }
+
+    /// Serves on an already bound listener (so that the caller knows the address, e.g. for the
+    /// public URL, before opening the desk), with the job worker, in the background.
+    pub async fn start_on(self, listener: tokio::net::TcpListener) -> anyhow::Result<RunningDesk> {
         let addr = listener.local_addr()?;
         let app = self.router();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
