@@ -1,0 +1,54 @@
+//! The desk: Rempart's abuse-response service.
+//!
+//! The public reports content (a web form and a JSON API); the desk groups reports into
+//! cases, puts threats to life on top, preserves evidence, and lets analysts decide. A
+//! restrictive decision becomes a new [`rempart_policy::Policy`] version that edges fetch
+//! with a long poll on `GET /api/v1/policy?after=N`. Every state change is appended to a
+//! hash-chained audit log with signed checkpoints.
+//!
+//! Layout: [`config`] (the TOML file), [`store`] (SQLite or PostgreSQL), [`triage`],
+//! [`decision`], [`audit`], [`keys`], [`clock`], [`i18n`], `web` (routes, pages, auth) and
+//! `worker` (evidence fetches and pages, as database jobs).
+//!
+//! # Entry points
+//! - [`DeskConfig::load`] reads a TOML file; [`DeskConfig::demo`] builds one for `rempart up`.
+//! - [`serve`] runs the desk until it fails; [`Desk::open`] + [`Desk::start`] (or
+//!   [`Desk::start_on`] with a bound listener) return a [`RunningDesk`] with its address.
+//! - [`create_admin`] / [`Desk::create_admin`] create an admin and return a one-time password.
+//! - [`audit_verify`] checks the audit log against the desk's key.
+//!
+//! # Routes
+//! | route | who |
+//! | --- | --- |
+//! | `GET /report`, `POST /report` | public form (en/fr, no JavaScript) |
+//! | `POST /api/v1/reports` | public JSON intake (`Idempotency-Key` honoured) |
+//! | `GET /r/{token}` | the notifier's private follow page |
+//! | `GET /notices/{id}` | public notice of a restriction |
+//! | `GET /api/v1/policy?after=N` | edges (Bearer token): 200 policy JSON, or 204 after the long poll |
+//! | `GET /login`, `POST /login`, `POST /logout` | analysts |
+//! | `GET /queue`, `GET /cases/{id}`, `GET /evidence/{id}` | analyst and above |
+//! | `POST /cases/{id}/decisions` | analyst (exact URL, no action, ask customer); senior analyst for wider scopes |
+//! | `POST /decisions/{id}/lift` | senior analyst and above |
+//! | `GET /admin`, `POST /admin/users`, `POST /admin/tokens` | admin |
+//! | `GET /api/v1/queue`, `GET /api/v1/cases/{id}` | analyst and above (session or API token); identities for senior analysts |
+
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod decision;
+pub mod error;
+pub mod i18n;
+pub mod keys;
+pub mod store;
+pub mod testkit;
+pub mod triage;
+mod web;
+mod worker;
+
+pub use config::{edge_token_sha256, ConfigError, DeskConfig};
+pub use web::{
+    audit_verify, create_admin, hash_password, serve, verify_password, Desk, RunningDesk,
+};
+pub use worker::webhook_signature;

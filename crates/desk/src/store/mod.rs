@@ -1,0 +1,227 @@
+//! Storage: SQLite (a file, the embedded default) or PostgreSQL (a URL), through sqlx's `Any`
+//! driver.
+//!
+//! Why `Any` rather than a trait with two implementations: the desk's queries are plain SQL
+//! that both engines accept as written (`$n` placeholders, which SQLite also reads;
+//! `INSERT … RETURNING`; `ON CONFLICT`), with instants stored as milliseconds and flags as
+//! integers. One implementation means one set of store tests, run against both engines, and
+//! no drift between two copies of every query. Each engine owns its `migrations/` directory
+//! (types and triggers differ), and the few places where the engines must differ branch on
+//! [`Backend`] (claiming jobs with `FOR UPDATE SKIP LOCKED` on PostgreSQL).
+//!
+//! Every write runs in a transaction that first takes the audit chain's head row
+//! (`UPDATE audit_head … RETURNING`), so writes are serialised across processes on both engines
+//! and each state change commits together with its audit entry.
+
+mod audit;
+mod cases;
+mod decisions;
+mod evidence;
+mod jobs;
+mod users;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Transaction};
+
+pub use audit::{AuditEntry, CheckpointRow};
+pub use cases::{CaseRow, CaseSummary, NewReport, ReportRow, ReportUrlRow, SubmitOutcome};
+pub use decisions::{DecisionRow, NewDecision};
+pub use evidence::{EvidenceRow, NewEvidence};
+pub use jobs::Job;
+pub use users::{Role, SessionRow, UserRow};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, in a file.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or refused.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrating the schema failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A stored value could not be read back (corrupt or from a newer version).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The operation conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+/// The desk's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Audit data for a write: who did it and when.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `user:<name>`, `public`, `system`, `edge:<name>`.
+    pub name: String,
+    /// When, in milliseconds.
+    pub at: i64,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`) and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL with synchronous=FULL: a committed report survives a crash.
+                            for pragma in [
+                                "PRAGMA journal_mode=WAL",
+                                "PRAGMA synchronous=FULL",
+                                "PRAGMA busy_timeout=15000",
+                                "PRAGMA foreign_keys=ON",
+                            ] {
+                                sqlx::Executor::execute(&mut *conn, pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect(url)
+                    .await?
+            }
+        };
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for tests that tamper with the database.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction holding the audit chain's head.
+    async fn begin_write(&self) -> Result<WriteTx<'static>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (seq, hash): (i64, String) =
+            sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *tx)
+                .await?;
+        Ok(WriteTx {
+            tx,
+            head_seq: seq,
+            head_hash: hash,
+            appended: Vec::new(),
+        })
+    }
+}
+
+/// A write transaction that appends audit entries as it goes and moves the chain's head on
+/// commit.
+pub(crate) struct WriteTx<'c> {
+    pub(crate) tx: Transaction<'c, Any>,
+    head_seq: i64,
+    head_hash: String,
+    appended: Vec<i64>,
+}
+
+impl WriteTx<'_> {
+    /// Appends an audit entry for a change made in this transaction.
+    pub(crate) async fn audit(
+        &mut self,
+        actor: &Actor,
+        action: &str,
+        subject: &str,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let seq = self.head_seq + 1;
+        let details = crate::audit::canonical_json(&details);
+        let hash = crate::audit::entry_hash(
+            actor.at,
+            &actor.name,
+            action,
+            subject,
+            &details,
+            &self.head_hash,
+        );
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(seq)
+        .bind(actor.at)
+        .bind(&actor.name)
+        .bind(action)
+        .bind(subject)
+        .bind(&details)
+        .bind(&self.head_hash)
+        .bind(&hash)
+        .execute(&mut *self.tx)
+        .await?;
+        self.head_seq = seq;
+        self.head_hash = hash;
+        self.appended.push(seq);
+        Ok(())
+    }
+
+    /// Commits; returns the sequence number of the chain's head after the commit.
+    pub(crate) async fn commit(mut self) -> Result<i64, StoreError> {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(self.head_seq)
+            .bind(&self.head_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        Ok(self.head_seq)
+    }
+}
+
+fn get<T>(row: &AnyRow, col: &str) -> Result<T, StoreError>
+where
+    T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    use sqlx::Row;
+    row.try_get(col)
+        .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
