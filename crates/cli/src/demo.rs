@@ -9,10 +9,6 @@ use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use axum::Router;
-use chrono::{Duration, Utc};
-use rempart_policy::{
-    Category, Policy, Restriction, RestrictionId, RestrictionKind, Scope, POLICY_SCHEMA,
-};
 
 /// The demo origin's routes: a forum index, threads, and an echo of the request headers.
 pub fn origin_router() -> Router {
@@ -69,33 +65,11 @@ pub fn run_origin(listen: &str) -> anyhow::Result<()> {
     })
 }
 
-/// The sample policy: one legal restriction on one thread, as the desk would issue it.
-pub fn sample_policy(notice_base: &str) -> Policy {
-    let now = Utc::now();
-    Policy {
-        schema: POLICY_SCHEMA,
-        version: 1,
-        issued_at: now,
-        restrictions: vec![Restriction {
-            id: RestrictionId("demo-1".into()),
-            scope: Scope::Url {
-                url: "https://forum.localhost/t/2".into(),
-            },
-            kind: RestrictionKind::Legal,
-            category: Category::Doxxing,
-            notice_url: format!("{notice_base}/notices/demo-1"),
-            ground: "The post publishes a private person's home address with a call to visit it."
-                .into(),
-            implemented_by: "Rempart demo provider".into(),
-            starts_at: now - Duration::minutes(1),
-            ends_at: Some(now + Duration::hours(24)),
-        }],
-    }
-}
-
-/// Writes the demo's files and runs the origin and the edge.
+/// Writes the demo's files and runs the origin, the desk and the edge on loopback. The edge
+/// long-polls the desk for policy; the desk starts with one sample restriction.
 pub fn up(dir: &Path, port: u16) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
     let cert = dir.join("forum.localhost.pem");
     let key = dir.join("forum.localhost.key");
     if !cert.is_file() || !key.is_file() {
@@ -106,9 +80,20 @@ pub fn up(dir: &Path, port: u16) -> anyhow::Result<()> {
         std::fs::write(&cert, ck.cert.pem())?;
         std::fs::write(&key, ck.key_pair.serialize_pem())?;
     }
-    let (http, https, admin, origin) = (port, port + 1, port + 2, port + 10);
-    let policy = sample_policy(&format!("http://127.0.0.1:{}", port + 3));
-    std::fs::write(dir.join("policy.json"), serde_json::to_vec_pretty(&policy)?)?;
+    let (http, https, admin, desk_port, origin) = (port, port + 1, port + 2, port + 3, port + 10);
+    let desk_url = format!("http://127.0.0.1:{desk_port}");
+
+    // The edge's token for the desk: kept in a file only the edge reads; the desk keeps a hash.
+    let token = {
+        use rand::RngCore;
+        let mut b = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut b);
+        hex::encode(b)
+    };
+    let token_file = dir.join("edge-token");
+    std::fs::write(&token_file, &token)?;
+    restrict_permissions(&token_file);
+
     let config = format!(
         r#"# Written by `rempart up`: the demo edge.
 operator = "Rempart demo provider"
@@ -119,7 +104,9 @@ https = ["127.0.0.1:{https}"]
 admin = "127.0.0.1:{admin}"
 
 [policy]
-file = "policy.json"
+desk_url = "{desk_url}/api/v1/policy"
+desk_token_file = "edge-token"
+cache_file = "policy-cache.json"
 
 [[zone]]
 name = "demo-forum"
@@ -134,8 +121,18 @@ address = "127.0.0.1:{origin}"
     let config_path = dir.join("edge.toml");
     std::fs::write(&config_path, config)?;
 
-    let origin_addr = format!("127.0.0.1:{origin}");
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    // The origin and the desk run on their own runtime; the edge (Pingora) owns the main thread.
+    let desk_config = rempart_desk::DeskConfig::demo(
+        &dir.join("desk"),
+        ([127, 0, 0, 1], desk_port).into(),
+        &desk_url,
+        rempart_desk::edge_token_sha256(&token),
+        Some(([127, 0, 0, 1], http).into()),
+    );
+    let admin_user = format!("admin-{}", &token[..6]);
+    let thread_admin = admin_user.clone();
+    let desk_dir = dir.join("desk");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<String, String>>();
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Runtime::new() {
             Ok(rt) => rt,
@@ -145,38 +142,65 @@ address = "127.0.0.1:{origin}"
             }
         };
         rt.block_on(async move {
-            match tokio::net::TcpListener::bind(&origin_addr).await {
-                Ok(l) => {
-                    let _ = ready_tx.send(Ok(()));
-                    let _ = axum::serve(l, origin_router()).await;
+            let started = async {
+                let origin_listener = tokio::net::TcpListener::bind(("127.0.0.1", origin))
+                    .await
+                    .with_context(|| format!("demo origin 127.0.0.1:{origin}"))?;
+                tokio::spawn(async move {
+                    let _ = axum::serve(origin_listener, origin_router()).await;
+                });
+                std::fs::create_dir_all(&desk_dir)?;
+                let desk = rempart_desk::Desk::open(desk_config).await?;
+                let password = desk.create_admin(&thread_admin).await?;
+                desk.seed_demo("https://forum.localhost/t/2").await?;
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", desk_port))
+                    .await
+                    .with_context(|| format!("desk 127.0.0.1:{desk_port}"))?;
+                let running = desk.start_on(listener).await?;
+                anyhow::Ok((password, running))
+            };
+            match started.await {
+                Ok((password, running)) => {
+                    let _ = ready_tx.send(Ok(password));
+                    let _ = running.wait().await;
                 }
                 Err(e) => {
-                    let _ = ready_tx.send(Err(format!("demo origin {origin_addr}: {e}")));
+                    let _ = ready_tx.send(Err(format!("{e:#}")));
                 }
             }
         });
     });
-    ready_rx
+    let password = ready_rx
         .recv()
-        .context("demo origin thread")?
+        .context("demo thread")?
         .map_err(anyhow::Error::msg)?;
 
     println!(
         "\nRempart demo is running (files in {dir}).\n\n\
-         Try:\n\
+         The desk:   {desk_url}/report  (public report form)\n\
+         \x20           {desk_url}/login   (analysts: user {admin_user}, one-time password {password})\n\n\
+         The edge, in front of a demo forum:\n\
          \x20 curl -i -H 'Host: forum.localhost' http://127.0.0.1:{http}/t/1        # proxied to the origin: 200\n\
-         \x20 curl -i -H 'Host: forum.localhost' http://127.0.0.1:{http}/t/2        # restricted: 451 block page\n\
+         \x20 curl -i -H 'Host: forum.localhost' http://127.0.0.1:{http}/t/2        # restricted by the desk: 451\n\
          \x20 curl -i -H 'Host: forum.localhost' -H 'Accept: application/json' http://127.0.0.1:{http}/t/2\n\
          \x20 curl -i -H 'Host: forum.localhost' -H 'Accept-Language: fr' http://127.0.0.1:{http}/t/2\n\
          \x20 curl -ik --resolve forum.localhost:{https}:127.0.0.1 https://forum.localhost:{https}/t/2   # HTTPS, HTTP/2\n\
          \x20 curl -i -H 'Host: unknown.example' http://127.0.0.1:{http}/            # unknown host: 404\n\
          \x20 curl http://127.0.0.1:{admin}/metrics                                  # Prometheus metrics\n\n\
-         Edit {policy} and the edge reloads it; Ctrl-C stops.\n",
+         A decision taken on the desk reaches the edge within a second. Ctrl-C stops.\n",
         dir = dir.display(),
-        policy = dir.join("policy.json").display(),
     );
     rempart_edge::run(rempart_edge::RunOptions {
         config: config_path,
         upgrade: false,
     })
 }
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}

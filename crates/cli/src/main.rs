@@ -50,12 +50,51 @@ enum Command {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
+    /// Run the desk (abuse-response service) with a configuration file.
+    Desk {
+        /// The desk configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Create an admin account on the desk and print its one-time password.
+    CreateAdmin {
+        /// The desk configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The account name.
+        #[arg(long, default_value = "admin")]
+        username: String,
+    },
+    /// The desk's tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run a small demo origin (a forum with a few pages) on an address.
     DemoOrigin {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain and signed checkpoints; exit 1 and name every altered, deleted,
+    /// inserted or reordered entry.
+    Verify {
+        /// The desk configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn desk_config(path: &std::path::Path) -> anyhow::Result<rempart_desk::DeskConfig> {
+    rempart_desk::DeskConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn init_logging() {
@@ -93,6 +132,26 @@ fn main() -> ExitCode {
             init_logging();
             demo::up(&dir, port)
         }
+        Command::Desk { config } => {
+            init_logging();
+            desk_config(&config).and_then(|c| runtime()?.block_on(rempart_desk::serve(c)))
+        }
+        Command::CreateAdmin { config, username } => desk_config(&config).and_then(|c| {
+            let password = runtime()?.block_on(rempart_desk::create_admin(&c, &username))?;
+            println!("admin account '{username}' created; one-time password: {password}");
+            Ok(())
+        }),
+        Command::Audit {
+            command: AuditCommand::Verify { config },
+        } => desk_config(&config).and_then(|c| {
+            let report = runtime()?.block_on(rempart_desk::audit_verify(&c))?;
+            println!("{report}");
+            if report.is_ok() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("the audit log has been tampered with"))
+            }
+        }),
         Command::DemoOrigin { listen } => {
             init_logging();
             demo::run_origin(&listen)

@@ -38,6 +38,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod decision;
+mod demo;
 pub mod error;
 pub mod i18n;
 pub mod keys;

@@ -170,6 +170,10 @@ impl Desk {
         })
     }
 
+    pub(crate) fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.state.store
