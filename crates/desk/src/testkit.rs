@@ -33,7 +33,7 @@ pub async fn postgres_url() -> Option<String> {
     let base =
         std::env::var("REMPART_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.into());
     sqlx::any::install_default_drivers();
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let schema = format!("rempart_test_{}", uuid::Uuid::new_v4().simple());
     let made: Result<(), sqlx::Error> = async {
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(1)

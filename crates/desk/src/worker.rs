@@ -52,6 +52,7 @@ pub(crate) async fn run_due_jobs(state: &AppState) -> usize {
         let (result, max) = match job.kind.as_str() {
             "fetch_evidence" => (fetch_evidence(state, &job).await, MAX_EVIDENCE_ATTEMPTS),
             "page" => (page(state, &job).await, MAX_PAGE_ATTEMPTS),
+            "customer_deadline" => (customer_deadline(state, &job).await, MAX_PAGE_ATTEMPTS),
             other => (Err(format!("unknown job kind '{other}'")), 1),
         };
         let now = state.now_ms();
@@ -204,6 +205,17 @@ async fn record_failed_fetch(state: &AppState, job: &Job, error: &str) {
     {
         tracing::error!(error = %e, "recording a failed fetch");
     }
+}
+
+async fn customer_deadline(state: &AppState, job: &Job) -> Result<(), String> {
+    let case_id = field(job, "case_id")?;
+    let decision = field(job, "decision")?;
+    state
+        .store
+        .reopen_after_deadline(case_id, decision, &state.actor("system:deadline"))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// The signature header value of a webhook body: `t=<unix seconds>,v1=<hex HMAC-SHA256 of

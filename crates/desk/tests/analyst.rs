@@ -519,3 +519,113 @@ async fn a_waiting_edge_is_woken_by_a_decision() {
         );
     }
 }
+
+#[tokio::test]
+async fn asking_the_customer_brings_the_case_back_when_the_deadline_passes() {
+    for (name, t) in desks("[evidence]\nenabled = false\n").await {
+        let r = t.desk.router();
+        file(
+            &t,
+            "https://forum.example/t/1",
+            "harassment",
+            "n@example.org",
+        )
+        .await;
+        let case = only_case(&t, "forum.example").await;
+        let analyst = login(&t, "alice", Role::Analyst).await;
+        let resp = send(
+            &r,
+            post_form(
+                &format!("/cases/{case}/decisions"),
+                Some(&analyst.cookie),
+                &[
+                    ("csrf", &analyst.csrf),
+                    ("action", "ask_customer"),
+                    ("scope", ""),
+                    ("ground_kind", "terms_of_service"),
+                    ("ground", "Harassment of a private person."),
+                    ("facts", "Facts."),
+                    ("category", "harassment"),
+                    ("deadline_hours", "24"),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(resp.status, StatusCode::SEE_OTHER, "{name}: {}", resp.body);
+        assert!(
+            t.desk.store().queue(0, 10).await.unwrap().is_empty(),
+            "{name}: decided, off the queue"
+        );
+        assert_eq!(
+            t.desk.run_due_jobs().await,
+            0,
+            "{name}: not before the deadline"
+        );
+        t.clock.advance(Duration::hours(24));
+        assert_eq!(t.desk.run_due_jobs().await, 1, "{name}");
+        let queue = t.desk.store().queue(0, 10).await.unwrap();
+        assert_eq!(queue.len(), 1, "{name}: back for review");
+        assert!(queue[0].first_reviewed_at.is_none());
+    }
+}
+
+struct Urgent;
+
+#[async_trait::async_trait]
+impl rempart_desk::triage::SignalsHook for Urgent {
+    async fn severity(
+        &self,
+        r: &rempart_desk::triage::ReportForSignals<'_>,
+    ) -> Option<rempart_desk::triage::Priority> {
+        r.explanation
+            .contains("tonight")
+            .then_some(rempart_desk::triage::Priority::P0)
+    }
+}
+
+#[tokio::test]
+async fn the_signals_hook_can_raise_priority() {
+    for (name, url) in rempart_desk::testkit::database_urls().await {
+        let t = open(&url, "").await;
+        let desk = rempart_desk::Desk::open_with(
+            t.config.clone(),
+            t.clock.clone(),
+            std::sync::Arc::new(Urgent),
+        )
+        .await
+        .unwrap();
+        let r = desk.router();
+        let b = report(
+            "https://a.example/1",
+            "harassment",
+            "He will come tonight.",
+            "a@b.org",
+        );
+        assert_eq!(
+            send(&r, post_json("/api/v1/reports", &b)).await.status,
+            StatusCode::CREATED
+        );
+        let b = report(
+            "https://b.example/1",
+            "harassment",
+            "Rude words.",
+            "a@b.org",
+        );
+        assert_eq!(
+            send(&r, post_json("/api/v1/reports", &b)).await.status,
+            StatusCode::CREATED
+        );
+        let q = desk.store().queue(0, 10).await.unwrap();
+        assert_eq!(
+            (q[0].host.as_str(), q[0].priority),
+            ("a.example", 0),
+            "{name}"
+        );
+        assert_eq!(q[1].priority, 2, "{name}");
+        assert_eq!(
+            desk.store().pending_jobs("page").await.unwrap(),
+            2,
+            "{name}: a P0 pages"
+        );
+    }
+}

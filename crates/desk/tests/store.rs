@@ -434,3 +434,38 @@ async fn users_sessions_and_api_tokens() {
         assert!(store.user_by_api_token("nope").await.unwrap().is_none());
     }
 }
+
+#[tokio::test]
+async fn a_batch_commits_together_and_sees_its_own_duplicates() {
+    for (name, store) in testkit::stores().await {
+        let a = report(1, "b.example", "doxxing", 1, "a", "a@e.org");
+        let b = report(2, "b.example", "doxxing", 1, "b", "b@e.org");
+        let out = store
+            .submit_reports(&[
+                (a.clone(), actor(1_000)),
+                (b, actor(1_001)),
+                (a, actor(1_002)),
+            ])
+            .await
+            .unwrap();
+        assert!(matches!(out[0], SubmitOutcome::Created { .. }), "{name}");
+        assert!(matches!(out[1], SubmitOutcome::Created { .. }), "{name}");
+        assert!(
+            matches!(
+                out[2],
+                SubmitOutcome::Duplicate {
+                    same_content: true,
+                    ..
+                }
+            ),
+            "{name}"
+        );
+        let case = store.queue(2_000, 10).await.unwrap().remove(0);
+        assert_eq!(case.reports, 2, "{name}");
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let report = rempart_desk::audit::verify_store(&store, &key.verifying_key())
+            .await
+            .unwrap();
+        assert!(report.is_ok(), "{name}: {report}");
+    }
+}

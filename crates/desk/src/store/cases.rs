@@ -180,6 +180,36 @@ impl Store {
         actor: &Actor,
     ) -> Result<SubmitOutcome, StoreError> {
         let mut w = self.begin_write().await?;
+        let outcome = submit_in(&mut w, new, actor).await?;
+        if matches!(outcome, SubmitOutcome::Created { .. }) {
+            w.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Stores several reports in one transaction (group commit: one lock and one durable
+    /// commit for the batch). When this returns, every `Created` report is committed. If the
+    /// batch fails as a whole, nothing of it is committed.
+    pub async fn submit_reports(
+        &self,
+        batch: &[(NewReport, Actor)],
+    ) -> Result<Vec<SubmitOutcome>, StoreError> {
+        let mut w = self.begin_write().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (new, actor) in batch {
+            out.push(submit_in(&mut w, new, actor).await?);
+        }
+        w.commit().await?;
+        Ok(out)
+    }
+}
+
+async fn submit_in(
+    w: &mut super::WriteTx<'_>,
+    new: &NewReport,
+    actor: &Actor,
+) -> Result<SubmitOutcome, StoreError> {
+    {
         let existing: Option<(String, String, String)> =
             sqlx::query_as("SELECT id, receipt, content_hash FROM reports WHERE dedup_key = $1")
                 .bind(&new.dedup_key)
@@ -311,7 +341,7 @@ impl Store {
             .await?;
             if new.fetch_evidence {
                 super::jobs::enqueue_in(
-                    &mut w,
+                    w,
                     "fetch_evidence",
                     &serde_json::json!({ "report_id": report_id, "url": url }),
                     now,
@@ -322,7 +352,7 @@ impl Store {
         if new.page {
             for channel in ["webhook", "email"] {
                 super::jobs::enqueue_in(
-                    &mut w,
+                    w,
                     "page",
                     &serde_json::json!({ "report_id": report_id, "case_id": case_id, "channel": channel }),
                     now,
@@ -345,7 +375,6 @@ impl Store {
             }),
         )
         .await?;
-        w.commit().await?;
         Ok(SubmitOutcome::Created {
             report_id,
             receipt: new.receipt.clone(),
@@ -353,7 +382,9 @@ impl Store {
             campaign,
         })
     }
+}
 
+impl Store {
     /// Open cases, most urgent first: by priority, then cases awaiting first review by time
     /// left, then reviewed ones.
     pub async fn queue(&self, now: i64, limit: i64) -> Result<Vec<CaseSummary>, StoreError> {

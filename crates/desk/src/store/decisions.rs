@@ -156,6 +156,16 @@ impl Store {
             }),
         )
         .await?;
+        if let Some(deadline) = new.deadline {
+            // When the customer's deadline passes, the case comes back for review.
+            super::jobs::enqueue_in(
+                &mut w,
+                "customer_deadline",
+                &serde_json::json!({ "decision": id, "case_id": new.case_id }),
+                deadline,
+            )
+            .await?;
+        }
         let version = if new.scope.is_some() {
             Some(issue_policy(&mut w, actor, ctx, &format!("decision {id}")).await?)
         } else {
@@ -210,6 +220,44 @@ impl Store {
         };
         w.commit().await?;
         Ok(version)
+    }
+
+    /// Reopens a case whose customer deadline passed (unless a later decision was made on
+    /// it), due for review now. Returns whether it was reopened.
+    pub async fn reopen_after_deadline(
+        &self,
+        case_id: &str,
+        decision_id: &str,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let mut w = self.begin_write().await?;
+        let later: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM decisions WHERE case_id = $1 AND decided_at > \
+             (SELECT decided_at FROM decisions WHERE id = $2)",
+        )
+        .bind(case_id)
+        .bind(decision_id)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        if later > 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE cases SET status = 'open', first_reviewed_at = NULL, review_due = $2 WHERE id = $1",
+        )
+        .bind(case_id)
+        .bind(actor.at)
+        .execute(&mut *w.tx)
+        .await?;
+        w.audit(
+            actor,
+            "case.deadline_passed",
+            &format!("case:{case_id}"),
+            serde_json::json!({ "decision": decision_id }),
+        )
+        .await?;
+        w.commit().await?;
+        Ok(true)
     }
 
     /// One decision.

@@ -22,8 +22,12 @@ use crate::error::DeskError;
 use crate::store::{NewDecision, Role, StoreError};
 use crate::triage::Priority;
 
-fn nav(u: &CurrentUser) -> Option<(&str, &str)> {
-    Some((u.user.username.as_str(), u.csrf.as_str()))
+fn nav(u: &CurrentUser) -> Option<(&str, &str, bool)> {
+    Some((
+        u.user.username.as_str(),
+        u.csrf.as_str(),
+        u.user.role >= Role::Admin,
+    ))
 }
 
 /// `GET /login`.
@@ -346,6 +350,7 @@ pub(crate) async fn evidence_page(
         .view_evidence(&id, &state.actor(u.actor_name()))
         .await?;
     state.checkpoint().await;
+    let case_id = state.store.report(&e.report_id).await?.case_id;
     let headers_list: Vec<(String, String)> = serde_json::from_str(&e.headers).unwrap_or_default();
     let text = body
         .as_deref()
@@ -356,7 +361,7 @@ pub(crate) async fn evidence_page(
         nav(&u),
         html! {
             h1 { "Evidence snapshot" }
-            p { a href={ "/cases/" } { "" } }
+            p { a href={ "/cases/" (case_id) } { "Back to the case" } }
             dl {
                 dt { "URL" } dd { code { (e.url) } }
                 dt { "Fetched" } dd { (when(e.fetched_at)) }

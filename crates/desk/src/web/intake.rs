@@ -260,16 +260,9 @@ async fn submit(
         fetch_evidence: state.config.evidence.enabled,
         page: prio == Priority::P0,
     };
-    let outcome = state
-        .store
-        .submit_report(&new, &state.actor("public"))
-        .await?;
+    let outcome = state.intake.submit(new, state.actor("public")).await?;
     let (receipt, duplicate) = match outcome {
-        SubmitOutcome::Created { receipt, .. } => {
-            state.jobs.notify_one();
-            state.checkpoint().await;
-            (receipt, false)
-        }
+        SubmitOutcome::Created { receipt, .. } => (receipt, false),
         SubmitOutcome::Duplicate {
             receipt,
             same_content: true,

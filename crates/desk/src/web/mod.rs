@@ -2,6 +2,7 @@
 
 mod analyst;
 mod auth;
+mod batch;
 mod edge;
 mod intake;
 mod pages;
@@ -37,7 +38,8 @@ pub(crate) struct Inner {
     pub(crate) keys: Keys,
     pub(crate) signals: Arc<dyn SignalsHook>,
     pub(crate) policy_version: watch::Sender<u64>,
-    pub(crate) jobs: Notify,
+    pub(crate) jobs: Arc<Notify>,
+    pub(crate) intake: batch::Intake,
     pub(crate) limiter: ratelimit::RateLimiter,
     pub(crate) i18n: I18n,
 }
@@ -155,6 +157,16 @@ impl Desk {
         let current = store.latest_policy().await?.map_or(0, |(v, _)| v);
         let (policy_version, _) = watch::channel(current);
         let limiter = ratelimit::RateLimiter::new(config.intake.per_ip_per_minute);
+        let jobs = Arc::new(Notify::new());
+        let intake = batch::Intake::spawn(
+            store.clone(),
+            jobs.clone(),
+            batch::Checkpoints {
+                key: keys.audit.clone(),
+                every: config.checkpoint_every,
+                clock: clock.clone(),
+            },
+        );
         Ok(Desk {
             state: AppState(Arc::new(Inner {
                 config,
@@ -163,7 +175,8 @@ impl Desk {
                 keys,
                 signals,
                 policy_version,
-                jobs: Notify::new(),
+                jobs,
+                intake,
                 limiter,
                 i18n: I18n::default(),
             })),

@@ -15,7 +15,12 @@ td,th{border-bottom:1px solid #ccc;padding:.3rem;text-align:left;vertical-align:
 pre{white-space:pre-wrap;word-break:break-all;background:#f4f4f4;padding:.5rem;max-height:40rem;overflow:auto}.badge{border:1px solid;padding:0 .3rem;border-radius:.3rem}";
 
 /// A full page.
-pub(crate) fn layout(lang: &str, title: &str, nav: Option<(&str, &str)>, body: Markup) -> Markup {
+pub(crate) fn layout(
+    lang: &str,
+    title: &str,
+    nav: Option<(&str, &str, bool)>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(lang) {
@@ -26,10 +31,10 @@ pub(crate) fn layout(lang: &str, title: &str, nav: Option<(&str, &str)>, body: M
                 style { (maud::PreEscaped(STYLE)) }
             }
             body {
-                @if let Some((user, csrf)) = nav {
+                @if let Some((user, csrf, admin)) = nav {
                     nav {
                         a href="/queue" { "Queue" } " · "
-                        a href="/admin" { "Admin" } " · "
+                        @if admin { a href="/admin" { "Admin" } " · " }
                         "Signed in as " (user) " · "
                         form method="post" action="/logout" style="display:inline" {
                             input type="hidden" name="csrf" value=(csrf);

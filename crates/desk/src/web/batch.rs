@@ -1,0 +1,96 @@
+//! Group commit for intake: concurrent submissions are written in one transaction, so that
+//! throughput is not bounded by one durable commit per report. Each sender is answered only
+//! after the commit that holds its report.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::store::{Actor, NewReport, Store, StoreError, SubmitOutcome};
+
+/// Most reports in one transaction.
+const MAX_BATCH: usize = 256;
+
+type Reply = oneshot::Sender<Result<SubmitOutcome, StoreError>>;
+
+/// The sending side, held by the handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct Intake {
+    tx: mpsc::Sender<(NewReport, Actor, Reply)>,
+}
+
+impl Intake {
+    /// Starts the writer task; it ends when every `Intake` is dropped.
+    pub(crate) fn spawn(store: Store, jobs: Arc<Notify>, checkpoints: Checkpoints) -> Intake {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(store, jobs, checkpoints, rx));
+        Intake { tx }
+    }
+
+    /// Submits a report and waits for its commit.
+    pub(crate) async fn submit(
+        &self,
+        new: NewReport,
+        actor: Actor,
+    ) -> Result<SubmitOutcome, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let closed = || StoreError::Conflict("the intake writer stopped".into());
+        self.tx
+            .send((new, actor, reply))
+            .await
+            .map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+}
+
+/// What the writer needs to sign audit checkpoints after its commits.
+pub(crate) struct Checkpoints {
+    pub(crate) key: ed25519_dalek::SigningKey,
+    pub(crate) every: i64,
+    pub(crate) clock: Arc<dyn crate::clock::Clock>,
+}
+
+async fn run(
+    store: Store,
+    jobs: Arc<Notify>,
+    checkpoints: Checkpoints,
+    mut rx: mpsc::Receiver<(NewReport, Actor, Reply)>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (items, replies): (Vec<(NewReport, Actor)>, Vec<Reply>) =
+            batch.drain(..).map(|(n, a, r)| ((n, a), r)).unzip();
+        match store.submit_reports(&items).await {
+            Ok(outcomes) => {
+                if outcomes
+                    .iter()
+                    .any(|o| matches!(o, SubmitOutcome::Created { .. }))
+                {
+                    jobs.notify_one();
+                }
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                // The batch rolled back as a whole: retry each alone so that one bad report
+                // does not fail the others.
+                tracing::warn!(error = %e, size = items.len(), "intake batch failed; retrying one by one");
+                for ((new, actor), reply) in items.iter().zip(replies) {
+                    let r = store.submit_report(new, actor).await;
+                    if matches!(r, Ok(SubmitOutcome::Created { .. })) {
+                        jobs.notify_one();
+                    }
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        let now = crate::clock::to_millis(checkpoints.clock.now());
+        if let Err(e) = store
+            .checkpoint_if_due(&checkpoints.key, checkpoints.every, now)
+            .await
+        {
+            tracing::error!(error = %e, "audit checkpoint failed");
+        }
+    }
+}
