@@ -90,7 +90,9 @@ enum AuditCommand {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn desk_config(path: &std::path::Path) -> anyhow::Result<rempart_desk::DeskConfig> {

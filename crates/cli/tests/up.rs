@@ -66,7 +66,10 @@ async fn up_runs_origin_desk_and_edge_with_the_desks_policy() {
         if r.status() == 451 {
             break r;
         }
-        assert!(Instant::now() < deadline, "the desk's restriction never reached the edge");
+        assert!(
+            Instant::now() < deadline,
+            "the desk's restriction never reached the edge"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let link = blocked.headers()["link"].to_str().unwrap().to_string();
@@ -76,8 +79,15 @@ async fn up_runs_origin_desk_and_edge_with_the_desks_policy() {
         .next()
         .unwrap()
         .to_string();
-    assert!(notice.starts_with(&format!("http://127.0.0.1:{desk}/notices/")), "{link}");
-    assert_eq!(get("/t/1").await.unwrap().status(), 200, "a sibling URL is served");
+    assert!(
+        notice.starts_with(&format!("http://127.0.0.1:{desk}/notices/")),
+        "{link}"
+    );
+    assert_eq!(
+        get("/t/1").await.unwrap().status(),
+        200,
+        "a sibling URL is served"
+    );
 
     // The public notice the block page links to exists, and names no notifier.
     let page = reqwest::get(&notice).await.unwrap();
@@ -89,6 +99,8 @@ async fn up_runs_origin_desk_and_edge_with_the_desks_policy() {
     assert!(dir.path("demo").join("policy-cache.json").is_file());
 
     // The report form is served.
-    let form = reqwest::get(format!("http://127.0.0.1:{desk}/report")).await.unwrap();
+    let form = reqwest::get(format!("http://127.0.0.1:{desk}/report"))
+        .await
+        .unwrap();
     assert_eq!(form.status(), 200);
 }
