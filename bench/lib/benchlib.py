@@ -368,6 +368,13 @@ def main(argv):
         print(json.dumps({**parse_wrk(argv[2]), **_extras(argv[3:])}))
     elif cmd == "parse-h2load":
         print(json.dumps({**parse_h2load(argv[2], argv[3]), **_extras(argv[4:])}))
+    elif cmd == "show":
+        r = json.loads(sys.stdin.readline())
+        errs = r.get("non2xx", 0) + r.get("socket_errors", 0) + r.get("failed", 0)
+        print(f"[bench] {r['phase']} {r['proxy']:8} {r['tool']:6} #{r['run']}: "
+              f"{r['rps']:>9,.0f} req/s  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  "
+              f"cpu {r['cpu_s']:.2f} s / {r['seconds']:.1f} s  errors {errs}  "
+              f"{r.get('cipher') or ''}  loadavg {r['load']}")
     elif cmd == "fact":
         print(json.dumps({"kind": "fact", **_extras(argv[2:])}))
     elif cmd == "cpu":
