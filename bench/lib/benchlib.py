@@ -10,6 +10,7 @@ Subcommands:
   rss PID...                  sum of VmRSS of the processes, in KiB
   idle-conns PORT HOST N PID...   open N keep-alive connections, one request each, then idle;
                               print the RSS of PIDs before and with them open (JSON)
+  perf-groups REPORT          self time of a perf report (dso,symbol) summed by component
   report JSONL MD DATE CMD    medians and ratios: print the table, write markdown to MD
 """
 
@@ -332,7 +333,7 @@ def report(jsonl, md_out, date, cmd):
     if tls:
         md.append("h2load negotiated: " + ", ".join(sorted({
             f"{r['proxy']} {r.get('tls')} {r.get('cipher')} {r.get('alpn')}" for r in tls})) + "\n")
-    errs = [r for r in runs if r.get("non2xx") or r.get("socket_errors") or r.get("failed")]
+    errs = [r for r in runs if r["tool"] != "wrk451" and r.get("non2xx") or r.get("socket_errors") or r.get("failed")]
     if errs:
         md.append("Runs with errors or non-2xx answers: " + "; ".join(
             f"{r['phase']}/{r['proxy']}/{r['tool']}#{r['run']}: non2xx={r.get('non2xx')} "
@@ -343,6 +344,38 @@ def report(jsonl, md_out, date, cmd):
     with open(md_out, "w") as f:
         f.write(text)
     print(text)
+
+
+def perf_groups(path):
+    """Self time from `perf report --no-children --sort dso,symbol --stdio -g none`, summed
+    by what the code belongs to."""
+    groups = {}
+    rules = [("glibc malloc/free", r"malloc|_int_free|cfree|unlink_chunk|realloc|calloc"
+              r"|malloc_consolidate|tcache"),
+             ("memcpy/memmove", r"memmove|memcpy|memset"),
+             ("rempart (edge, policy)", r"rempart"),
+             ("pingora", r"pingora"),
+             ("tokio", r"tokio"),
+             ("http/httparse headers", r"\bhttp::|httparse"),
+             ("prometheus metrics", r"prometheus"),
+             ("uuid / rand", r"uuid|rand"),
+             ("tracing", r"tracing"),
+             ("bytes", r"bytes::"),
+             ("rustls / ring (TLS)", r"rustls|ring_core|ring::")]
+    for line in open(path):
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)", line)
+        if not m:
+            continue
+        pct, dso, kind, sym = float(m.group(1)), m.group(2), m.group(3), m.group(4)
+        if kind == "k" or "kernel" in dso:
+            g = "kernel (syscalls, loopback TCP)"
+        else:
+            g = next((name for name, pat in rules if re.search(pat, sym)), None)
+            if g is None:
+                g = "other libc" if "libc" in dso else "other user code"
+        groups[g] = groups.get(g, 0.0) + pct
+    for g, v in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print(f"{v:6.2f}%  {g}")
 
 
 def _extras(args):
@@ -368,6 +401,8 @@ def main(argv):
         print(json.dumps({**parse_wrk(argv[2]), **_extras(argv[3:])}))
     elif cmd == "parse-h2load":
         print(json.dumps({**parse_h2load(argv[2], argv[3]), **_extras(argv[4:])}))
+    elif cmd == "perf-groups":
+        perf_groups(argv[2])
     elif cmd == "show":
         r = json.loads(sys.stdin.readline())
         errs = r.get("non2xx", 0) + r.get("socket_errors", 0) + r.get("failed", 0)
