@@ -3,6 +3,11 @@
 
 mod demo;
 
+// Pingora allocates and frees a 64 KiB body buffer per request; glibc's malloc spent 13-19 % of
+// the edge's CPU on that pattern (perf, bench/results/edge-2026-11-25-perf.txt).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
