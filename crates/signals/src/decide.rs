@@ -1,0 +1,371 @@
+//! From cues and spans to the two label scores.
+//!
+//! The weights are hand-set from the label policy (see the crate docs); they were checked on the
+//! development set but not fitted to it, so they read as rules: "a violent verb right after a
+//! first-person intent marker is a threat unless negated", "a business context takes a phone
+//! number out of doxxing".
+
+use crate::lexicon::{Cue, Hit};
+use crate::pii::Candidate;
+use crate::{char_offsets, LabelScore, Report, Span, SpanKind};
+
+/// Max distance in folded bytes between an intent marker and the violent act it governs.
+const INTENT_WINDOW: usize = 40;
+/// Max distance between a call on others and the act.
+const CALL_WINDOW: usize = 90;
+/// Max distance between a negation and the act it negates.
+const NEGATION_WINDOW: usize = 30;
+
+struct Evidence(Vec<&'static str>);
+
+impl Evidence {
+    fn push(&mut self, r: &'static str) {
+        if !self.0.contains(&r) {
+            self.0.push(r);
+        }
+    }
+}
+
+pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]) -> Report {
+    let mut ev = Evidence(Vec::new());
+    let has = |c: Cue| hits.iter().any(|h| h.cue == c);
+
+    let threat = threat_score(folded, hits, spans, &mut ev);
+    let threat_decision = threat >= 0.5;
+
+    // ---- doxxing, per span
+    let mut dox_scores = Vec::with_capacity(spans.len());
+    let pos = has(Cue::DoxPos);
+    let act = has(Cue::DoxAct);
+    if pos {
+        ev.push("dox.locating");
+    }
+    if act {
+        ev.push("dox.call_to_contact");
+    }
+    let kinds = {
+        let mut k: Vec<SpanKind> = spans.iter().map(|c| c.kind).collect();
+        k.sort();
+        k.dedup();
+        k.len()
+    };
+    for c in spans {
+        let base: f32 = match c.kind {
+            SpanKind::Address => {
+                if c.confidence > 0.8 {
+                    0.6
+                } else {
+                    0.5
+                }
+            }
+            SpanKind::Phone => 0.45,
+            SpanKind::Email => {
+                if free_mail(&text[c.start..c.end]) {
+                    0.5
+                } else {
+                    0.3
+                }
+            }
+            SpanKind::Coordinates => 0.5,
+            SpanKind::Plate => 0.45,
+            SpanKind::Ip => 0.45,
+            SpanKind::NameWorkplace => 0.6,
+        };
+        let mut s = base;
+        if pos {
+            s += 0.2;
+        }
+        if act {
+            s += 0.2;
+        }
+        if threat_decision {
+            s += 0.3;
+        }
+        if kinds >= 2 {
+            // A dox list: several kinds of personal information about one person.
+            s += 0.15;
+        }
+        let neg = |cue: Cue, w: f32, ev: &mut Evidence| -> f32 {
+            if has(cue) {
+                ev.push(cue_rule(cue));
+                w
+            } else {
+                0.0
+            }
+        };
+        let penalty = match c.kind {
+            SpanKind::Address => {
+                neg(Cue::Business, 0.5, &mut ev)
+                    + neg(Cue::PublicOffice, 0.5, &mut ev)
+                    + neg(Cue::Fictional, 0.6, &mut ev)
+                    + neg(Cue::SelfDisclose, 0.3, &mut ev)
+            }
+            SpanKind::Phone => {
+                neg(Cue::Business, 0.45, &mut ev)
+                    + neg(Cue::PublicOffice, 0.5, &mut ev)
+                    + neg(Cue::SelfDisclose, 0.55, &mut ev)
+                    + neg(Cue::Service, 0.5, &mut ev)
+                    + neg(Cue::Sale, 0.3, &mut ev)
+            }
+            SpanKind::Email => {
+                neg(Cue::Business, 0.5, &mut ev) + neg(Cue::SelfDisclose, 0.55, &mut ev) + neg(Cue::Service, 0.3, &mut ev)
+            }
+            SpanKind::Coordinates => neg(Cue::Landmark, 0.6, &mut ev) + neg(Cue::Business, 0.2, &mut ev),
+            SpanKind::Plate => neg(Cue::Sale, 0.6, &mut ev) + neg(Cue::SelfDisclose, 0.2, &mut ev),
+            SpanKind::Ip => neg(Cue::Tech, 0.55, &mut ev),
+            SpanKind::NameWorkplace => neg(Cue::Business, 0.3, &mut ev) + neg(Cue::Fiction, 0.4, &mut ev),
+        };
+        // Without any locating cue, call to contact or threat, the penalties are final; with
+        // them, half of a penalty is offset (a dox of a shop owner's home is still a dox).
+        let s = if (pos || act || threat_decision) && penalty > 0.0 { s - penalty * 0.75 } else { s - penalty };
+        ev.push(c.rule);
+        dox_scores.push(s.clamp(0.0, 1.0));
+    }
+    let doxxing = dox_scores.iter().copied().fold(0.0f32, f32::max);
+    let dox_decision = doxxing >= 0.5;
+    if dox_decision && threat_decision {
+        ev.push("combined.doxxing_and_threat");
+    }
+
+    let offsets: Vec<(usize, usize)> = spans.iter().map(|c| (c.start, c.end)).collect();
+    let chars = char_offsets(text, &offsets);
+    let out_spans = spans
+        .iter()
+        .zip(chars)
+        .zip(&dox_scores)
+        .map(|((c, (cs, ce)), &ds)| Span {
+            start: c.start,
+            end: c.end,
+            char_start: cs,
+            char_end: ce,
+            kind: c.kind,
+            confidence: c.confidence,
+            doxxing: ds >= 0.5,
+        })
+        .collect();
+
+    Report {
+        doxxing: LabelScore { score: round3(doxxing), decision: dox_decision },
+        threat: LabelScore { score: round3(threat), decision: threat_decision },
+        spans: out_spans,
+        evidence: ev.0.into_iter().map(str::to_string).collect(),
+    }
+}
+
+fn round3(x: f32) -> f32 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn cue_rule(c: Cue) -> &'static str {
+    match c {
+        Cue::Business => "context.business",
+        Cue::PublicOffice => "context.public_office",
+        Cue::Fictional => "context.fictional_place",
+        Cue::SelfDisclose => "context.self_disclosure",
+        Cue::Service => "context.customer_service",
+        Cue::Sale => "context.sale",
+        Cue::Landmark => "context.landmark",
+        Cue::Tech => "context.tech_support",
+        Cue::Fiction => "context.fiction",
+        Cue::News => "context.news",
+        Cue::Report => "context.report",
+        Cue::Game => "context.gaming_sports",
+        Cue::Counter => "context.counter_speech",
+        Cue::Negation => "context.negation",
+        Cue::Idiom => "context.idiom",
+        _ => "context.other",
+    }
+}
+
+/// Free-mail providers: an address there is a person's, not a company's.
+fn free_mail(email: &str) -> bool {
+    let domain = email.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
+    const FREE: &[&str] = &[
+        "gmail.", "googlemail.", "yahoo.", "ymail.", "outlook.", "hotmail.", "live.", "msn.", "aol.", "icloud.",
+        "me.com", "mac.com", "proton", "pm.me", "gmx.", "mail.com", "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr",
+        "laposte.net", "neuf.fr", "bbox.fr", "numericable.fr", "btinternet.", "sky.com", "virginmedia.",
+        "talktalk.", "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "yandex.", "zoho.", "tutanota.",
+    ];
+    FREE.iter().any(|f| domain.starts_with(f) || domain.contains(f))
+}
+
+fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    folded.as_bytes()[a.min(folded.len())..b.min(folded.len())].iter().any(|&c| matches!(c, b'.' | b'!' | b'?'))
+}
+
+/// The next (or previous) word around a byte range of the folded text.
+fn word_after(folded: &str, end: usize) -> &str {
+    let rest = folded[end..].trim_start_matches([' ', '-', ',']);
+    let e = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '\'')).unwrap_or(rest.len());
+    &rest[..e]
+}
+
+fn word_before(folded: &str, start: usize) -> &str {
+    let head = folded[..start].trim_end_matches([' ', '-']);
+    let s = head.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '\'')).map_or(0, |i| i + 1);
+    &head[s..]
+}
+
+/// Object pronoun next to a violent verb: "stab him", "je te bute", "l'abattre".
+fn targeted(folded: &str, h: &Hit) -> bool {
+    const AFTER: &[&str] = &[
+        "you", "u", "ya", "him", "her", "them", "em", "'em", "his", "their", "your", "ur", "yourself", "that",
+        "those", "these", "every", "all", "any", "a", "an", "the", "toi", "les", "le", "la", "lui", "ce", "cette",
+        "ces", "tous", "toutes", "sa", "son", "ses", "ta", "ton", "tes", "vous",
+    ];
+    const BEFORE: &[&str] = &["te", "t'", "le", "la", "l'", "lui", "les", "vous", "leur", "me", "nous"];
+    let after = word_after(folded, h.end);
+    if AFTER.contains(&after) {
+        return true;
+    }
+    let before = word_before(folded, h.start);
+    if BEFORE.contains(&before) {
+        return true;
+    }
+    // Elided clitic glued to the verb: "l'abattre", "t'egorger".
+    let b = folded.as_bytes();
+    h.start >= 2 && b[h.start - 1] == b'\'' && matches!(b[h.start - 2], b'l' | b't')
+}
+
+fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Evidence) -> f32 {
+    let of = |c: Cue| hits.iter().filter(move |h| h.cue == c);
+    let has = |c: Cue| hits.iter().any(|h| h.cue == c);
+    let idioms: Vec<&Hit> = of(Cue::Idiom).collect();
+    let covered_by_idiom = |h: &Hit| idioms.iter().any(|i| i.start < h.end && h.start < i.end);
+    let negated = |h: &Hit, window: usize| {
+        of(Cue::Negation).any(|n| {
+            n.end <= h.start && h.start - n.end <= window && !sentence_break(folded, n.end, h.start)
+        })
+    };
+    let second = has(Cue::Second);
+    let mut best = 0.0f32;
+    let mut strong_kinds = 0;
+    let mut idiom_used = false;
+    let mut negation_used = false;
+
+    // Violent acts.
+    let mut violence_best = 0.0f32;
+    for v in of(Cue::Violence) {
+        if covered_by_idiom(v) {
+            idiom_used = true;
+            continue;
+        }
+        let intent = of(Cue::Intent)
+            .any(|i| i.end <= v.start + 1 && v.start.saturating_sub(i.end) <= INTENT_WINDOW && !sentence_break(folded, i.end, v.start));
+        let call = of(Cue::Call).any(|c| {
+            let d = if c.end <= v.start { v.start - c.end } else { c.start.saturating_sub(v.end) };
+            d <= CALL_WINDOW
+        });
+        let tgt = targeted(folded, v);
+        if negated(v, NEGATION_WINDOW) {
+            negation_used = true;
+            continue;
+        }
+        let w = match (intent, call, tgt) {
+            (true, _, true) => {
+                ev.push("threat.intent_violence");
+                0.9
+            }
+            (true, _, false) => {
+                ev.push("threat.intent_violence");
+                0.75
+            }
+            (false, true, true) => {
+                ev.push("threat.incite");
+                0.9
+            }
+            (false, true, false) => {
+                ev.push("threat.incite");
+                0.7
+            }
+            (false, false, true) => {
+                ev.push("threat.targeted_violence");
+                0.6
+            }
+            _ => 0.2,
+        };
+        if w > 0.2 {
+            ev.push(v.rule);
+        }
+        violence_best = violence_best.max(w);
+    }
+    if violence_best >= 0.6 {
+        strong_kinds += 1;
+    }
+    best = best.max(violence_best);
+
+    // Direct threat phrases.
+    for d in of(Cue::Direct) {
+        if covered_by_idiom(d) {
+            idiom_used = true;
+            continue;
+        }
+        // Only an immediately preceding negation cancels a set phrase ("not 'you're dead'").
+        if negated(d, 3) {
+            negation_used = true;
+            continue;
+        }
+        ev.push(d.rule);
+        best = best.max(0.9);
+        strong_kinds += 1;
+        break;
+    }
+
+    // Veiled threats.
+    if let Some(v) = of(Cue::Veiled).next() {
+        ev.push(v.rule);
+        let w = if second { 0.75 } else { 0.6 };
+        best = best.max(w);
+        strong_kinds += 1;
+    }
+
+    // A weapon aimed at someone.
+    if has(Cue::Weapon) && (second || has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent)) {
+        ev.push("threat.weapon");
+        best = best.max(0.55);
+    }
+
+    // Swatting: urging a false emergency call, usually next to an address.
+    if has(Cue::Swat) {
+        let with_target = !spans.is_empty() || has(Cue::Call) || has(Cue::DoxAct);
+        ev.push("threat.swatting");
+        best = best.max(if with_target { 0.85 } else { 0.45 });
+        if with_target {
+            strong_kinds += 1;
+        }
+    }
+
+    if strong_kinds >= 2 {
+        best = (best + 0.05).min(1.0);
+    }
+    if idiom_used {
+        ev.push("context.idiom");
+    }
+    if negation_used {
+        ev.push("context.negation");
+    }
+    if best < 0.3 {
+        return best;
+    }
+
+    // Contexts that cancel a threat reading of the whole post.
+    let mut factor = 1.0f32;
+    for (cue, f) in [
+        (Cue::News, 0.3f32),
+        (Cue::Report, 0.35),
+        (Cue::Fiction, 0.3),
+        (Cue::Counter, 0.3),
+    ] {
+        if has(cue) {
+            ev.push(cue_rule(cue));
+            factor *= f;
+        }
+    }
+    // Trash talk is only trash talk when nothing ties it to the real world.
+    if has(Cue::Game) && spans.is_empty() && !has(Cue::Weapon) && !has(Cue::Swat) {
+        ev.push(cue_rule(Cue::Game));
+        factor *= 0.35;
+    }
+    best * factor
+}

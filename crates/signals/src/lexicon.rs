@@ -1,0 +1,607 @@
+//! Cue lexicons, matched in one Aho–Corasick pass over the folded text.
+//!
+//! Every entry belongs to a [`Cue`] category and carries a rule name that ends up in the
+//! report's evidence. Entries are written folded (ASCII lower case, no accents, see
+//! [`crate::normalize`]). Matching rules per entry:
+//!
+//! * plain entries must sit on word boundaries on both sides;
+//! * a trailing `*` makes the entry a stem (`tortur*` matches `torture`, `torturerons`);
+//! * a leading `*` lets it end a glued word (`*throat*` in `gaythroats`, HateCheck's
+//!   space-deletion variants).
+//!
+//! Violence verbs and direct-threat phrases also get generated spelling variants (one internal
+//! letter dropped, two neighbours swapped, one letter doubled), which is how HateCheck's
+//! `spell_char_del` / `spell_char_swap` cases and ordinary typos ("murdr", "klil", "tortuer") are
+//! reached without listing misspellings by hand.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+/// What a lexicon entry signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Cue {
+    /// First-person or collective intent: "i will", "gonna", "je vais", "on va".
+    Intent,
+    /// Call on others: "someone should", "whoever", "allez", "faut le".
+    Call,
+    /// A violent act: "kill", "stab", "tuer", "planter".
+    Violence,
+    /// A threat on its own: "you're dead", "t'es mort", "death to".
+    Direct,
+    /// Veiled threat phrasing: "sleep well", "life insurance", "tic tac".
+    Veiled,
+    /// A weapon or means: "knife", "molotov", "essence".
+    Weapon,
+    /// Swatting: "swat", "hostage", "prise d'otages", "gunshots".
+    Swat,
+    /// Second person address: "you", "tu", "te".
+    Second,
+    /// Negation: "not", "never", "ne", "jamais".
+    Negation,
+    /// Reporting or quoting someone else's words: "commented", "a ecrit".
+    Report,
+    /// News and court reporting: "court", "sentenced", "condamne".
+    News,
+    /// Gaming and sports talk: "round", "match", "noob", "manche".
+    Game,
+    /// Idioms and hyperbole that use violent words: "killed me", "tu me tues".
+    Idiom,
+    /// Fiction and lyrics: "novel", "chapter", "chanson".
+    Fiction,
+    /// Counter-speech and moderation: "not okay", "stop calling", "pas de doxxing".
+    Counter,
+    /// Locating or exposing a person: "lives at", "son adresse", "home ip".
+    DoxPos,
+    /// A call to contact or visit someone: "text her", "appelez-le", "flood".
+    DoxAct,
+    /// A business, shop or workplace listing: "just opened", "horaires", "hiring".
+    Business,
+    /// A public office: "city hall", "mairie", "centre des impots".
+    PublicOffice,
+    /// The author's own contact details: "call me", "joignable", "my number".
+    SelfDisclose,
+    /// A sale ad: "for sale", "a vendre", "no timewasters".
+    Sale,
+    /// A landmark or tourist spot: "statue", "viaduc", "sunrise".
+    Landmark,
+    /// An order, parcel or ticket number: "order", "commande", "tracking".
+    Order,
+    /// Tech support about one's own machines: "server", "router", "passerelle".
+    Tech,
+    /// Fictional or famous fictional places: "only exists in", "n'existe que".
+    Fictional,
+    /// Customer service or helplines: "helpline", "service client".
+    Service,
+    /// The post talks about a vehicle or a plate.
+    Vehicle,
+    /// The post mentions a workplace or school, which enables the name + workplace search.
+    Workplace,
+}
+
+/// One compiled entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub cue: Cue,
+    pub rule: &'static str,
+    left_free: bool,
+    right_free: bool,
+}
+
+/// A hit of an entry in the folded text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hit {
+    pub cue: Cue,
+    pub rule: &'static str,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Lexicon groups: (cue, rule name, fuzzy variants?, entries).
+type Group = (Cue, &'static str, bool, &'static [&'static str]);
+
+const GROUPS: &[Group] = &[
+    // ---------------------------------------------------------------- threat: intent
+    (Cue::Intent, "threat.intent.en", false, &[
+        "i will", "i'll", "ill", "i'm going to", "im going to", "i am going to", "i'm gonna", "im gonna", "gonna",
+        "going to", "i want to", "i wanna", "wanna", "i'd love to", "we will", "we'll", "we're going to",
+        "we are going to", "we're gonna", "i'm coming", "im coming", "i'm coming for", "we're coming",
+        "i swear", "swear to god", "i'll have to", "i have to", "i need to", "i'm about to", "let me",
+        "will", "you will", "you'll", "u will", "u'll", "ur going to", "you're going to", "i promise",
+        "next time", "i'd", "i would", "i'll make sure", "we gonna", "gon", "my hands",
+    ]),
+    (Cue::Intent, "threat.intent.fr", false, &[
+        "je vais", "j'vais", "jvais", "je vai", "jvai", "je veux", "j'veux", "jveux", "on va", "nous allons",
+        "je compte", "je te jure", "j'te jure", "jte jure", "je vous jure", "vous allez", "tu vas", "il va",
+        "elle va", "je viens", "j'arrive", "on arrive", "on vient", "je finirai", "prochaine fois",
+        "je vais devoir", "va falloir", "il va falloir", "je devrais", "j'aimerais", "on devra", "je m'en vais",
+        "entre mes mains", "va y passer", "vont", "va",
+    ]),
+    // ---------------------------------------------------------------- threat: calls on others
+    (Cue::Call, "threat.incite.en", false, &[
+        "someone should", "somebody should", "someone needs to", "somebody needs to", "someone go",
+        "someone pls", "someone please", "anyone", "anyone who", "whoever", "who's in", "who is in",
+        "go get", "let's", "lets", "everyone", "everybody", "all of you", "you guys", "boys", "hermanos",
+        "pull him", "pull her", "drag him", "drag her", "go and", "go pay", "pay him a visit", "pay her a visit",
+        "bring", "i'll pay", "ill pay", "bounty", "reward", "make it hurt", "give him what", "give her what",
+        "teach him a lesson", "teach her a lesson", "deserves it", "deserves to die", "needs to die",
+        "should die", "must die", "should be killed", "should be shot", "should be hanged", "needs to be",
+        "get rid of", "once and for all", "is the only solution", "wait for him", "wait for her",
+        "go shoot", "go stab", "go find", "find him", "find her", "hunt him", "hunt her", "hunt down",
+        "nearby", "go visit", "send someone", "round up",
+    ]),
+    (Cue::Call, "threat.incite.fr", false, &[
+        "quelqu'un", "qqn", "qui est chaud", "qui me suit", "qui vient", "ceux qui", "celui qui", "faut le",
+        "faut la", "faut les", "faut lui", "il faut le", "il faut la", "il faut les", "allez", "allez-y",
+        "allez y", "on devrait", "vous devriez", "faites-lui", "faites lui", "ramenez", "ramene", "prenez",
+        "envoyez", "sortez", "mettez", "cassez", "occupez-vous", "occupez vous", "merite une balle",
+        "merite de mourir", "doit mourir", "doivent mourir", "debarrassons", "debarrasser", "une fois pour toutes",
+        "la seule solution", "je paie", "je paye", "recompense", "attendez-le", "attendez-la", "guettez",
+        "trouvez-le", "trouvez-la", "a vous de jouer", "les gars", "vous le", "vous la", "et c'est regle",
+        "on en parle plus", "vous savez ce qu'il", "chopez", "choppez",
+    ]),
+    // ---------------------------------------------------------------- threat: violent acts
+    (Cue::Violence, "threat.violence.en", true, &[
+        "kill*", "murder*", "stab*", "shoot", "shooting", "shot", "hurt", "hurting", "beat", "beating",
+        "burn*", "tortur*", "rape*", "strangle*", "hang", "hanged", "slit*", "cut his", "cut her", "cut your",
+        "cut their", "*throat*", "smash*", "break his", "break her", "break your", "break their", "bomb*",
+        "blow up", "execut*", "butcher*", "slaughter*", "massacre*", "lynch*", "choke*", "drown*", "bury*",
+        "end you", "end him", "end her", "end his life", "end her life", "end your life", "life*", "finish you",
+        "finish him", "finish her", "put a bullet", "bullet*", "die", "dies", "death", "dead", "suffer",
+        "attack*", "eradicate*", "exterminat*", "wipe out", "snap your", "snap his", "snap her", "snap that",
+        "neck", "curb stomp", "beat up", "run him over", "run her over", "set fire", "torch", "gut him",
+        "gut her", "skin him", "shank*", "cap him", "cap her", "pop him", "smoke him", "take him out",
+        "take her out", "take you out", "rope", "gasoline", "petrol", "teeth in", "legs", "hands",
+        "put an end", "harm", "bleed", "blood", "gun him down", "gun her down", "acid", "assault*", "punch*",
+        "hit him", "hit her", "break in", "won't see it coming", "ambush",
+    ]),
+    (Cue::Violence, "threat.violence.fr", true, &[
+        "tuer", "tue", "tues", "tuez", "tuera*", "tuerai*", "tuons", "buter", "bute", "butez", "buterai*",
+        "planter", "plante", "plantez", "planterai*", "poignard*", "egorg*", "trancher", "tranche*",
+        "bruler", "brule", "brulez", "brulera*", "cramer", "cramez", "crame", "torturer", "tortur*", "violer",
+        "viole", "violera*", "massacr*", "frapper", "frappe*", "tabass*", "defonc*", "casser", "cassez",
+        "exploser", "explose*", "abattre", "abattez", "abats", "pendre", "pendez", "etrangl*", "crever",
+        "creve", "mort", "morte", "morts", "mourir", "mourra*", "balle", "lynch*", "extermin*", "execut*",
+        "fusill*", "tirer sur", "tirer dessus", "tire sur", "enterrer", "enterre", "faire du mal",
+        "faire souffrir", "souffrir", "faire la peau", "la gorge", "gorge*", "le cou", "briser", "saigner",
+        "bousiller", "eclater", "eclatez", "refroidir", "descendre", "petez", "peter la", "ton crane",
+        "sa tete", "ta tete", "les jambes", "corde", "essence", "molotov", "cocktail", "bombe", "fin a sa vie",
+        "fin a ta vie", "mettre fin", "agresser", "attaquer", "detruire", "les dents", "dans le fosse",
+        "le sortir", "le sortez", "vous le sortez", "cogner", "caillasser", "incendier", "attendre a la sortie",
+    ]),
+    // ---------------------------------------------------------------- threat: direct phrases
+    (Cue::Direct, "threat.direct.en", true, &[
+        "you're dead", "youre dead", "you are dead", "ur dead", "u r dead", "u dead", "you're a dead man",
+        "dead man", "dead woman", "you will die", "you'll die", "u will die", "you're going to die",
+        "ur gonna die", "you're gonna die", "death to", "i will kill", "i'll kill", "i'm going to kill",
+        "i know where you live", "i know where u live", "i kno where u live", "we know where you live",
+        "i know where you", "we know where you", "i know where your", "i know where ur", "tonight you die",
+        "you die", "your last day", "your days are numbered", "watch your back", "you won't see it coming",
+        "won't make it to", "wont make it to", "you won't be walking", "won't be walking", "dead meat",
+        "you're next", "ur next", "coming for you", "coming for u", "i'll find you", "we'll find you",
+        "i will find you", "i'll end you", "see you soon", "you've been warned", "last warning",
+        "i'm coming tonight", "im coming tonight", "i'm coming tomorrow", "be waiting", "we'll be waiting",
+        "i'll be waiting", "won't wake up", "never wake up", "go get her", "go get him", "deserves a bullet",
+        "one bullet", "bring rope", "bring a rope", "pipe bomb", "in the parking lot", "won't see christmas",
+        "make it to christmas", "make you suffer", "make him suffer", "make her suffer", "make them suffer",
+        "make those", "die a horrible", "at my hands", "until you are gone",
+    ]),
+    (Cue::Direct, "threat.direct.fr", true, &[
+        "t'es mort", "t'es morte", "tes mort", "tes morte", "t mort", "tu es mort", "tu es morte",
+        "tu vas mourir", "tu vas crever", "vous allez mourir", "t'es un homme mort", "homme mort",
+        "femme morte", "mort a", "mort aux", "je vais te tuer", "je vais te buter", "je te bute",
+        "je te tue", "je vais te planter", "je te plante", "je te tuerai", "je sais ou tu habites",
+        "je sais ou t'habites", "je sais ou tu vis", "je sais ou tu dors", "on sait ou tu habites",
+        "on sait ou tu", "je sais ou tu", "je sais ou vit", "je sais ou ta", "tes jours sont comptes",
+        "fais gaffe a toi", "fais tes adieux", "tu le verras pas venir", "tu verras pas venir",
+        "tu verras jamais", "verra pas noel", "verras pas noel", "passera pas noel", "repartiras pas",
+        "sur tes deux pieds", "on vient te", "on va venir", "je viens te", "je viens ce soir",
+        "j'arrive ce soir", "a tres vite", "t'en auras besoin", "merite une balle", "une balle dans",
+        "je vais te faire", "je vais lui", "prise d'otage*", "lui trancher", "te trancher", "te briser",
+        "te faire du mal", "te faire souffrir", "a l'aube", "ce soir tu", "tu vas payer", "vous allez payer",
+    ]),
+    // ---------------------------------------------------------------- threat: veiled
+    (Cue::Veiled, "threat.veiled.en", false, &[
+        "sleep well", "sleep tight", "life insurance", "last weekend", "enjoy your last", "enjoy ur last",
+        "tick tock", "tik tok tik", "how long you've got", "how long you have", "shame if", "shame if something",
+        "be a shame", "accidents happen", "would be a shame", "your family will need", "thought of you",
+        "thinking of you", "i've been following you", "ive been following you", "been watching you",
+        "i'm watching you", "im watching you", "when i'm done watching", "one of these nights",
+        "one of these days", "your kids go to school", "where your kids", "where your daughter",
+        "walks home alone", "your brakes", "brakes failed", "something happened to", "something happens to",
+        "we'll be waiting", "won't see it coming", "wont see it coming", "can't protect", "nowhere to hide",
+        "you can't hide", "look over your shoulder", "keep looking over", "counting the days", "3 days",
+        "days left", "run while you can", "say goodbye", "say your goodbyes", "before it's too late",
+        "you've got until", "you have until", "i'll be there", "waiting for you", "waiting outside",
+        "i know your schedule", "i know what car", "it's loaded", "is loaded", "loaded and waiting",
+    ]),
+    (Cue::Veiled, "threat.veiled.fr", false, &[
+        "dors bien", "dors tranquille", "assurance vie", "assurance-vie", "dernier week-end",
+        "dernier weekend", "profite bien de ton dernier", "tic tac", "ce serait dommage", "ca serait dommage",
+        "serait dommage qu'il", "j'ai pense a toi", "jai pense a toi", "je te suis", "je t'observe",
+        "je te surveille", "je t'ai vue", "je t'ai vu", "me contenterai pas de regarder", "un de ces soirs",
+        "un de ces jours", "tes enfants", "ta fille", "ton fils", "tes freins", "il t'attend", "t'attend",
+        "charge", "nettoye et charge", "tu peux pas te cacher", "nulle part ou te cacher", "fais tes adieux",
+        "compte les jours", "jours qu'il te reste", "il te reste", "avant qu'il soit trop tard",
+        "plus une seule nuit", "dort", "c'est la que dort", "pendant qu'elle dort", "pendant qu'il dort",
+        "on t'attendra", "on t'attend", "ta famille va en avoir besoin",
+    ]),
+    (Cue::Weapon, "threat.weapon", false, &[
+        "knife", "knives", "gun", "guns", "rifle", "pistol", "shotgun", "ammo", "bat", "bats", "baseball bat",
+        "baseball bats", "crowbar", "machete", "axe", "rope", "gasoline", "petrol", "molotov", "pipe bomb",
+        "bomb", "grenade", "acid", "couteau", "couteaux", "fusil", "flingue", "arme", "pistolet", "batte",
+        "battes", "barre de fer", "machette", "hache", "corde", "essence", "bidon", "bombe", "grenade",
+        "cocktail molotov", "acide", "calibre", "kalash", "lame", "sabre",
+    ]),
+    (Cue::Swat, "threat.swatting", false, &[
+        "swat*", "hostage*", "otage*", "prise d'otage*", "gunshots", "gunshot", "shots fired",
+        "coups de feu", "coup de feu", "bomb threat", "alerte a la bombe", "call 911", "call the cops",
+        "call the police", "call police", "appelez le 17", "appelez les flics", "appelez la police",
+        "il est arme", "elle est arme*", "he's armed", "she's armed", "has a gun", "a une arme",
+        "woman screaming", "femme crier", "une femme crier", "heard screaming", "fake report",
+        "faux signalement", "send the swat", "envoyez le raid", "le raid", "le gign",
+    ]),
+    (Cue::Second, "addr.second_person", false, &[
+        "you", "u", "ya", "your", "ur", "you're", "yours", "yourself", "tu", "te", "t'", "toi", "ta", "ton",
+        "tes", "t'es", "vous", "votre", "vos",
+    ]),
+    // ---------------------------------------------------------------- cancelling contexts
+    (Cue::Negation, "context.negation", false, &[
+        "not", "never", "no one", "nobody", "noone", "don't", "dont", "doesn't", "doesnt", "didn't",
+        "shouldn't", "should not", "wouldn't", "would never", "will never", "won't ever", "no way",
+        "cannot", "can't", "isn't", "aren't", "nothing", "against", "ne", "n'", "pas", "jamais",
+        "personne", "aucun", "aucune", "ni", "refuse",
+    ]),
+    (Cue::Report, "context.report", false, &[
+        "commented", "wrote", "said", "saying", "says", "sent me", "sent messages", "messages saying",
+        "threatened", "threats like", "threat like", "threatening", "told me", "dm'd me", "dmed me",
+        "replied", "texted me", "left a comment", "reported it", "reported", "screenshot of", "quote",
+        "quoting", "a ecrit", "ecrit", "a commente", "commente", "en commentaire", "m'a envoye", "m'a dit",
+        "m'a ecrit", "menace", "menaces", "menacee", "menace de", "signale", "signalee", "j'ai recu",
+        "i got a message", "i received", "got a dm", "a dit", "disant", "des propos", "dire des choses",
+        "like \"", "comme \"", "tweeted", "posted that",
+    ]),
+    (Cue::News, "context.news", false, &[
+        "court", "court hears", "sentenced", "sentencing", "convicted", "trial", "defendant", "prosecutor*",
+        "police said", "police say", "according to", "charged with", "arrested", "indictment", "jury",
+        "suspect", "the accused", "pleaded", "jailed", "man, 3*", "woman, 2*", "tribunal", "condamne*",
+        "proces", "accuse", "selon", "prevenu", "enquete", "acte d'accusation", "mis en examen", "juge*",
+        "garde a vue", "interpelle*", "a ete condamne", "ans de prison", "years in prison", "news", "reported that",
+        "journalist*", "breaking", "officials",
+    ]),
+    (Cue::Game, "context.gaming_sports", false, &[
+        "round", "next round", "match", "game", "games", "gg", "wp", "noob", "n00b", "1v1", "lobby", "ranked",
+        "respawn", "headshot", "fortnite", "valorant", "call of duty", "cod", "nuketown", "minecraft", "map",
+        "next map", "raid boss", "boss", "level", "pvp", "fps", "ez", "lol", "team", "final", "finals",
+        "league", "season", "defence", "defense", "score", "the tigers", "opponents", "playoff*", "scrim",
+        "tournament", "partie", "manche", "prochain round", "prochaine partie", "apprends a jouer",
+        "d'affilee", "equipe", "championnat", "saison", "adversaire", "adversaires", "ligue", "console",
+        "fifa", "rocket league", "clutch", "kill cam", "killcam", "spawn", "camper", "on stream", "ff",
+        "next match", "au prochain", "prochain match", "en ligne", "online",
+    ]),
+    (Cue::Idiom, "context.idiom", false, &[
+        "killed me", "kills me", "killing me", "kill me", "killin me", "tu me tues", "tu me tue", "me tue",
+        "m'a tue", "m'a tuer", "ca me tue", "m'a acheve", "m'acheve", "knock 'em dead", "knock em dead",
+        "break a leg", "dying of laughter", "i'm dead", "im dead", "i'm dying", "im dying", "je suis mort",
+        "je suis morte", "mort de rire", "morte de rire", "to die for", "killed it", "killing it",
+        "kill it", "murder a", "could murder", "dead tired", "mort de fatigue", "slay", "slayed",
+        "tuer le game", "tue le game", "je meurs", "je suis mort de", "crever de chaud", "creve de",
+        "butchered", "se faire tuer", "fait tuer", "killer", "tueur", "deadline", "dead line", "dead battery",
+        "kill time", "tuer le temps", "shoot me a", "shoot me an", "mort de honte", "died laughing",
+        "dying to", "meurs d'envie", "bomb", "da bomb", "the bomb", "blew up my", "blow up my",
+        "explose de rire", "fire", "on fire", "feu", "attack on titan", "heart attack", "crise cardiaque",
+        "decoupe", "se faire decouper", "destroy them", "destroyed them", "detruire",
+    ]),
+    (Cue::Fiction, "context.fiction", false, &[
+        "novel", "chapter", "book", "story", "film", "movie", "play", "scene", "character", "villain",
+        "episode", "series", "lyrics", "song", "verse", "rap", "spoiler", "macbeth", "hamlet", "fanfic",
+        "fiction", "plot", "trailer", "thriller", "drafting", "manuscript", "screenplay", "line before",
+        "roman", "chapitre", "livre", "piece", "personnage", "serie", "paroles", "chanson", "couplet",
+        "replique", "scenario", "tome", "manga", "bd", "polar", "nouvelle", "thriller", "j'ecris",
+        "i'm writing", "im writing",
+    ]),
+    (Cue::Counter, "context.counter_speech", false, &[
+        "not okay", "not ok", "not acceptable", "unacceptable", "stop calling", "stop saying",
+        "deserve to be in prison", "bigoted", "bigot", "shows how", "shows that", "disgusting thing to say",
+        "hateful", "calls for violence", "not allowed", "against the rules", "report it", "is a crime",
+        "montre a quel point", "inacceptable", "pas acceptable", "pas normal", "arretez de", "arrete de",
+        "interdit", "interdits", "appels a la violence", "pas de doxxing", "sectaire", "haineux", "honteux",
+        "decourageant", "reclamer la mort", "condamne", "i condemn", "no place", "n'a pas sa place",
+        "heureusement", "should be ashamed", "devriez avoir honte", "pas ok",
+    ]),
+    // ---------------------------------------------------------------- doxxing contexts
+    (Cue::DoxPos, "dox.locating", false, &[
+        "lives at", "lives on", "lives in", "live at", "living at", "lives right", "lives here", "home address",
+        "his address", "her address", "their address", "address is", "address:", "address for", "addy",
+        "home ip", "his ip", "her ip", "their ip", "ip is", "'s ip", "ip:", "home number", "his number",
+        "her number", "his phone", "her phone", "his cell", "her cell", "cell:", "phone:", "personal",
+        "private", "mobile", "his email", "her email", "personal email", "personal inbox", "email:", "inbox",
+        "dox", "doxx*", "full dox", "found", "found him", "found her", "found you", "found the", "got the",
+        "figured out", "unmask*", "behind @", "behind the account", "is the one", "the one who",
+        "that's him", "thats him", "that's her", "thats her", "that's the guy", "that's the girl", "name:",
+        "real name", "her name is", "his name is", "name is", "my ex", "ex wife", "ex-wife", "ex husband",
+        "ex boyfriend", "ex girlfriend", "screenshot before", "everyone knows", "now you know", "you're welcome",
+        "not so brave", "not so anonymous", "small town", "pinned it", "her house", "his house",
+        "the house", "coords of", "coordinates of", "plate", "that's his car", "his car", "her car",
+        "he drives", "she drives", "she parks", "he parks", "who keeps", "who posted", "snitch", "reporter is",
+        "the reporter", "gave it away", "reflection", "lives right here", "works at", "goes to",
+        "habite", "habites", "vit la", "vit a", "dort", "son adresse", "adresse :", "adresse perso",
+        "adresse de", "domicile", "sa maison", "chez lui", "chez elle", "son ip", "l'ip de", "ip :",
+        "son num", "son numero", "son 06", "son 07", "son portable", "son tel", "tel :", "portable :",
+        "portable perso", "numero perso", "fixe perso", "mail perso", "son mail", "mail :", "maail",
+        "perso", "dox", "balance", "trouve", "trouvee", "demasque*", "derriere @", "qui se cache",
+        "c'est lui", "c'est elle", "c'est la caisse", "sa caisse", "sa voiture", "sa plaque", "plaque",
+        "vrai nom", "nom :", "s'appelle", "mon ex", "faites tourner", "tout le monde sait",
+        "pas si anonyme", "petite ville", "on voyait", "celle qui", "celui qui", "ou il se gare",
+        "ou elle se gare", "voila ou", "voici ou", "voila son", "voici son", "c'est la que", "pile ici",
+        "la maison", "se cache", "il habite", "elle habite", "sa rue", "ta rue", "i know you live",
+        "i know where", "je sais ou",
+    ]),
+    (Cue::DoxAct, "dox.call_to_contact", false, &[
+        "call him", "call her", "call them", "text him", "text her", "tell him", "tell her", "ask him",
+        "ask her", "message him", "message her", "email him", "email her", "write to him", "flood",
+        "spam", "harass", "blow up his", "blow up her", "pay him a visit", "pay her a visit", "visit him",
+        "visit her", "go see", "say hello", "say hi", "let's have a chat", "have a chat", "do your thing",
+        "you know what to do", "tell her manager", "tell his manager", "go tell", "remind her", "remind him",
+        "let him know", "let her know", "share this", "spread this", "confirm", "can anyone confirm",
+        "pay a visit", "use this one", "reads everything", "what you think", "what kind of person",
+        "parents, you know", "appelez", "appelez-le", "appelez-la", "telephonez", "texto", "sms",
+        "dites-lui", "dites lui", "ecrivez-lui", "ecrivez lui", "harcelez", "spammez", "inondez",
+        "passez lui", "passez-lui", "allez lui", "rendez-lui visite", "rendez lui visite", "allez le voir",
+        "allez la voir", "prevenez", "raconter a son patron", "son patron", "dites-lui ce que",
+        "ce que vous en pensez", "ce que vous pensez", "qu'il ne passe plus", "coup de fil", "le bonjour",
+        "partagez", "faites passer", "confirmez", "vous savez ce qu'elle", "vous savez ce qu'il",
+        "utilisez celui-la",
+    ]),
+    (Cue::Business, "context.business", false, &[
+        "just opened", "now open", "opened at", "grand opening", "open from", "opening hours", "open daily",
+        "open 9", "we're hiring", "were hiring", "we are hiring", "hiring", "apply at", "apply in person",
+        "send your cv", "send ur cv", "cv to", "job", "jobs available", "vacancy", "our office", "our shop",
+        "our store", "visit us", "find us", "we moved", "we've moved", "come by", "best croissants",
+        "looking for a decent", "decent coffee", "bakery", "diner", "cafe", "coffee shop", "bookshop",
+        "pizzeria", "restaurant is at", "is located at", "head office", "headquarters", "reservations",
+        "book a table", "ouvert", "ouverture", "horaires", "on recrute", "recrute", "recrutement",
+        "envoyez votre cv", "votre cv", "cherche un", "cherche une", "chetche", "boutique", "retrouvez",
+        "on a demenage", "nous avons demenage", "boulangerie", "le petit zinc", "bon cafe", "si vous cherchez",
+        "du mardi au", "du lundi au", "bureaux", "nos bureaux", "notre magasin", "magasin", "commerce",
+        "brasserie", "salon de", "a temps partiel", "part-time", "part time", "full-time", "internship",
+        "newsletter", "devis", "tarif", "tarifs",
+    ]),
+    (Cue::PublicOffice, "context.public_office", false, &[
+        "city hall", "town hall", "county clerk", "clerk's office", "council office", "dmv", "post office",
+        "passport", "embassy", "consulate", "police station", "courthouse", "tax office", "public library",
+        "visa", "appointments", "open 9 to 5", "weekdays", "mairie", "prefecture", "sous-prefecture",
+        "centre des impots", "impots", "caf de", "cpam", "pole emploi", "france travail", "rendez-vous passeport",
+        "justificatif", "hotel de ville", "commissariat", "tribunal de", "guichet", "administration",
+        "permanence", "carte d'identite", "etat civil",
+    ]),
+    (Cue::SelfDisclose, "context.self_disclosure", false, &[
+        "call me", "text me", "message me", "reach me", "contact me", "dm me", "email me", "ring me",
+        "my number", "my email", "my phone", "my cell", "my mobile", "my address", "i'm around", "im around",
+        "selling my", "i'm selling", "tutoring", "lessons", "first session", "free quote", "my business",
+        "my shop", "my studio", "hire me", "book me", "i'm a freelance", "freelance", "available for",
+        "appelez-moi", "appelez moi", "ecrivez-moi", "ecrivez moi", "contactez-moi", "contactez moi",
+        "joignable", "me joindre", "me contacter", "mon numero", "mon num", "mon mail", "mon adresse",
+        "mon portable", "cours de", "premier cours", "independant", "independante", "je vends", "je propose",
+        "devis gratuit", "sms au", "envoyez-moi", "mp moi", "mon cabinet", "mon atelier",
+    ]),
+    (Cue::Sale, "context.sale", false, &[
+        "for sale", "4 sale", "selling", "miles", "mileage", "ono", "o.n.o", "no timewasters",
+        "service history", "mot", "asking", "ask 4", "ask for photos", "price", "£", "€", "$", "obo",
+        "a vendre", "vends", "km", "kilometrage", "carnet d'entretien", "pas serieux s'abstenir",
+        "controle technique", "prix", "negociable", "premiere main", "leboncoin", "annonce",
+    ]),
+    (Cue::Landmark, "context.landmark", false, &[
+        "statue", "tower", "eiffel", "viaduc", "viaduct", "monument", "cathedral", "cathedrale", "chateau",
+        "castle", "bridge", "pont", "needle", "big ben", "landmark", "museum", "musee", "enjoy the view",
+        "the view", "la vue", "sunrise", "sunset", "lever du soleil", "coucher du soleil", "geotag",
+        "tourist", "touriste", "fun fact", "petite info", "le saviez-vous", "did you know", "summit",
+        "sommet", "lighthouse", "phare", "stonehenge", "national park", "parc national", "abbey", "abbaye",
+        "mont-saint-michel", "golden gate", "liberty", "louvre", "colosseum", "waterfall", "cascade",
+        "hike", "randonnee", "put that in your gps", "mettez ca dans le gps", "meet at", "rendez-vous devant",
+        "picnic", "pique-nique", "geocach*",
+    ]),
+    (Cue::Order, "context.order", false, &[
+        "order", "orders", "order number", "package", "parcel", "tracking", "tracking number", "delivery",
+        "out for delivery", "return label", "invoice", "refund", "ticket", "ref", "reference", "receipt",
+        "commande", "colis", "suivi", "livraison", "numero de suivi", "facture", "remboursement",
+        "rembourse", "bon de commande", "expedie*", "en preparation", "n°", "no.", "cmd",
+    ]),
+    (Cue::Tech, "context.tech_support", false, &[
+        "server", "router", "nas", "ping", "ssh", "gateway", "dns", "dhcp", "static ip", "subnet",
+        "firewall", "fail2ban", "port", "ports", "lan", "wifi", "config", "upgrade", "upgrading", "update",
+        "reboot", "my pi", "raspberry", "docker", "vm", "localhost", "traceroute", "any ideas", "any ieas",
+        "help?", "kernel", "nginx", "apache", "ubuntu", "debian", "printer", "test server", "homelab",
+        "ip fixe", "passerelle", "serveur", "routeur", "box", "la box", "mise a jour", "mise-a-jour",
+        "parefeu", "pare-feu", "imprimante", "portable", "reseau", "network", "whitelist", "blacklist",
+        "blocking", "bloque", "bloqque", "joindre depuis", "respond", "ne repond",
+    ]),
+    (Cue::Fictional, "context.fictional_place", false, &[
+        "only exists in", "exists only in", "fictional", "fiction", "based on a real", "real street",
+        "grimmauld", "evergreen terrace", "baker street", "221b", "privet drive", "wisteria lane",
+        "sesame street", "conch street", "springfield", "n'existe que", "n'existe pas", "d'un livre",
+        "dans un livre", "dans la serie", "in the show", "in the book", "in the series", "fun fact",
+        "le saviez-vous", "anecdote", "bikini bottom", "elm street", "spooner street", "hogwarts",
+    ]),
+    (Cue::Service, "context.customer_service", false, &[
+        "helpline", "hotline", "customer service", "customer support", "support line", "on hold", "call centre",
+        "call center", "their number", "their helpline", "their line", "broadband", "mobile provider",
+        "refunded", "picks up", "nobody picks up", "service client", "sav", "hotline", "operateur",
+        "leur numero", "leur service", "en attente", "un humain", "assurance", "mutuelle", "banque",
+        "fournisseur", "standard",
+    ]),
+    (Cue::Vehicle, "context.vehicle", false, &[
+        "plate", "plates", "reg", "registration", "licence", "license", "tag", "car", "truck", "van",
+        "jeep", "suv", "drives", "driving", "parked", "numberplate", "number plate", "ford", "toyota",
+        "honda", "chevy", "bmw", "audi", "tesla", "kia", "vw", "golf", "prius", "civic", "wrangler",
+        "plaque", "immatriculation", "immat", "voiture", "caisse", "bagnole", "clio", "twingo",
+        "scenic", "kangoo", "peugeot", "renault", "citroen", "c3", "208", "308", "roule", "gare", "garee",
+    ]),
+    (Cue::Workplace, "context.workplace", false, &[
+        "works", "work at", "working at", "worked at", "employed", "cashier", "supervisor", "manager",
+        "teacher", "school", "high", "academy", "college", "university", "elementary", "middle school",
+        "student", "junior", "senior", "front desk", "clerk", "nurse", "shift", "goes to", "attends",
+        "travaille", "bosse", "taffe", "enseigne", "prof", "professeur", "lycee", "college", "ecole",
+        "universite", "fac", "scolarise*", "inscrit*", "eleve", "etudiant*", "caissier*", "agent de",
+        "chef d'equipe", "vendeu*", "accueil", "chez", "infirmi*", "serveu*", "employe*", "livreur",
+    ]),
+];
+
+/// The compiled lexicon.
+#[derive(Debug)]
+pub(crate) struct Lexicon {
+    ac: AhoCorasick,
+    entries: Vec<Entry>,
+}
+
+impl Lexicon {
+    pub fn new() -> Result<Self, crate::Error> {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        for (cue, rule, fuzzy, list) in GROUPS {
+            for raw in list.iter() {
+                let left_free = raw.starts_with('*');
+                let right_free = raw.ends_with('*');
+                let core = raw.trim_matches('*');
+                let entry = Entry { cue: *cue, rule, left_free, right_free };
+                patterns.push(core.to_string());
+                entries.push(entry);
+                if *fuzzy {
+                    for v in variants(core) {
+                        patterns.push(v);
+                        entries.push(entry);
+                    }
+                }
+            }
+        }
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&patterns)
+            .map_err(|e| crate::Error::Pattern(e.to_string()))?;
+        Ok(Lexicon { ac, entries })
+    }
+
+    /// All hits in `folded`, boundary-checked, in order of end position.
+    pub fn scan(&self, folded: &str, out: &mut Vec<Hit>) {
+        let b = folded.as_bytes();
+        for m in self.ac.find_overlapping_iter(folded) {
+            let e = &self.entries[m.pattern().as_usize()];
+            let (s, t) = (m.start(), m.end());
+            let left_ok = e.left_free || s == 0 || !is_word(b[s - 1]) || !is_word(b[s]);
+            let right_ok = e.right_free || t == b.len() || !is_word(b[t]) || !is_word(b[t - 1]);
+            if left_ok && right_ok {
+                out.push(Hit { cue: e.cue, rule: e.rule, start: s, end: t });
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c >= 0x80
+}
+
+/// Spelling variants of a lexicon entry: one internal letter dropped (words of 5+ letters),
+/// two adjacent letters swapped, one letter doubled.
+fn variants(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let n = chars.len();
+    // Position of each char within its word and that word's length.
+    let mut word_len = vec![0usize; n];
+    let mut pos_in_word = vec![0usize; n];
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j < n && chars[j].is_ascii_alphabetic() {
+            j += 1;
+        }
+        for k in i..j {
+            word_len[k] = j - i;
+            pos_in_word[k] = k - i;
+        }
+        i = j.max(i + 1);
+    }
+    let push = |v: Vec<char>, out: &mut Vec<String>| {
+        let v: String = v.into_iter().collect();
+        if v != s && v.len() >= 4 {
+            out.push(v);
+        }
+    };
+    for k in 0..n {
+        if !chars[k].is_ascii_alphabetic() {
+            continue;
+        }
+        // Deletion of a non-initial letter in a word of 5+ letters ("deth", "murdr").
+        if word_len[k] >= 5 && pos_in_word[k] > 0 {
+            let mut v = chars.clone();
+            v.remove(k);
+            push(v, &mut out);
+        }
+        // Swap with the next letter of the same word ("klil", "deaht", "tortuer").
+        if k + 1 < n && chars[k + 1].is_ascii_alphabetic() && chars[k] != chars[k + 1] && word_len[k] >= 4 {
+            let mut v = chars.clone();
+            v.swap(k, k + 1);
+            push(v, &mut out);
+        }
+        // Doubling ("tortuerr", "biien").
+        if word_len[k] >= 3 {
+            let mut v = chars.clone();
+            v.insert(k, chars[k]);
+            push(v, &mut out);
+        }
+    }
+    // A phrase with its spaces removed ("tuerce", "gorgesde"): HateCheck's space deletion.
+    if s.contains(' ') && s.len() >= 8 {
+        out.push(s.replace(' ', ""));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cues(text: &str) -> Vec<(Cue, String)> {
+        let lex = Lexicon::new().expect("lexicon builds");
+        let mut folded = String::new();
+        crate::normalize::fold(text, &mut folded);
+        let mut hits = Vec::new();
+        lex.scan(&folded, &mut hits);
+        hits.into_iter().map(|h| (h.cue, folded[h.start..h.end].to_string())).collect()
+    }
+
+    fn has(text: &str, cue: Cue) -> bool {
+        cues(text).iter().any(|(c, _)| *c == cue)
+    }
+
+    #[test]
+    fn variants_cover_typos() {
+        let v = variants("murder");
+        assert!(v.contains(&"murdr".to_string()));
+        let v = variants("kill");
+        assert!(v.contains(&"klil".to_string()));
+        assert!(!v.contains(&"ill".to_string()), "deletions stay off short words");
+        let v = variants("torture");
+        assert!(v.contains(&"tortuer".to_string()));
+    }
+
+    #[test]
+    fn word_boundaries_and_stems() {
+        assert!(has("I will k1ll you", Cue::Violence));
+        assert!(!has("skillful play", Cue::Violence) || has("skillful play", Cue::Game));
+        assert!(has("We'll torturerons", Cue::Violence));
+        assert!(has("cut their gaythroats", Cue::Violence));
+    }
+
+    #[test]
+    fn lexicon_is_big_but_bounded() {
+        let lex = Lexicon::new().expect("lexicon builds");
+        assert!(lex.len() > 1000 && lex.len() < 100_000, "{}", lex.len());
+    }
+}
