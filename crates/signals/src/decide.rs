@@ -12,7 +12,7 @@ use crate::{char_offsets, LabelScore, Report, Span, SpanKind};
 /// Max distance in folded bytes between an intent marker and the violent act it governs.
 const INTENT_WINDOW: usize = 40;
 /// Max distance between a call on others and the act.
-const CALL_WINDOW: usize = 90;
+const CALL_WINDOW: usize = 70;
 /// Max distance between a negation and the act it negates.
 const NEGATION_WINDOW: usize = 30;
 
@@ -207,12 +207,63 @@ fn word_before(folded: &str, start: usize) -> &str {
     &head[s..]
 }
 
+/// Quoted stretches of the folded text: between double quotes (guillemets and curly quotes
+/// are folded to `"`), or between single quotes that open after a space or colon and close
+/// before a non-letter (so apostrophes in "i'll" are not quotes).
+fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
+    let b = folded.as_bytes();
+    let mut out = Vec::new();
+    let mut open: Option<usize> = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'"' {
+            match open {
+                Some(s) => {
+                    out.push((s, i));
+                    open = None;
+                }
+                None => open = Some(i),
+            }
+        }
+    }
+    let mut open: Option<usize> = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'\'' {
+            continue;
+        }
+        let before = if i == 0 { b' ' } else { b[i - 1] };
+        let after = b.get(i + 1).copied().unwrap_or(b' ');
+        match open {
+            None if matches!(before, b' ' | b':' | b'(') && after.is_ascii_alphanumeric() => open = Some(i),
+            Some(s) if !after.is_ascii_alphanumeric() && before != b' ' => {
+                out.push((s, i));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// An imperative use of a violent verb: it opens a sentence or clause ("burn it while she
+/// sleeps", "break his legs") or is a French second-person plural form ("cramez tout").
+fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
+    let word = &folded[h.start..h.end];
+    let first = word.split(' ').next().unwrap_or(word);
+    if first.len() > 4 && first.ends_with("ez") {
+        return true;
+    }
+    let head = folded[..h.start].trim_end();
+    let opens = head.is_empty() || head.ends_with(['.', '!', '?', ':', '-', ',', ';']);
+    opens && (has_target_info || targeted(folded, h))
+}
+
 /// Object pronoun next to a violent verb: "stab him", "je te bute", "l'abattre".
 fn targeted(folded: &str, h: &Hit) -> bool {
     const AFTER: &[&str] = &[
         "you", "u", "ya", "him", "her", "them", "em", "'em", "his", "their", "your", "ur", "yourself", "that",
         "those", "these", "every", "all", "any", "a", "an", "the", "toi", "les", "le", "la", "lui", "ce", "cette",
-        "ces", "tous", "toutes", "sa", "son", "ses", "ta", "ton", "tes", "vous",
+        "ces", "tous", "toutes", "sa", "son", "ses", "ta", "ton", "tes", "vous", "toute", "tout", "whole",
+        "entire", "it", "everyone", "everybody", "out",
     ];
     const BEFORE: &[&str] = &["te", "t'", "le", "la", "l'", "lui", "les", "vous", "leur", "me", "nous"];
     let after = word_after(folded, h.end);
@@ -253,10 +304,10 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
         }
         let intent = of(Cue::Intent)
             .any(|i| i.end <= v.start + 1 && v.start.saturating_sub(i.end) <= INTENT_WINDOW && !sentence_break(folded, i.end, v.start));
+        // A call on others governs the act that follows it in the same sentence.
         let call = of(Cue::Call).any(|c| {
-            let d = if c.end <= v.start { v.start - c.end } else { c.start.saturating_sub(v.end) };
-            d <= CALL_WINDOW
-        });
+            c.end <= v.start + 1 && v.start - c.end.min(v.start) <= CALL_WINDOW && !sentence_break(folded, c.end, v.start)
+        }) || imperative(folded, v, !spans.is_empty());
         let tgt = targeted(folded, v);
         if negated(v, NEGATION_WINDOW) {
             negation_used = true;
@@ -320,10 +371,11 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
         strong_kinds += 1;
     }
 
-    // A weapon aimed at someone.
-    if has(Cue::Weapon) && (second || has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent)) {
+    // A weapon aimed at someone, or brought next to a place where someone lives.
+    let located = spans.iter().any(|c| matches!(c.kind, SpanKind::Address | SpanKind::Coordinates | SpanKind::Plate));
+    if has(Cue::Weapon) && (second || has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent) || located) {
         ev.push("threat.weapon");
-        best = best.max(0.55);
+        best = best.max(if located { 0.7 } else { 0.55 });
     }
 
     // Swatting: urging a false emergency call, usually next to an address.
@@ -351,6 +403,20 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
 
     // Contexts that cancel a threat reading of the whole post.
     let mut factor = 1.0f32;
+    // Every threat cue inside quotation marks: someone else's words being reported, quoted in
+    // counter-speech or in a news item.
+    let threat_hits: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| matches!(h.cue, Cue::Violence | Cue::Direct | Cue::Veiled) && !covered_by_idiom(h))
+        .collect();
+    let quotes = quoted_regions(folded);
+    if !quotes.is_empty()
+        && !threat_hits.is_empty()
+        && threat_hits.iter().all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))
+    {
+        ev.push("context.quoted");
+        factor *= 0.3;
+    }
     for (cue, f) in [
         (Cue::News, 0.3f32),
         (Cue::Report, 0.35),

