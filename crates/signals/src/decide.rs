@@ -247,9 +247,10 @@ fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
 /// An imperative use of a violent verb: it opens a sentence or clause ("burn it while she
 /// sleeps", "break his legs") or is a French second-person plural form ("cramez tout").
 fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
-    let word = &folded[h.start..h.end];
-    let first = word.split(' ').next().unwrap_or(word);
-    if first.len() > 4 && first.ends_with("ez") {
+    // The whole first word, also when the lexicon entry was a stem ("eradiqu*" in "eradiquons").
+    let rest = &folded[h.start..];
+    let first = &rest[..rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len())];
+    if first.len() > 5 && (first.ends_with("ez") || first.ends_with("ons")) {
         return true;
     }
     let head = folded[..h.start].trim_end();

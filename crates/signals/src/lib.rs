@@ -50,6 +50,8 @@
 mod decide;
 pub mod eval;
 mod lexicon;
+#[doc(hidden)]
+pub use lexicon::all_variants;
 pub mod normalize;
 mod pii;
 mod scan_io;

@@ -249,7 +249,13 @@ fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Op
             Some(cand(s, e, SpanKind::Address, conf, "pii.address.fr"))
         }
         Pat::AddressEn => {
-            let conf = if has_postcode(m) { 0.9 } else { 0.65 };
+            let tail = has_postcode(m) || has_state(m);
+            // Without a city/state/postcode tail, a "number + words + suffix" run inside a
+            // sentence ("4 times in a row", "5 miles along the river") is not an address.
+            if !tail && m.split_whitespace().any(|w| FUNCTION_WORDS.iter().any(|f| w.eq_ignore_ascii_case(f))) {
+                return None;
+            }
+            let conf = if tail { 0.9 } else { 0.65 };
             Some(cand(s, e, SpanKind::Address, conf, "pii.address.en"))
         }
         Pat::PlateFrSiv => {
@@ -302,6 +308,19 @@ fn trim_fr_address(text: &str, s: usize, e: usize) -> usize {
         pos += w.len() + 1;
     }
     e
+}
+
+const FUNCTION_WORDS: &[&str] = &[
+    "in", "a", "an", "the", "of", "and", "to", "for", "my", "your", "his", "her", "our", "their", "on", "at",
+    "times", "miles", "days", "years", "minutes", "hours", "along", "with", "from", "by", "is", "was", "it",
+];
+
+/// A US state or Canadian province code after a comma: "Boise, ID".
+fn has_state(m: &str) -> bool {
+    m.rsplit(',').next().is_some_and(|last| {
+        let t = last.trim();
+        t.len() == 2 && t.bytes().all(|b| b.is_ascii_alphabetic())
+    })
 }
 
 fn has_postcode(m: &str) -> bool {
