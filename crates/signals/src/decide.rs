@@ -36,6 +36,12 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
     // ---- doxxing, per span
     let mut dox_scores = Vec::with_capacity(spans.len());
     let pos = has(Cue::DoxPos);
+    let pos_count = {
+        let mut v: Vec<&str> = hits.iter().filter(|h| h.cue == Cue::DoxPos).map(|h| &folded[h.start..h.end]).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    };
     let act = has(Cue::DoxAct);
     if pos {
         ev.push("dox.locating");
@@ -68,12 +74,13 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
             }
             SpanKind::Coordinates => 0.5,
             SpanKind::Plate => 0.45,
-            SpanKind::Ip => 0.45,
+            SpanKind::Ip => 0.5,
             SpanKind::NameWorkplace => 0.6,
         };
         let mut s = base;
         if pos {
-            s += 0.2;
+            // More distinct locating cues, more certainty (capped).
+            s += 0.2 + 0.1 * (pos_count.saturating_sub(1)).min(2) as f32;
         }
         if act {
             s += 0.2;
@@ -117,7 +124,7 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
         };
         // Without any locating cue, call to contact or threat, the penalties are final; with
         // them, half of a penalty is offset (a dox of a shop owner's home is still a dox).
-        let s = if (pos || act || threat_decision) && penalty > 0.0 { s - penalty * 0.75 } else { s - penalty };
+        let s = if (pos || act || threat_decision) && penalty > 0.0 { s - penalty * 0.5 } else { s - penalty };
         ev.push(c.rule);
         dox_scores.push(s.clamp(0.0, 1.0));
     }

@@ -77,6 +77,26 @@ pub(crate) enum Cue {
     Workplace,
 }
 
+impl Cue {
+    /// Contexts that lower the doxxing score of a span: they must not come from the span itself.
+    pub fn is_context(self) -> bool {
+        matches!(
+            self,
+            Cue::Business
+                | Cue::PublicOffice
+                | Cue::SelfDisclose
+                | Cue::Sale
+                | Cue::Landmark
+                | Cue::Order
+                | Cue::Tech
+                | Cue::Fictional
+                | Cue::Service
+                | Cue::Game
+                | Cue::Fiction
+        )
+    }
+}
+
 /// One compiled entry.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
@@ -343,6 +363,11 @@ const GROUPS: &[Group] = &[
     ]),
     // ---------------------------------------------------------------- doxxing contexts
     (Cue::DoxPos, "dox.locating", false, &[
+        "leak", "leaked", "'s number", "'s cell", "'s phone", "'s mobile", "'s email", "'s address",
+        "le portable de", "le numero de", "le tel de", "l'adresse de", "su numero", "number:", "numero :",
+        "got the number", "use it", "faites-vous plaisir", "cadeau", "belongs to", "appartient a",
+        "immatriculee", "se gare", "parks", "real name", "vrai nom", "harcele", "harasses", "harassing",
+        "identifie", "identified", "son domicile", "domicile :",
         "lives at", "lives on", "lives in", "live at", "living at", "lives right", "lives here", "home address",
         "his address", "her address", "their address", "address is", "address:", "address for", "addy",
         "home ip", "his ip", "her ip", "their ip", "ip is", "'s ip", "ip:", "home number", "his number",
@@ -358,12 +383,12 @@ const GROUPS: &[Group] = &[
         "he drives", "she drives", "she parks", "he parks", "who keeps", "who posted", "snitch", "reporter is",
         "the reporter", "gave it away", "reflection", "lives right here", "works at", "goes to",
         "habite", "habites", "vit la", "vit a", "dort", "son adresse", "adresse :", "adresse perso",
-        "adresse de", "domicile", "sa maison", "chez lui", "chez elle", "son ip", "l'ip de", "ip :",
+        "adresse de", "sa maison", "chez lui", "chez elle", "son ip", "l'ip de", "ip :",
         "son num", "son numero", "son 06", "son 07", "son portable", "son tel", "tel :", "portable :",
         "portable perso", "numero perso", "fixe perso", "mail perso", "son mail", "mail :", "maail",
         "perso", "dox", "balance", "trouve", "trouvee", "demasque*", "derriere @", "qui se cache",
         "c'est lui", "c'est elle", "c'est la caisse", "sa caisse", "sa voiture", "sa plaque", "plaque",
-        "vrai nom", "nom :", "s'appelle", "mon ex", "faites tourner", "tout le monde sait",
+        "nom :", "s'appelle", "mon ex", "faites tourner", "tout le monde sait",
         "pas si anonyme", "petite ville", "on voyait", "celle qui", "celui qui", "ou il se gare",
         "ou elle se gare", "voila ou", "voici ou", "voila son", "voici son", "c'est la que", "pile ici",
         "la maison", "se cache", "il habite", "elle habite", "sa rue", "ta rue", "i know you live",
@@ -377,7 +402,7 @@ const GROUPS: &[Group] = &[
         "you know what to do", "tell her manager", "tell his manager", "go tell", "remind her", "remind him",
         "let him know", "let her know", "share this", "spread this", "confirm", "can anyone confirm",
         "pay a visit", "use this one", "reads everything", "what you think", "what kind of person",
-        "parents, you know", "appelez", "appelez-le", "appelez-la", "telephonez", "texto", "sms",
+        "parents, you know", "appelez-le", "appelez-la", "appelez tous", "appelez-lui", "telephonez", "texto", "sms",
         "dites-lui", "dites lui", "ecrivez-lui", "ecrivez lui", "harcelez", "spammez", "inondez",
         "passez lui", "passez-lui", "allez lui", "rendez-lui visite", "rendez lui visite", "allez le voir",
         "allez la voir", "prevenez", "raconter a son patron", "son patron", "dites-lui ce que",
@@ -386,6 +411,8 @@ const GROUPS: &[Group] = &[
         "utilisez celui-la",
     ]),
     (Cue::Business, "context.business", false, &[
+        "inauguration", "degustation", "passez nous voir", "ouverte", "nouvelle boulangerie", "new shop",
+        "new store", "grand opening", "come visit us",
         "just opened", "now open", "opened at", "grand opening", "open from", "opening hours", "open daily",
         "open 9", "we're hiring", "were hiring", "we are hiring", "hiring", "apply at", "apply in person",
         "send your cv", "send ur cv", "cv to", "job", "jobs available", "vacancy", "our office", "our shop",
@@ -408,6 +435,7 @@ const GROUPS: &[Group] = &[
         "permanence", "carte d'identite", "etat civil",
     ]),
     (Cue::SelfDisclose, "context.self_disclosure", false, &[
+        "bookings", "portfolio", "commissions", "inquiries", "enquiries", "photographer here",
         "call me", "text me", "message me", "reach me", "contact me", "dm me", "email me", "ring me",
         "my number", "my email", "my phone", "my cell", "my mobile", "my address", "i'm around", "im around",
         "selling my", "i'm selling", "tutoring", "lessons", "first session", "free quote", "my business",
@@ -424,6 +452,7 @@ const GROUPS: &[Group] = &[
         "controle technique", "prix", "negociable", "premiere main", "leboncoin", "annonce",
     ]),
     (Cue::Landmark, "context.landmark", false, &[
+        "geolocaliser", "vos photos", "your photos", "observatoire", "observatory", "dune", "pic du",
         "statue", "tower", "eiffel", "viaduc", "viaduct", "monument", "cathedral", "cathedrale", "chateau",
         "castle", "bridge", "pont", "needle", "big ben", "landmark", "museum", "musee", "enjoy the view",
         "the view", "la vue", "sunrise", "sunset", "lever du soleil", "coucher du soleil", "geotag",
@@ -451,9 +480,9 @@ const GROUPS: &[Group] = &[
     (Cue::Fictional, "context.fictional_place", false, &[
         "only exists in", "exists only in", "fictional", "fiction", "based on a real", "real street",
         "grimmauld", "evergreen terrace", "baker street", "221b", "privet drive", "wisteria lane",
-        "sesame street", "conch street", "springfield", "n'existe que", "n'existe pas", "d'un livre",
+        "sesame street", "conch street", "n'existe que", "n'existe pas", "d'un livre",
         "dans un livre", "dans la serie", "in the show", "in the book", "in the series", "fun fact",
-        "le saviez-vous", "anecdote", "bikini bottom", "elm street", "spooner street", "hogwarts",
+        "le saviez-vous", "anecdote", "bikini bottom", "spooner street", "hogwarts",
     ]),
     (Cue::Service, "context.customer_service", false, &[
         "helpline", "hotline", "customer service", "customer support", "support line", "on hold", "call centre",
@@ -470,6 +499,8 @@ const GROUPS: &[Group] = &[
         "scenic", "kangoo", "peugeot", "renault", "citroen", "c3", "208", "308", "roule", "gare", "garee",
     ]),
     (Cue::Workplace, "context.workplace", false, &[
+        "guard", "security", "she's at", "shes at", "he's at", "hes at", "agent", "chef", "identifie",
+        "garage", "staff", "travail*", "inscr*", "scolar*", "grammar", "primary", "lycee*",
         "works", "work at", "working at", "worked at", "employed", "cashier", "supervisor", "manager",
         "teacher", "school", "high", "academy", "college", "university", "elementary", "middle school",
         "student", "junior", "senior", "front desk", "clerk", "nurse", "shift", "goes to", "attends",

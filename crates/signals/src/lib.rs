@@ -276,6 +276,26 @@ impl Signals {
                 _ => kept.push(c),
             }
         }
+        // Context words that are part of a span ("rue de la Mairie", "Château Street") say
+        // nothing about the post: drop those hits when every occurrence is inside a span.
+        if !kept.is_empty() {
+            let span_folded: Vec<String> = kept
+                .iter()
+                .map(|c| {
+                    let mut f = String::new();
+                    normalize::fold(&text[c.start..c.end], &mut f);
+                    f
+                })
+                .collect();
+            hits.retain(|h| {
+                if !h.cue.is_context() {
+                    return true;
+                }
+                let w = &folded[h.start..h.end];
+                let inside: usize = span_folded.iter().map(|f| f.matches(w).count()).sum();
+                inside == 0 || folded.matches(w).count() > inside
+            });
+        }
         decide::decide(text, &folded, &hits, &kept)
     }
 }

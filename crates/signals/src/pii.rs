@@ -250,6 +250,14 @@ fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Op
         }
         Pat::AddressEn => {
             let tail = has_postcode(m) || has_state(m);
+            // A tail that is neither a postcode nor a state ("..., the house ON the corner"
+            // read as Ontario) is dropped: keep the street part before the first comma.
+            let (e, m) = if tail {
+                (e, m)
+            } else {
+                let cut = m.find(',').unwrap_or(m.len());
+                (s + cut, &m[..cut])
+            };
             // Without a city/state/postcode tail, a "number + words + suffix" run inside a
             // sentence ("4 times in a row", "5 miles along the river") is not an address.
             if !tail && m.split_whitespace().any(|w| FUNCTION_WORDS.iter().any(|f| w.eq_ignore_ascii_case(f))) {

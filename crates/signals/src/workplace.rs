@@ -21,7 +21,7 @@ fn patterns() -> Vec<String> {
     let role_en = r"(?:teacher|cashier|supervisor|manager|nurse|clerk|receptionist|waiter|waitress|barista|driver|guard|officer|assistant|secretary|intern|worker|employee|coach|professor|lecturer|doctor|dentist|librarian|janitor|bartender|cook|chef|server|agent|rep|representative|technician|mechanic|student|junior|senior|sophomore|freshman|pupil|counselor|counsellor|principal|head|director|admin|administrator|pharmacist|paramedic|vet|stylist|hairdresser|trainer|instructor|tutor|caretaker)";
     let role_fr = r"(?:caissi[eè]re?|agent(?:e)?\s+de\s+[\p{L}]+|chef\s+d'[ée]quipe|vendeu(?:r|se)|prof(?:esseure?)?(?:\s+de\s+[\p{L}]+)?|institut(?:eur|rice)|infirmi[eè]re?|serveu(?:r|se)|employ[ée]e?|directeu(?:r|rice)|secr[ée]taire|livreu(?:r|se)|manager|responsable|stagiaire|[ée]l[èe]ve|[ée]tudiante?|scolaris[ée]e?|inscrite?|animat(?:eur|rice)|surveillante?|boulang[eè]re?|pharmacien(?:ne)?|coiffeu(?:r|se)|m[ée]decin|dentiste|comptable|standardiste|h[ôo]tesse|conseill[eè]re?|pigiste|journaliste|cpe|dirlo|en\s+(?:\d{1,2}\s?(?:e|[èe]me)|seconde|premi[eè]re|terminale))";
     let en = format!(
-        r"{B}{name}(?:,?\s+(?:(?:and|who|,)\s+)?(?:(?:she|he|they)\s+)?(?:works?|worked|working|is\s+employed|teaches|is\s+(?:a|an|the)\s+{w}(?:\s+{w})?)(?:\s+(?:the\s+)?{w}(?:\s+{w})?)??\s+(?:at|for|in)|,\s*(?:(?:a|an|the)\s+)?(?:{w}\s+){{0,2}}?{role_en}\s+(?:at|for|from|in)|,?\s+(?:(?:she|he)\s+)?(?:goes\s+to|attends|studies\s+at|from))\s+(?:the\s+)?{org}"
+        r"{B}{name}(?:,?\s+(?:(?:and|who|,)\s+)?(?:(?:she|he|they)\s+)?(?:works?|worked|working|is\s+employed|teaches|is\s+(?:a|an|the)\s+{w}(?:\s+{w})?)(?:\s+(?:the\s+)?{w}(?:\s+{w})?)??\s+(?:at|for|in)|,\s*(?:(?:a|an|the)\s+)?(?:{w}\s+){{0,2}}?{role_en}\s+(?:at|for|from|in)|,?\s+(?:(?:she|he)\s+)?(?:goes\s+to|attends|studies\s+at|from)|[.,]?\s+(?:she|he)(?:'s|’s|s|\s+is)\s+at)\s+(?:the\s+)?{org}"
     );
     let fr = format!(
         r"{B}{name}(?:,?\s+(?:et\s+)?(?:il|elle)\s+|,\s*|\s+)(?:(?:travaille|bosse|taffe|bossait|travaillait|enseigne|est|va|bosse)|(?:(?:la|le|l')\s*)?{role_fr})(?:\s+{w})??\s+(?:chez|[àa]|au|aux|dans|pour|du|de\s+la)\s+{org}"
@@ -120,6 +120,17 @@ fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
             break;
         }
     }
+    // In mixed-case text, names are capitalised: "whoever returned my scarf" is not a name.
+    let mixed = text.chars().any(|c| c.is_lowercase()) && text.chars().any(|c| c.is_uppercase());
+    if mixed {
+        let name_part = &rest[..find_link(rest).unwrap_or(0)];
+        let ok = name_part.split_whitespace().all(|w| {
+            w.chars().next().is_some_and(|c| c.is_uppercase() || !c.is_alphabetic())
+        });
+        if !ok || name_part.trim().is_empty() {
+            return None;
+        }
+    }
     // The name must now start with a letter and not be the link itself.
     let first = rest.split_whitespace().next()?;
     let first_clean = first.trim_end_matches(',');
@@ -166,7 +177,7 @@ fn find_link(rest: &str) -> Option<usize> {
     const LINKS: &[&str] = &[
         " works", " worked", " working", " is employed", " teaches", " is a ", " is an ", " is the ",
         " goes to", " attends", " studies at", " from ", ", ", " travaille", " bosse", " taffe", " enseigne",
-        " est ", " va ", " il ", " elle ", " et ", " and ", " who ",
+        " est ", " va ", " il ", " elle ", " et ", " and ", " who ", ". she", ". he", " she's at", " he's at",
     ];
     let mut best: Option<usize> = None;
     for l in LINKS {
