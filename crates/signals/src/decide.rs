@@ -196,6 +196,28 @@ fn free_mail(email: &str) -> bool {
     FREE.iter().any(|f| domain.starts_with(f) || domain.contains(f))
 }
 
+/// Whether `folded` contains one of `words` as a whole token.
+fn has_word(folded: &str, words: &[&str]) -> bool {
+    folded
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
+        .any(|w| words.contains(&w) || (w.starts_with("t'") && words.contains(&"t'")))
+}
+
+/// French "ne"/"n'" within `window` bytes before `at`, in the same sentence.
+fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
+    let from = at.saturating_sub(window);
+    let mut from = from;
+    while !folded.is_char_boundary(from) {
+        from += 1;
+    }
+    let seg = &folded[from..at];
+    if seg.contains(['.', '!', '?']) {
+        return false;
+    }
+    seg.split(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
+        .any(|w| w == "ne" || w.starts_with("n'"))
+}
+
 fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
     let (a, b) = if a <= b { (a, b) } else { (b, a) };
     folded.as_bytes()[a.min(folded.len())..b.min(folded.len())].iter().any(|&c| matches!(c, b'.' | b'!' | b'?'))
@@ -210,7 +232,11 @@ fn word_after(folded: &str, end: usize) -> &str {
 
 fn word_before(folded: &str, start: usize) -> &str {
     let head = folded[..start].trim_end_matches([' ', '-']);
-    let s = head.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '\'')).map_or(0, |i| i + 1);
+    let s = head
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '\''))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     &head[s..]
 }
 
@@ -261,7 +287,9 @@ fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
         return true;
     }
     let head = folded[..h.start].trim_end();
-    let opens = head.is_empty() || head.ends_with(['.', '!', '?', ':', '-', ',', ';']);
+    let opens = head.is_empty()
+        || head.ends_with(['.', '!', '?', ':', '-', ',', ';'])
+        || matches!(word_before(folded, h.start), "go" | "allez" | "va" | "come" | "let's" | "lets");
     opens && (has_target_info || targeted(folded, h))
 }
 
@@ -295,9 +323,9 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
     let negated = |h: &Hit, window: usize| {
         of(Cue::Negation).any(|n| {
             n.end <= h.start && h.start - n.end <= window && !sentence_break(folded, n.end, h.start)
-        })
+        }) || short_negation_before(folded, h.start, window)
     };
-    let second = has(Cue::Second);
+    let second = has(Cue::Second) || has_word(folded, &["u", "ur", "ya", "tu", "te", "ta", "t'"]);
     let mut best = 0.0f32;
     let mut strong_kinds = 0;
     let mut idiom_used = false;

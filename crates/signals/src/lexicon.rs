@@ -290,16 +290,17 @@ const GROUPS: &[Group] = &[
         "woman screaming", "femme crier", "une femme crier", "heard screaming", "fake report",
         "faux signalement", "send the swat", "envoyez le raid", "le raid", "le gign",
     ]),
+    // Short words ("u", "te", "ne") are not in the automaton: as overlapping patterns they would
+    // fire inside most words and cost more than they tell; `decide` looks them up per token.
     (Cue::Second, "addr.second_person", false, &[
-        "you", "u", "ya", "your", "ur", "you're", "yours", "yourself", "tu", "te", "t'", "toi", "ta", "ton",
-        "tes", "t'es", "vous", "votre", "vos",
+        "you", "your", "you're", "yours", "yourself", "toi", "ton", "tes", "t'es", "vous", "votre", "vos",
     ]),
     // ---------------------------------------------------------------- cancelling contexts
     (Cue::Negation, "context.negation", false, &[
         "not", "never", "no one", "nobody", "noone", "don't", "dont", "doesn't", "doesnt", "didn't",
         "shouldn't", "should not", "wouldn't", "would never", "will never", "won't ever", "no way",
-        "cannot", "can't", "isn't", "aren't", "nothing", "ne", "n'", "pas", "jamais",
-        "personne", "aucun", "aucune", "ni", "refuse",
+        "cannot", "can't", "isn't", "aren't", "nothing", "pas", "jamais",
+        "personne", "aucun", "aucune", "refuse",
     ]),
     (Cue::Report, "context.report", false, &[
         "commented", "wrote", "said", "sent me", "sent messages", "messages saying",

@@ -74,7 +74,7 @@ const EN_STREET_TYPES: &str = r"street|st|avenue|ave|av|road|rd|lane|ln|drive|dr
 const US_CA_STATES: &str = r"al|ak|az|ar|ca|co|ct|de|dc|fl|ga|hi|id|il|in|ia|ks|ky|la|me|md|ma|mi|mn|ms|mo|mt|ne|nv|nh|nj|nm|ny|nc|nd|oh|ok|or|pa|ri|sc|sd|tn|tx|ut|vt|va|wa|wv|wi|wy|ab|bc|mb|nb|nl|ns|nt|nu|on|pe|qc|sk|yt";
 
 fn patterns() -> Vec<String> {
-    let word = r"[\p{L}][\p{L}'’\-]*";
+    let word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]*";
     let city = format!(r"(?:(?:le|la|les|saint|sainte|st|ste|san|los|las|new|fort|port)\s+)?{word}");
     let uk_pc = format!(r"[a-z]{{1,2}}\d[a-z\d]?\s?\d[a-z]{{2}}{B}");
     let ca_pc = format!(r"[a-z]\d[a-z]\s?\d[a-z]\d{B}");
@@ -85,14 +85,14 @@ fn patterns() -> Vec<String> {
     let en_tail = format!(
         r"(?:,\s*{word}(?:\s+{word}){{0,2}}(?:,?\s+{states}(?:,?\s+(?:{zip}|{ca_pc}))?|,?\s+(?:{uk_pc}|{zip}))|,?\s+(?:{uk_pc}|{zip}))"
     );
-    let fr_unit = r"(?:(?:appartement|appart|appt|apt|app|b[âa]timent|b[âa]t|escalier|esc|porte|logement|log)\.?\s*[\p{L}\d]{1,4}|\d{1,2}\s?(?:e|er|[èe]me)\s+(?:[ée]tage|droite|gauche)|r[ée]sidence(?:\s+[\p{L}'’\-]+){1,3}?)";
+    let fr_unit = r"(?:(?:appartement|appart|appt|apt|app|b[âa]timent|b[âa]t|escalier|esc|porte|logement|log)\.?\s*[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d]{1,4}|\d{1,2}\s?(?:e|er|[èe]me)\s+(?:[ée]tage|droite|gauche)|r[ée]sidence(?:\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]+)+?)";
     let fr_pc = format!(r"(?:,?\s*(?:\d{{5}}|\d{{2}}\s\d{{3}})\s+{city}(?:\s+cedex)?)");
     let en_unit = r"(?:,?\s+(?:apt|apartment|unit|suite|ste|flat|room|rm|floor|fl)\.?\s*#?\d{1,5}[a-z]?|,?\s*#\d{1,5}[a-z]?)";
 
     PATS.iter()
         .map(|p| match p {
             Pat::Email => format!(
-                r"[a-z0-9](?:[a-z0-9._%+\-]{{0,63}}[a-z0-9_\-])?@[a-z0-9](?:[a-z0-9\-]{{0,62}}\.)+[a-z]{{2,24}}{B}"
+                r"[a-z0-9](?:[a-z0-9._%+\-]*[a-z0-9_\-])?@[a-z0-9](?:[a-z0-9\-]*\.)+[a-z]{{2,24}}{B}"
             ),
             Pat::CoordDms => {
                 let sec = r#"(?:\d{1,2}(?:[.,]\d+)?\s?(?:"|″|''|”|’’))?"#;
@@ -114,10 +114,10 @@ fn patterns() -> Vec<String> {
             ),
             Pat::Ipv6 => format!(r"{B}[0-9a-f]{{0,4}}(?::[0-9a-f]{{0,4}}){{2,7}}"),
             Pat::AddressFr => format!(
-                r"{B}\d{{1,4}}(?:\s?(?:bis|ter|quater|[abc]){B})?,?\s+(?:{FR_STREET_TYPES}){B}(?:\s+(?:{word})){{1,6}}(?:,?\s+{fr_unit})*(?:{fr_pc}|{en_tail})?"
+                r"{B}\d{{1,4}}(?:\s?(?:bis|ter|quater|[abc]){B})?,?\s+(?:{FR_STREET_TYPES}){B}(?:\s+(?:{word}))+(?:,?\s+{fr_unit})*(?:{fr_pc}|{en_tail})?"
             ),
             Pat::AddressEn => format!(
-                r"(?:{B}(?:flat|apartment|apt|unit)\s+\d{{1,4}}[a-z]?,?\s+)?{B}\d{{1,6}}[a-z]?(?:\s+[\p{{L}}\d][\p{{L}}\d'’\.\-]*){{1,4}}?\s+(?:{EN_STREET_TYPES})\.?{B}(?:\s+(?:n|s|e|w|ne|nw|se|sw|north|south|east|west){B})?{en_unit}?{en_tail}?"
+                r"(?:{B}(?:flat|apartment|apt|unit)\s+\d{{1,4}}[a-z]?,?\s+)?{B}\d{{1,6}}[a-z]?(?:\s+[a-zA-Z\u{{C0}}-\u{{D6}}\u{{D8}}-\u{{F6}}\u{{F8}}-\u{{24F}}\d][a-zA-Z\u{{C0}}-\u{{D6}}\u{{D8}}-\u{{F6}}\u{{F8}}-\u{{24F}}\d'’\.\-]*)+?\s+(?:{EN_STREET_TYPES})\.?{B}(?:\s+(?:n|s|e|w|ne|nw|se|sw|north|south|east|west){B})?{en_unit}?{en_tail}?"
             ),
             Pat::PlateFrSiv => format!(r"{B}[a-z]{{2}}[\- ]?\d{{3}}[\- ]?[a-z]{{2}}{B}"),
             Pat::PlateUk => format!(r"{B}[a-z]{{2}}\d{{2}}\s?[a-z]{{3}}{B}"),
@@ -125,7 +125,7 @@ fn patterns() -> Vec<String> {
                 r"{B}(?:\d[a-z]{{3}}\d{{3}}|[a-z]{{3}}[\- ]?\d{{3,4}}|\d{{3}}[\- ]?[a-z]{{3}}|[a-z]{{2}}\d[\- ]?[a-z]\d{{3}}){B}"
             ),
             Pat::Phone => {
-                r"(?:(?:\+|00)\d{1,3}[\s.\-]?)?(?:\(0\)\s?)?(?:\(\d{1,5}\)[\s.\-]?)?\d{1,5}(?:[\s.\-]?\d{1,5}){1,6}"
+                r"(?:(?:\+|00)\d{1,3}[\s.\-]?)?(?:\(0\)\s?)?(?:\(\d{1,5}\)[\s.\-]?)?\d+(?:[\s.\-]\d+)+|(?:\+|00)\d{8,14}|\d{8,14}"
                     .to_string()
             }
         })
@@ -142,6 +142,7 @@ impl PiiDetector {
     pub fn new() -> Result<Self, crate::Error> {
         let pats = patterns();
         let re = Regex::builder()
+            .configure(Regex::config().hybrid_cache_capacity(16 * (1 << 20)))
             .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
             .build_many(&pats)
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
@@ -151,6 +152,10 @@ impl PiiDetector {
     /// All validated candidates, in text order, non-overlapping. `plate_context` says whether
     /// the post talks about a vehicle or a plate, which the looser plate shapes require.
     pub fn find(&self, text: &str, plate_context: bool, out: &mut Vec<Candidate>) {
+        // Every pattern needs a digit or an '@': most chat lines have neither.
+        if !text.bytes().any(|b| b.is_ascii_digit() || b == b'@') {
+            return;
+        }
         let mut at = 0;
         let len = text.len();
         while at < len {

@@ -14,12 +14,12 @@ use crate::SpanKind;
 const B: &str = r"(?-u:\b)";
 
 fn patterns() -> Vec<String> {
-    let w = r"[\p{L}][\p{L}'’\-]*";
+    let w = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]*";
     let name = format!(r"(?:(?:mr|mrs|ms|miss|dr|mme|mlle|m|monsieur|madame)\.?\s+)?{w}(?:\s+{w}){{0,2}}");
-    let org_word = r"[\p{L}\d&][\p{L}\d&'’\-]*";
-    let org = format!(r"{org_word}(?:\s+{org_word}){{0,7}}");
+    let org_word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&'’\-]*";
+    let org = format!(r"{org_word}(?:\s+{org_word})*");
     let role_en = r"(?:teacher|cashier|supervisor|manager|nurse|clerk|receptionist|waiter|waitress|barista|driver|guard|officer|assistant|secretary|intern|worker|employee|coach|professor|lecturer|doctor|dentist|librarian|janitor|bartender|cook|chef|server|agent|rep|representative|technician|mechanic|student|junior|senior|sophomore|freshman|pupil|counselor|counsellor|principal|head|director|admin|administrator|pharmacist|paramedic|vet|stylist|hairdresser|trainer|instructor|tutor|caretaker)";
-    let role_fr = r"(?:caissi[eè]re?|agent(?:e)?\s+de\s+[\p{L}]+|chef\s+d'[ée]quipe|vendeu(?:r|se)|prof(?:esseure?)?(?:\s+de\s+[\p{L}]+)?|institut(?:eur|rice)|infirmi[eè]re?|serveu(?:r|se)|employ[ée]e?|directeu(?:r|rice)|secr[ée]taire|livreu(?:r|se)|manager|responsable|stagiaire|[ée]l[èe]ve|[ée]tudiante?|scolaris[ée]e?|inscrite?|animat(?:eur|rice)|surveillante?|boulang[eè]re?|pharmacien(?:ne)?|coiffeu(?:r|se)|m[ée]decin|dentiste|comptable|standardiste|h[ôo]tesse|conseill[eè]re?|pigiste|journaliste|cpe|dirlo|en\s+(?:\d{1,2}\s?(?:e|[èe]me)|seconde|premi[eè]re|terminale))";
+    let role_fr = r"(?:caissi[eè]re?|agent(?:e)?\s+de\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+|chef\s+d'[ée]quipe|vendeu(?:r|se)|prof(?:esseure?)?(?:\s+de\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?|institut(?:eur|rice)|infirmi[eè]re?|serveu(?:r|se)|employ[ée]e?|directeu(?:r|rice)|secr[ée]taire|livreu(?:r|se)|manager|responsable|stagiaire|[ée]l[èe]ve|[ée]tudiante?|scolaris[ée]e?|inscrite?|animat(?:eur|rice)|surveillante?|boulang[eè]re?|pharmacien(?:ne)?|coiffeu(?:r|se)|m[ée]decin|dentiste|comptable|standardiste|h[ôo]tesse|conseill[eè]re?|pigiste|journaliste|cpe|dirlo|en\s+(?:\d{1,2}\s?(?:e|[èe]me)|seconde|premi[eè]re|terminale))";
     let en = format!(
         r"{B}{name}(?:,?\s+(?:(?:and|who|,)\s+)?(?:(?:she|he|they)\s+)?(?:works?|worked|working|is\s+employed|teaches|is\s+(?:a|an|the)\s+{w}(?:\s+{w})?)(?:\s+(?:the\s+)?{w}(?:\s+{w})?)??\s+(?:at|for|in)|,\s*(?:(?:a|an|the)\s+)?(?:{w}\s+){{0,2}}?{role_en}\s+(?:at|for|from|in)|,?\s+(?:(?:she|he)\s+)?(?:goes\s+to|attends|studies\s+at|from)|[.,]?\s+(?:she|he)(?:'s|’s|s|\s+is)\s+at)\s+(?:the\s+)?{org}"
     );
@@ -58,6 +58,7 @@ pub(crate) struct WorkplaceDetector {
 impl WorkplaceDetector {
     pub fn new() -> Result<Self, crate::Error> {
         let re = Regex::builder()
+            .configure(Regex::config().hybrid_cache_capacity(16 * (1 << 20)))
             .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
             .build_many(&patterns())
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
@@ -153,7 +154,7 @@ fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
             end += word.len();
             continue;
         }
-        if i > 2 && is_stop(bare, ORG_STOP) {
+        if (i > 2 && is_stop(bare, ORG_STOP)) || words_after_link >= 14 {
             break;
         }
         end += word.len();
