@@ -15,7 +15,10 @@ fn main() -> ExitCode {
     };
     match scan_lines(&signals, stdin().lock(), BufWriter::new(stdout().lock())) {
         Ok(stats) => {
-            eprintln!("{} lines, {} doxxing, {} threat", stats.lines, stats.doxxing, stats.threat);
+            eprintln!(
+                "{} lines, {} doxxing, {} threat",
+                stats.lines, stats.doxxing, stats.threat
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -65,7 +65,13 @@ fn main() -> ExitCode {
         }
         let secs = t.elapsed().as_secs_f64();
         let rate = total as f64 / 1e6 / secs;
-        println!("run {} : {:.1} MB in {:.3} s = {:.1} MB/s", run + 1, total as f64 / 1e6, secs, rate);
+        println!(
+            "run {} : {:.1} MB in {:.3} s = {:.1} MB/s",
+            run + 1,
+            total as f64 / 1e6,
+            secs,
+            rate
+        );
         rates.push(rate);
     }
     rates.sort_by(f64::total_cmp);

@@ -37,7 +37,11 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
     let mut dox_scores = Vec::with_capacity(spans.len());
     let pos = has(Cue::DoxPos);
     let pos_count = {
-        let mut v: Vec<&str> = hits.iter().filter(|h| h.cue == Cue::DoxPos).map(|h| &folded[h.start..h.end]).collect();
+        let mut v: Vec<&str> = hits
+            .iter()
+            .filter(|h| h.cue == Cue::DoxPos)
+            .map(|h| &folded[h.start..h.end])
+            .collect();
         v.sort_unstable();
         v.dedup();
         v.len()
@@ -115,16 +119,26 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
                     + neg(Cue::Sale, 0.3, &mut ev)
             }
             SpanKind::Email => {
-                neg(Cue::Business, 0.5, &mut ev) + neg(Cue::SelfDisclose, 0.55, &mut ev) + neg(Cue::Service, 0.3, &mut ev)
+                neg(Cue::Business, 0.5, &mut ev)
+                    + neg(Cue::SelfDisclose, 0.55, &mut ev)
+                    + neg(Cue::Service, 0.3, &mut ev)
             }
-            SpanKind::Coordinates => neg(Cue::Landmark, 0.6, &mut ev) + neg(Cue::Business, 0.2, &mut ev),
+            SpanKind::Coordinates => {
+                neg(Cue::Landmark, 0.6, &mut ev) + neg(Cue::Business, 0.2, &mut ev)
+            }
             SpanKind::Plate => neg(Cue::Sale, 0.6, &mut ev) + neg(Cue::SelfDisclose, 0.2, &mut ev),
             SpanKind::Ip => neg(Cue::Tech, 0.55, &mut ev),
-            SpanKind::NameWorkplace => neg(Cue::Business, 0.3, &mut ev) + neg(Cue::Fiction, 0.4, &mut ev),
+            SpanKind::NameWorkplace => {
+                neg(Cue::Business, 0.3, &mut ev) + neg(Cue::Fiction, 0.4, &mut ev)
+            }
         };
         // Without any locating cue, call to contact or threat, the penalties are final; with
         // them, half of a penalty is offset (a dox of a shop owner's home is still a dox).
-        let s = if (pos || act || threat_decision) && penalty > 0.0 { s - penalty * 0.5 } else { s - penalty };
+        let s = if (pos || act || threat_decision) && penalty > 0.0 {
+            s - penalty * 0.5
+        } else {
+            s - penalty
+        };
         ev.push(c.rule);
         dox_scores.push(s.clamp(0.0, 1.0));
     }
@@ -152,8 +166,14 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
         .collect();
 
     Report {
-        doxxing: LabelScore { score: round3(doxxing), decision: dox_decision },
-        threat: LabelScore { score: round3(threat), decision: threat_decision },
+        doxxing: LabelScore {
+            score: round3(doxxing),
+            decision: dox_decision,
+        },
+        threat: LabelScore {
+            score: round3(threat),
+            decision: threat_decision,
+        },
         spans: out_spans,
         evidence: ev.0.into_iter().map(str::to_string).collect(),
     }
@@ -188,12 +208,44 @@ fn cue_rule(c: Cue) -> &'static str {
 fn free_mail(email: &str) -> bool {
     let domain = email.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
     const FREE: &[&str] = &[
-        "gmail.", "googlemail.", "yahoo.", "ymail.", "outlook.", "hotmail.", "live.", "msn.", "aol.", "icloud.",
-        "me.com", "mac.com", "proton", "pm.me", "gmx.", "mail.com", "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr",
-        "laposte.net", "neuf.fr", "bbox.fr", "numericable.fr", "btinternet.", "sky.com", "virginmedia.",
-        "talktalk.", "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "yandex.", "zoho.", "tutanota.",
+        "gmail.",
+        "googlemail.",
+        "yahoo.",
+        "ymail.",
+        "outlook.",
+        "hotmail.",
+        "live.",
+        "msn.",
+        "aol.",
+        "icloud.",
+        "me.com",
+        "mac.com",
+        "proton",
+        "pm.me",
+        "gmx.",
+        "mail.com",
+        "orange.fr",
+        "wanadoo.fr",
+        "free.fr",
+        "sfr.fr",
+        "laposte.net",
+        "neuf.fr",
+        "bbox.fr",
+        "numericable.fr",
+        "btinternet.",
+        "sky.com",
+        "virginmedia.",
+        "talktalk.",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "sbcglobal.net",
+        "yandex.",
+        "zoho.",
+        "tutanota.",
     ];
-    FREE.iter().any(|f| domain.starts_with(f) || domain.contains(f))
+    FREE.iter()
+        .any(|f| domain.starts_with(f) || domain.contains(f))
 }
 
 /// Whether `folded` contains one of `words` as a whole token.
@@ -220,13 +272,17 @@ fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
 
 fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
     let (a, b) = if a <= b { (a, b) } else { (b, a) };
-    folded.as_bytes()[a.min(folded.len())..b.min(folded.len())].iter().any(|&c| matches!(c, b'.' | b'!' | b'?'))
+    folded.as_bytes()[a.min(folded.len())..b.min(folded.len())]
+        .iter()
+        .any(|&c| matches!(c, b'.' | b'!' | b'?'))
 }
 
 /// The next (or previous) word around a byte range of the folded text.
 fn word_after(folded: &str, end: usize) -> &str {
     let rest = folded[end..].trim_start_matches([' ', '-', ',']);
-    let e = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '\'')).unwrap_or(rest.len());
+    let e = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
+        .unwrap_or(rest.len());
     &rest[..e]
 }
 
@@ -266,7 +322,9 @@ fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
         let before = if i == 0 { b' ' } else { b[i - 1] };
         let after = b.get(i + 1).copied().unwrap_or(b' ');
         match open {
-            None if matches!(before, b' ' | b':' | b'(') && after.is_ascii_alphanumeric() => open = Some(i),
+            None if matches!(before, b' ' | b':' | b'(') && after.is_ascii_alphanumeric() => {
+                open = Some(i)
+            }
             Some(s) if !after.is_ascii_alphanumeric() && before != b' ' => {
                 out.push((s, i));
                 open = None;
@@ -282,26 +340,76 @@ fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
 fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
     // The whole first word, also when the lexicon entry was a stem ("eradiqu*" in "eradiquons").
     let rest = &folded[h.start..];
-    let first = &rest[..rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len())];
+    let first = &rest[..rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len())];
     if first.len() > 5 && (first.ends_with("ez") || first.ends_with("ons")) {
         return true;
     }
     let head = folded[..h.start].trim_end();
     let opens = head.is_empty()
         || head.ends_with(['.', '!', '?', ':', '-', ',', ';'])
-        || matches!(word_before(folded, h.start), "go" | "allez" | "va" | "come" | "let's" | "lets");
+        || matches!(
+            word_before(folded, h.start),
+            "go" | "allez" | "va" | "come" | "let's" | "lets"
+        );
     opens && (has_target_info || targeted(folded, h))
 }
 
 /// Object pronoun next to a violent verb: "stab him", "je te bute", "l'abattre".
 fn targeted(folded: &str, h: &Hit) -> bool {
     const AFTER: &[&str] = &[
-        "you", "u", "ya", "him", "her", "them", "em", "'em", "his", "their", "your", "ur", "yourself", "that",
-        "those", "these", "every", "all", "any", "a", "an", "the", "toi", "les", "le", "la", "lui", "ce", "cette",
-        "ces", "tous", "toutes", "sa", "son", "ses", "ta", "ton", "tes", "vous", "toute", "tout", "whole",
-        "entire", "it", "everyone", "everybody", "out",
+        "you",
+        "u",
+        "ya",
+        "him",
+        "her",
+        "them",
+        "em",
+        "'em",
+        "his",
+        "their",
+        "your",
+        "ur",
+        "yourself",
+        "that",
+        "those",
+        "these",
+        "every",
+        "all",
+        "any",
+        "a",
+        "an",
+        "the",
+        "toi",
+        "les",
+        "le",
+        "la",
+        "lui",
+        "ce",
+        "cette",
+        "ces",
+        "tous",
+        "toutes",
+        "sa",
+        "son",
+        "ses",
+        "ta",
+        "ton",
+        "tes",
+        "vous",
+        "toute",
+        "tout",
+        "whole",
+        "entire",
+        "it",
+        "everyone",
+        "everybody",
+        "out",
     ];
-    const BEFORE: &[&str] = &["te", "t'", "le", "la", "l'", "lui", "les", "vous", "leur", "me", "nous"];
+    const BEFORE: &[&str] = &[
+        "te", "t'", "le", "la", "l'", "lui", "les", "vous", "leur", "me", "nous",
+    ];
     let after = word_after(folded, h.end);
     if AFTER.contains(&after) {
         return true;
@@ -338,11 +446,16 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
             idiom_used = true;
             continue;
         }
-        let intent = of(Cue::Intent)
-            .any(|i| i.end <= v.start + 1 && v.start.saturating_sub(i.end) <= INTENT_WINDOW && !sentence_break(folded, i.end, v.start));
+        let intent = of(Cue::Intent).any(|i| {
+            i.end <= v.start + 1
+                && v.start.saturating_sub(i.end) <= INTENT_WINDOW
+                && !sentence_break(folded, i.end, v.start)
+        });
         // A call on others governs the act that follows it in the same sentence.
         let call = of(Cue::Call).any(|c| {
-            c.end <= v.start + 1 && v.start - c.end.min(v.start) <= CALL_WINDOW && !sentence_break(folded, c.end, v.start)
+            c.end <= v.start + 1
+                && v.start - c.end.min(v.start) <= CALL_WINDOW
+                && !sentence_break(folded, c.end, v.start)
         }) || imperative(folded, v, !spans.is_empty());
         let tgt = targeted(folded, v);
         if negated(v, NEGATION_WINDOW) {
@@ -408,8 +521,15 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
     }
 
     // A weapon aimed at someone, or brought next to a place where someone lives.
-    let located = spans.iter().any(|c| matches!(c.kind, SpanKind::Address | SpanKind::Coordinates | SpanKind::Plate));
-    if has(Cue::Weapon) && (second || has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent) || located) {
+    let located = spans.iter().any(|c| {
+        matches!(
+            c.kind,
+            SpanKind::Address | SpanKind::Coordinates | SpanKind::Plate
+        )
+    });
+    if has(Cue::Weapon)
+        && (second || has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent) || located)
+    {
         ev.push("threat.weapon");
         best = best.max(if located { 0.7 } else { 0.55 });
     }
@@ -443,12 +563,16 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
     // counter-speech or in a news item.
     let threat_hits: Vec<&Hit> = hits
         .iter()
-        .filter(|h| matches!(h.cue, Cue::Violence | Cue::Direct | Cue::Veiled) && !covered_by_idiom(h))
+        .filter(|h| {
+            matches!(h.cue, Cue::Violence | Cue::Direct | Cue::Veiled) && !covered_by_idiom(h)
+        })
         .collect();
     let quotes = quoted_regions(folded);
     if !quotes.is_empty()
         && !threat_hits.is_empty()
-        && threat_hits.iter().all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))
+        && threat_hits
+            .iter()
+            .all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))
     {
         ev.push("context.quoted");
         factor *= 0.3;

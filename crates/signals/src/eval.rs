@@ -70,12 +70,17 @@ pub fn load_dataset(path: &Path) -> Result<Vec<Row>, Error> {
 pub fn read_dataset<R: BufRead>(reader: R) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|source| Error::Io { line: i + 1, source })?;
+        let line = line.map_err(|source| Error::Io {
+            line: i + 1,
+            source,
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let row: Row =
-            serde_json::from_str(&line).map_err(|e| Error::Dataset { line: i + 1, message: e.to_string() })?;
+        let row: Row = serde_json::from_str(&line).map_err(|e| Error::Dataset {
+            line: i + 1,
+            message: e.to_string(),
+        })?;
         rows.push(row);
     }
     Ok(rows)
@@ -92,7 +97,10 @@ pub struct EvalConfig {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        EvalConfig { resamples: 1000, seed: 20261125 }
+        EvalConfig {
+            resamples: 1000,
+            seed: 20261125,
+        }
     }
 }
 
@@ -231,8 +239,15 @@ pub fn evaluate(signals: &Signals, rows: &[Row], cfg: EvalConfig) -> EvalReport 
                 .iter()
                 .filter_map(|s| SpanKind::parse(&s.kind).map(|k| (k, s.start, s.end)))
                 .collect();
-            let dox_pred: Vec<_> = rep.doxxing_spans().map(|s| (s.kind, s.char_start, s.char_end)).collect();
-            let det_pred: Vec<_> = rep.spans.iter().map(|s| (s.kind, s.char_start, s.char_end)).collect();
+            let dox_pred: Vec<_> = rep
+                .doxxing_spans()
+                .map(|s| (s.kind, s.char_start, s.char_end))
+                .collect();
+            let det_pred: Vec<_> = rep
+                .spans
+                .iter()
+                .map(|s| (s.kind, s.char_start, s.char_end))
+                .collect();
             let count = |v: &[(SpanKind, usize, usize)]| {
                 let mut c = [0u32; 7];
                 for (k, _, _) in v {
@@ -257,7 +272,10 @@ pub fn evaluate(signals: &Signals, rows: &[Row], cfg: EvalConfig) -> EvalReport 
             RowOutcome {
                 lang: r.lang.clone(),
                 family: r.family.clone(),
-                labels: [(rep.doxxing.decision, gold_dox), (rep.threat.decision, gold_thr)],
+                labels: [
+                    (rep.doxxing.decision, gold_dox),
+                    (rep.threat.decision, gold_thr),
+                ],
                 dox_spans,
                 det_spans,
             }
@@ -268,8 +286,9 @@ pub fn evaluate(signals: &Signals, rows: &[Row], cfg: EvalConfig) -> EvalReport 
     let mut labels = Vec::new();
     for (li, label) in ["doxxing", "threat"].iter().enumerate() {
         for lang in ["en", "fr", "all"] {
-            let idx: Vec<usize> =
-                (0..outcomes.len()).filter(|&i| lang == "all" || outcomes[i].lang == lang).collect();
+            let idx: Vec<usize> = (0..outcomes.len())
+                .filter(|&i| lang == "all" || outcomes[i].lang == lang)
+                .collect();
             if idx.is_empty() {
                 continue;
             }
@@ -286,7 +305,12 @@ pub fn evaluate(signals: &Signals, rows: &[Row], cfg: EvalConfig) -> EvalReport 
                 (tp, fp, fn_)
             };
             let prf = prf_with_ci(&idx, &counts, cfg.resamples, &mut rng);
-            labels.push(LabelMetrics { label: label.to_string(), lang: lang.to_string(), rows: idx.len(), prf });
+            labels.push(LabelMetrics {
+                label: label.to_string(),
+                lang: lang.to_string(),
+                rows: idx.len(),
+                prf,
+            });
         }
     }
 
@@ -298,7 +322,11 @@ pub fn evaluate(signals: &Signals, rows: &[Row], cfg: EvalConfig) -> EvalReport 
             let counts = |sample: &mut dyn Iterator<Item = usize>| {
                 let (mut m, mut p, mut g) = (0u64, 0u64, 0u64);
                 for i in sample {
-                    let t = if pick == 0 { outcomes[i].dox_spans[ki] } else { outcomes[i].det_spans[ki] };
+                    let t = if pick == 0 {
+                        outcomes[i].dox_spans[ki]
+                    } else {
+                        outcomes[i].det_spans[ki]
+                    };
                     m += u64::from(t.0);
                     p += u64::from(t.1);
                     g += u64::from(t.2);
@@ -307,21 +335,27 @@ pub fn evaluate(signals: &Signals, rows: &[Row], cfg: EvalConfig) -> EvalReport 
                 (m, p - m.min(p), g - m.min(g))
             };
             let prf = prf_with_ci(&all, &counts, cfg.resamples, &mut rng);
-            spans.push(SpanMetrics { kind: k.as_str().to_string(), view: view.to_string(), prf });
+            spans.push(SpanMetrics {
+                kind: k.as_str().to_string(),
+                view: view.to_string(),
+                prf,
+            });
         }
     }
 
     let mut fam: BTreeMap<&str, FamilyErrors> = BTreeMap::new();
     for o in &outcomes {
-        let e = fam.entry(o.family.as_str()).or_insert_with(|| FamilyErrors {
-            family: o.family.clone(),
-            rows: 0,
-            errors: 0,
-            dox_fp: 0,
-            dox_fn: 0,
-            threat_fp: 0,
-            threat_fn: 0,
-        });
+        let e = fam
+            .entry(o.family.as_str())
+            .or_insert_with(|| FamilyErrors {
+                family: o.family.clone(),
+                rows: 0,
+                errors: 0,
+                dox_fp: 0,
+                dox_fn: 0,
+                threat_fp: 0,
+                threat_fn: 0,
+            });
         e.rows += 1;
         let [(dp, dg), (tp, tg)] = o.labels;
         if dp != dg || tp != tg {
@@ -333,17 +367,39 @@ pub fn evaluate(signals: &Signals, rows: &[Row], cfg: EvalConfig) -> EvalReport 
         e.threat_fn += usize::from(!tp && tg);
     }
     let mut families: Vec<FamilyErrors> = fam.into_values().collect();
-    families.sort_by(|a, b| b.errors.cmp(&a.errors).then_with(|| a.family.cmp(&b.family)));
+    families.sort_by(|a, b| {
+        b.errors
+            .cmp(&a.errors)
+            .then_with(|| a.family.cmp(&b.family))
+    });
 
-    EvalReport { rows: outcomes.len(), labels, spans, families, bootstrap: (cfg.resamples, cfg.seed) }
+    EvalReport {
+        rows: outcomes.len(),
+        labels,
+        spans,
+        families,
+        bootstrap: (cfg.resamples, cfg.seed),
+    }
 }
 
 type Counter<'a> = dyn Fn(&mut dyn Iterator<Item = usize>) -> (u64, u64, u64) + 'a;
 
 fn ratios(tp: u64, fp: u64, fn_: u64) -> (f64, f64, f64) {
-    let p = if tp + fp == 0 { 0.0 } else { tp as f64 / (tp + fp) as f64 };
-    let r = if tp + fn_ == 0 { 0.0 } else { tp as f64 / (tp + fn_) as f64 };
-    let f = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+    let p = if tp + fp == 0 {
+        0.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let r = if tp + fn_ == 0 {
+        0.0
+    } else {
+        tp as f64 / (tp + fn_) as f64
+    };
+    let f = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
     (p, r, f)
 }
 
@@ -364,11 +420,19 @@ fn prf_with_ci(idx: &[usize], counts: &Counter<'_>, resamples: usize, rng: &mut 
     }
     let ci = |v: f64, mut xs: Vec<f64>| {
         if xs.is_empty() {
-            return Ci { value: v, lo: v, hi: v };
+            return Ci {
+                value: v,
+                lo: v,
+                hi: v,
+            };
         }
         xs.sort_by(f64::total_cmp);
         let at = |q: f64| xs[((q * (xs.len() - 1) as f64).round() as usize).min(xs.len() - 1)];
-        Ci { value: v, lo: at(0.025), hi: at(0.975) }
+        Ci {
+            value: v,
+            lo: at(0.025),
+            hi: at(0.975),
+        }
     };
     Prf {
         tp: tp as usize,
@@ -435,7 +499,13 @@ impl EvalReport {
         for fam in self.families.iter().filter(|f| f.errors > 0) {
             s.push_str(&format!(
                 "  {:<42} {:>4} {:>4}   dox {:>3}/{:<3} thr {:>3}/{:<3}\n",
-                fam.family, fam.rows, fam.errors, fam.dox_fp, fam.dox_fn, fam.threat_fp, fam.threat_fn
+                fam.family,
+                fam.rows,
+                fam.errors,
+                fam.dox_fp,
+                fam.dox_fn,
+                fam.threat_fp,
+                fam.threat_fn
             ));
         }
         let clean = self.families.iter().filter(|f| f.errors == 0).count();
@@ -448,10 +518,16 @@ impl EvalReport {
 ///
 /// # Errors
 /// Data set and output errors.
-pub fn run_eval_file<W: Write>(signals: &Signals, path: &Path, cfg: EvalConfig, mut out: W) -> Result<EvalReport, Error> {
+pub fn run_eval_file<W: Write>(
+    signals: &Signals,
+    path: &Path,
+    cfg: EvalConfig,
+    mut out: W,
+) -> Result<EvalReport, Error> {
     let rows = load_dataset(path)?;
     let rep = evaluate(signals, &rows, cfg);
-    out.write_all(rep.render().as_bytes()).map_err(|source| Error::Io { line: 0, source })?;
+    out.write_all(rep.render().as_bytes())
+        .map_err(|source| Error::Io { line: 0, source })?;
     Ok(rep)
 }
 
@@ -463,8 +539,16 @@ mod tests {
     fn span_matching_rule() {
         let g = [(SpanKind::Phone, 10, 20)];
         assert_eq!(match_spans(&[(SpanKind::Phone, 12, 22)], &g)[0], 1);
-        assert_eq!(match_spans(&[(SpanKind::Phone, 16, 30)], &g)[0], 0, "overlap 4 of 14");
-        assert_eq!(match_spans(&[(SpanKind::Email, 10, 20)], &g)[1], 0, "type must match");
+        assert_eq!(
+            match_spans(&[(SpanKind::Phone, 16, 30)], &g)[0],
+            0,
+            "overlap 4 of 14"
+        );
+        assert_eq!(
+            match_spans(&[(SpanKind::Email, 10, 20)], &g)[1],
+            0,
+            "type must match"
+        );
     }
 
     #[test]
@@ -475,9 +559,20 @@ mod tests {
 "#;
         let rows = read_dataset(data.as_bytes()).expect("parses");
         let s = Signals::new().expect("builds");
-        let rep = evaluate(&s, &rows, EvalConfig { resamples: 50, seed: 1 });
+        let rep = evaluate(
+            &s,
+            &rows,
+            EvalConfig {
+                resamples: 50,
+                seed: 1,
+            },
+        );
         assert_eq!(rep.rows, 3);
-        let all_thr = rep.labels.iter().find(|l| l.label == "threat" && l.lang == "all").expect("row");
+        let all_thr = rep
+            .labels
+            .iter()
+            .find(|l| l.label == "threat" && l.lang == "all")
+            .expect("row");
         assert_eq!(all_thr.prf.tp, 1);
         assert!(rep.render().contains("address"));
     }

@@ -243,7 +243,13 @@ impl Signals {
         let mut hits = Vec::new();
         self.lexicon.scan(&folded, &mut hits);
         hits.iter()
-            .map(|h| (h.rule.to_string(), format!("{:?}", h.cue), folded[h.start..h.end].to_string()))
+            .map(|h| {
+                (
+                    h.rule.to_string(),
+                    format!("{:?}", h.cue),
+                    folded[h.start..h.end].to_string(),
+                )
+            })
             .collect()
     }
 

@@ -67,7 +67,9 @@ pub fn fold(text: &str, out: &mut String) {
 /// Emoji that carry meaning for the context rules: sports and games.
 fn emoji_token(c: char) -> Option<&'static str> {
     match c {
-        '⚽' | '🏀' | '🏈' | '🏉' | '🏒' | '🎾' | '🏆' | '🥅' | '🏏' => Some("[sport]"),
+        '⚽' | '🏀' | '🏈' | '🏉' | '🏒' | '🎾' | '🏆' | '🥅' | '🏏' => {
+            Some("[sport]")
+        }
         '🎮' | '🕹' => Some("[game]"),
         _ => None,
     }
@@ -89,7 +91,12 @@ fn leet_worthy(rest: &str) -> bool {
     digits > 0 && letters >= 2 && letters > digits
 }
 
-fn map_char(c: char, prev: Option<char>, next: Option<char>, leet_token: bool) -> [Option<char>; 2] {
+fn map_char(
+    c: char,
+    prev: Option<char>,
+    next: Option<char>,
+    leet_token: bool,
+) -> [Option<char>; 2] {
     if c.is_ascii() {
         let l = c.to_ascii_lowercase();
         let r = match l {
@@ -136,11 +143,7 @@ fn map_char(c: char, prev: Option<char>, next: Option<char>, leet_token: bool) -
         '–' | '—' | '‐' => '-',
         '\u{a0}' | '\u{202f}' | '\u{2009}' => ' ',
         _ if c.is_whitespace() => ' ',
-        _ if c.is_alphabetic() => {
-            let mut l = c.to_lowercase();
-            let first = l.next().unwrap_or(c);
-            first
-        }
+        _ if c.is_alphabetic() => c.to_lowercase().next().unwrap_or(c),
         // Emoji and symbols: a space keeps words apart without adding noise.
         _ => ' ',
     };
@@ -155,7 +158,12 @@ fn join_spaced_letters(s: &mut String) {
     let mut has_run = false;
     let mut i = 0;
     while i + 4 < b.len() {
-        if is_single(b, i) && b[i + 1] == b' ' && is_single(b, i + 2) && b[i + 3] == b' ' && is_single(b, i + 4) {
+        if is_single(b, i)
+            && b[i + 1] == b' '
+            && is_single(b, i + 2)
+            && b[i + 3] == b' '
+            && is_single(b, i + 4)
+        {
             has_run = true;
             break;
         }
@@ -202,7 +210,9 @@ fn join_spaced_letters(s: &mut String) {
 fn is_single(b: &[u8], i: usize) -> bool {
     b[i].is_ascii_alphabetic()
         && (i == 0 || b[i - 1] == b' ')
-        && (i + 1 == b.len() || b[i + 1] == b' ' || b[i + 1].is_ascii_punctuation() && b[i + 1] != b'\'')
+        && (i + 1 == b.len()
+            || b[i + 1] == b' '
+            || b[i + 1].is_ascii_punctuation() && b[i + 1] != b'\'')
 }
 
 fn utf8_len(first: u8) -> usize {
@@ -242,7 +252,10 @@ mod tests {
 
     #[test]
     fn joins_spaced_letters() {
-        assert_eq!(f("shoot the next M u s l i m I see"), "shoot the next muslimi see");
+        assert_eq!(
+            f("shoot the next M u s l i m I see"),
+            "shoot the next muslimi see"
+        );
         assert_eq!(f("Je veux t u e r toutes"), "je veux tuer toutes");
         // Two single letters are not a run: "a b" stays.
         assert_eq!(f("a b test"), "a b test");

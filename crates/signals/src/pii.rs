@@ -75,7 +75,8 @@ const US_CA_STATES: &str = r"al|ak|az|ar|ca|co|ct|de|dc|fl|ga|hi|id|il|in|ia|ks|
 
 fn patterns() -> Vec<String> {
     let word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]*";
-    let city = format!(r"(?:(?:le|la|les|saint|sainte|st|ste|san|los|las|new|fort|port)\s+)?{word}");
+    let city =
+        format!(r"(?:(?:le|la|les|saint|sainte|st|ste|san|los|las|new|fort|port)\s+)?{word}");
     let uk_pc = format!(r"[a-z]{{1,2}}\d[a-z\d]?\s?\d[a-z]{{2}}{B}");
     let ca_pc = format!(r"[a-z]\d[a-z]\s?\d[a-z]\d{B}");
     let zip = format!(r"\d{{5}}(?:-\d{{4}})?{B}");
@@ -193,7 +194,13 @@ fn next_char(text: &str, i: usize) -> Option<char> {
 }
 
 fn cand(s: usize, e: usize, kind: SpanKind, confidence: f32, rule: &'static str) -> Candidate {
-    Candidate { start: s, end: e, kind, confidence, rule }
+    Candidate {
+        start: s,
+        end: e,
+        kind,
+        confidence,
+        rule,
+    }
 }
 
 fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Option<Candidate> {
@@ -214,7 +221,15 @@ fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Op
             let idx = m.find(['N', 'S', 'n', 's'])?;
             let lat = *numbers(&m[..idx]).first()?;
             let lon = *numbers(&m[idx + 1..]).first()?;
-            (lat <= 90.0 && lon <= 180.0).then(|| cand(s, e, SpanKind::Coordinates, 0.9, "pii.coordinates.hemisphere"))
+            (lat <= 90.0 && lon <= 180.0).then(|| {
+                cand(
+                    s,
+                    e,
+                    SpanKind::Coordinates,
+                    0.9,
+                    "pii.coordinates.hemisphere",
+                )
+            })
         }
         Pat::CoordDecimalComma | Pat::CoordDecimalSpace => {
             if prev_char(text, s).is_some_and(|c| c.is_ascii_digit() || c == '.')
@@ -232,7 +247,8 @@ fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Op
         Pat::Ipv4 => {
             // "1.2.3.4.5" is a version string, not an address.
             if prev_char(text, s) == Some('.')
-                || text[e..].starts_with('.') && text[e + 1..].starts_with(|c: char| c.is_ascii_digit())
+                || text[e..].starts_with('.')
+                    && text[e + 1..].starts_with(|c: char| c.is_ascii_digit())
             {
                 return None;
             }
@@ -244,7 +260,12 @@ fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Op
         }
         Pat::AddressFr => {
             let e = trim_fr_address(text, s, e);
-            let conf = if text[s..e].chars().rev().take_while(|c| c.is_alphabetic()).count() > 0
+            let conf = if text[s..e]
+                .chars()
+                .rev()
+                .take_while(|c| c.is_alphabetic())
+                .count()
+                > 0
                 && has_postcode(&text[s..e])
             {
                 0.9
@@ -265,7 +286,10 @@ fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Op
             };
             // Without a city/state/postcode tail, a "number + words + suffix" run inside a
             // sentence ("4 times in a row", "5 miles along the river") is not an address.
-            if !tail && m.split_whitespace().any(|w| FUNCTION_WORDS.iter().any(|f| w.eq_ignore_ascii_case(f))) {
+            if !tail
+                && m.split_whitespace()
+                    .any(|w| FUNCTION_WORDS.iter().any(|f| w.eq_ignore_ascii_case(f)))
+            {
                 return None;
             }
             let conf = if tail { 0.9 } else { 0.65 };
@@ -278,7 +302,13 @@ fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Op
             if !dashed && !plate_context {
                 return None;
             }
-            Some(cand(s, e, SpanKind::Plate, if dashed { 0.9 } else { 0.75 }, "pii.plate.fr_siv"))
+            Some(cand(
+                s,
+                e,
+                SpanKind::Plate,
+                if dashed { 0.9 } else { 0.75 },
+                "pii.plate.fr_siv",
+            ))
         }
         Pat::PlateUk => {
             let upper = m.chars().all(|c| !c.is_ascii_lowercase());
@@ -307,9 +337,9 @@ fn trim_fr_address(text: &str, s: usize, e: usize) -> usize {
         return e;
     }
     const STOP: &[&str] = &[
-        "je", "j'", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "c'est", "et", "avec", "pour", "qui",
-        "que", "ce", "ça", "ca", "mais", "ou", "donc", "alors", "à", "a", "au", "chez", "dans", "sur", "pas", "est",
-        "sont", "the", "and", "is", "it's",
+        "je", "j'", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "c'est", "et",
+        "avec", "pour", "qui", "que", "ce", "ça", "ca", "mais", "ou", "donc", "alors", "à", "a",
+        "au", "chez", "dans", "sur", "pas", "est", "sont", "the", "and", "is", "it's",
     ];
     let mut pos: usize = 0;
     let mut words = 0;
@@ -324,8 +354,9 @@ fn trim_fr_address(text: &str, s: usize, e: usize) -> usize {
 }
 
 const FUNCTION_WORDS: &[&str] = &[
-    "in", "a", "an", "the", "of", "and", "to", "for", "my", "your", "his", "her", "our", "their", "on", "at",
-    "times", "miles", "days", "years", "minutes", "hours", "along", "with", "from", "by", "is", "was", "it",
+    "in", "a", "an", "the", "of", "and", "to", "for", "my", "your", "his", "her", "our", "their",
+    "on", "at", "times", "miles", "days", "years", "minutes", "hours", "along", "with", "from",
+    "by", "is", "was", "it",
 ];
 
 /// A US state or Canadian province code after a comma: "Boise, ID".
@@ -356,7 +387,9 @@ fn has_postcode(m: &str) -> bool {
         && tail.as_bytes()[0].is_ascii_digit()
         && tail.as_bytes()[1].is_ascii_alphabetic()
         && tail.as_bytes()[2].is_ascii_alphabetic()
-        || tail.len() == 3 && tail.as_bytes()[0].is_ascii_digit() && tail.as_bytes()[2].is_ascii_digit()
+        || tail.len() == 3
+            && tail.as_bytes()[0].is_ascii_digit()
+            && tail.as_bytes()[2].is_ascii_digit()
 }
 
 /// Unsigned numbers in a coordinate string (degrees, minutes, seconds in order).
@@ -378,14 +411,19 @@ fn signed_numbers(m: &str) -> Vec<f64> {
 /// the countries the posts come from. Trailing digit groups are dropped one at a time when the
 /// whole candidate does not parse ("07281 053 846 2 fois").
 fn validate_phone(text: &str, s: usize, mut e: usize) -> Option<Candidate> {
-    if prev_char(text, s).is_some_and(|c| c.is_alphanumeric() || c == '.' || c == '/' || c == '-' || c == '+' || c == '_')
-    {
+    if prev_char(text, s).is_some_and(|c| {
+        c.is_alphanumeric() || c == '.' || c == '/' || c == '-' || c == '+' || c == '_'
+    }) {
         return None;
     }
     for _ in 0..3 {
         let m = &text[s..e];
-        let after_ok = !next_char(text, e).is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '/')
-            && !(text[e..].starts_with(['.', ',', '-']) && text[e + 1..].starts_with(|c: char| c.is_ascii_digit()));
+        // Not glued to a following word, and not followed by ".5" / ",5" / "-5" (the candidate
+        // would be a prefix of a longer number).
+        let glued = next_char(text, e).is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '/');
+        let continues = text[e..].starts_with(['.', ',', '-'])
+            && text[e + 1..].starts_with(|c: char| c.is_ascii_digit());
+        let after_ok = !glued && !continues;
         if after_ok {
             if let Some(rule) = phone_valid(m) {
                 return Some(cand(s, e, SpanKind::Phone, 0.9, rule));
@@ -424,9 +462,15 @@ fn phone_valid(m: &str) -> Option<&'static str> {
     let tries: &[(Option<Id>, &'static str)] = if plus {
         &[(None, "pii.phone.intl")]
     } else if d[0] == b'0' {
-        &[(Some(Id::FR), "pii.phone.fr"), (Some(Id::GB), "pii.phone.uk")]
+        &[
+            (Some(Id::FR), "pii.phone.fr"),
+            (Some(Id::GB), "pii.phone.uk"),
+        ]
     } else {
-        &[(Some(Id::US), "pii.phone.nanp"), (Some(Id::CA), "pii.phone.nanp")]
+        &[
+            (Some(Id::US), "pii.phone.nanp"),
+            (Some(Id::CA), "pii.phone.nanp"),
+        ]
     };
     for (country, rule) in tries {
         if let Ok(num) = phonenumber::parse(*country, &digits) {
@@ -446,7 +490,9 @@ mod tests {
         let d = PiiDetector::new().expect("patterns compile");
         let mut out = Vec::new();
         d.find(text, plate_ctx, &mut out);
-        out.into_iter().map(|c| (c.kind, text[c.start..c.end].to_string())).collect()
+        out.into_iter()
+            .map(|c| (c.kind, text[c.start..c.end].to_string()))
+            .collect()
     }
 
     fn one(text: &str, kind: SpanKind) -> String {
@@ -459,11 +505,26 @@ mod tests {
 
     #[test]
     fn phones_in_typed_formats() {
-        assert_eq!(one("appelle au 06 12 34 56 78 stp", SpanKind::Phone), "06 12 34 56 78");
-        assert_eq!(one("tel: 01.45.67.89.10.", SpanKind::Phone), "01.45.67.89.10");
-        assert_eq!(one("call (415) 555-2671 now", SpanKind::Phone), "(415) 555-2671");
-        assert_eq!(one("mobile +44 7911 123456", SpanKind::Phone), "+44 7911 123456");
-        assert_eq!(one("ring 020 7946 0018 tonight", SpanKind::Phone), "020 7946 0018");
+        assert_eq!(
+            one("appelle au 06 12 34 56 78 stp", SpanKind::Phone),
+            "06 12 34 56 78"
+        );
+        assert_eq!(
+            one("tel: 01.45.67.89.10.", SpanKind::Phone),
+            "01.45.67.89.10"
+        );
+        assert_eq!(
+            one("call (415) 555-2671 now", SpanKind::Phone),
+            "(415) 555-2671"
+        );
+        assert_eq!(
+            one("mobile +44 7911 123456", SpanKind::Phone),
+            "+44 7911 123456"
+        );
+        assert_eq!(
+            one("ring 020 7946 0018 tonight", SpanKind::Phone),
+            "020 7946 0018"
+        );
         assert_eq!(one("+33612345678", SpanKind::Phone), "+33612345678");
     }
 
@@ -476,25 +537,45 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(one("mail: jean.dupont42@free.fr.", SpanKind::Email), "jean.dupont42@free.fr");
-        assert_eq!(one("PING ME AT BOB_88@YAHOO.CO.UK", SpanKind::Email), "BOB_88@YAHOO.CO.UK");
+        assert_eq!(
+            one("mail: jean.dupont42@free.fr.", SpanKind::Email),
+            "jean.dupont42@free.fr"
+        );
+        assert_eq!(
+            one("PING ME AT BOB_88@YAHOO.CO.UK", SpanKind::Email),
+            "BOB_88@YAHOO.CO.UK"
+        );
     }
 
     #[test]
     fn ips_v4_v6_and_version_strings() {
         assert_eq!(one("ip 203.0.113.9 lol", SpanKind::Ip), "203.0.113.9");
         assert_eq!(one("v6 2001:db8::1 here", SpanKind::Ip), "2001:db8::1");
-        assert!(spans("upgrade to 1.2.3.4.5 now", false).iter().all(|(k, _)| *k != SpanKind::Ip));
+        assert!(spans("upgrade to 1.2.3.4.5 now", false)
+            .iter()
+            .all(|(k, _)| *k != SpanKind::Ip));
         assert!(spans("meet at 10:30:00", false).is_empty());
     }
 
     #[test]
     fn coordinates_three_forms() {
-        assert_eq!(one("here 48.85661, 2.35222 ok", SpanKind::Coordinates), "48.85661, 2.35222");
-        assert_eq!(one("?q=36.17222,-95.98493", SpanKind::Coordinates), "36.17222,-95.98493");
-        assert_eq!(one("52.9577° N, 1.1889° W.", SpanKind::Coordinates), "52.9577° N, 1.1889° W");
         assert_eq!(
-            one(r#"45°54'25.5"N 6°09'23.6"E. sa maison"#, SpanKind::Coordinates),
+            one("here 48.85661, 2.35222 ok", SpanKind::Coordinates),
+            "48.85661, 2.35222"
+        );
+        assert_eq!(
+            one("?q=36.17222,-95.98493", SpanKind::Coordinates),
+            "36.17222,-95.98493"
+        );
+        assert_eq!(
+            one("52.9577° N, 1.1889° W.", SpanKind::Coordinates),
+            "52.9577° N, 1.1889° W"
+        );
+        assert_eq!(
+            one(
+                r#"45°54'25.5"N 6°09'23.6"E. sa maison"#,
+                SpanKind::Coordinates
+            ),
             r#"45°54'25.5"N 6°09'23.6"E"#
         );
         assert!(spans("lat 95.12345, 10.12345", false).is_empty());
@@ -503,7 +584,10 @@ mod tests {
     #[test]
     fn plates_fr_uk_us() {
         assert_eq!(one("plaque AB-123-CD", SpanKind::Plate), "AB-123-CD");
-        assert_eq!(one("plaque gz 182 pm, c'est elle", SpanKind::Plate), "gz 182 pm");
+        assert_eq!(
+            one("plaque gz 182 pm, c'est elle", SpanKind::Plate),
+            "gz 182 pm"
+        );
         assert_eq!(one("reg CE65 CSJ", SpanKind::Plate), "CE65 CSJ");
         assert_eq!(one("plate 4JLS945", SpanKind::Plate), "4JLS945");
         assert_eq!(one("plate NJT 2980", SpanKind::Plate), "NJT 2980");
@@ -514,25 +598,46 @@ mod tests {
     #[test]
     fn addresses_fr() {
         assert_eq!(
-            one("habite au 9 bis quai des Prés, bât. A, 5e étage, 42000 Saint-Étienne - c'est là", SpanKind::Address),
+            one(
+                "habite au 9 bis quai des Prés, bât. A, 5e étage, 42000 Saint-Étienne - c'est là",
+                SpanKind::Address
+            ),
             "9 bis quai des Prés, bât. A, 5e étage, 42000 Saint-Étienne"
         );
-        assert_eq!(one("au 19 boulevard didier. un", SpanKind::Address), "19 boulevard didier");
-        assert_eq!(one("5 rue Pasteur 45000 Orléans. ok", SpanKind::Address), "5 rue Pasteur 45000 Orléans");
-        assert_eq!(one("au 12 rue des lilas je viens ce soir", SpanKind::Address), "12 rue des lilas");
+        assert_eq!(
+            one("au 19 boulevard didier. un", SpanKind::Address),
+            "19 boulevard didier"
+        );
+        assert_eq!(
+            one("5 rue Pasteur 45000 Orléans. ok", SpanKind::Address),
+            "5 rue Pasteur 45000 Orléans"
+        );
+        assert_eq!(
+            one("au 12 rue des lilas je viens ce soir", SpanKind::Address),
+            "12 rue des lilas"
+        );
     }
 
     #[test]
     fn addresses_us_uk_ca() {
         assert_eq!(
-            one("lives at 767 Willow Way, Unit 9, Sacramento, CA 95843. bye", SpanKind::Address),
+            one(
+                "lives at 767 Willow Way, Unit 9, Sacramento, CA 95843. bye",
+                SpanKind::Address
+            ),
             "767 Willow Way, Unit 9, Sacramento, CA 95843"
         );
         assert_eq!(
-            one("Flat 1, 8 Elm Street, Liverpool L6 9QL and", SpanKind::Address),
+            one(
+                "Flat 1, 8 Elm Street, Liverpool L6 9QL and",
+                SpanKind::Address
+            ),
             "Flat 1, 8 Elm Street, Liverpool L6 9QL"
         );
-        assert_eq!(one("at 69 chestnut avenue, the flat above", SpanKind::Address), "69 chestnut avenue");
+        assert_eq!(
+            one("at 69 chestnut avenue, the flat above", SpanKind::Address),
+            "69 chestnut avenue"
+        );
         assert_eq!(
             one("100 Queen St W, Toronto, ON M5H 2N2", SpanKind::Address),
             "100 Queen St W, Toronto, ON M5H 2N2"

@@ -41,13 +41,22 @@ struct OutLine<'a> {
 ///
 /// # Errors
 /// I/O errors, with the 1-based line number. Invalid UTF-8 is replaced, not an error.
-pub fn scan_lines<R: BufRead, W: Write>(signals: &Signals, mut reader: R, mut writer: W) -> Result<ScanLinesStats, Error> {
+pub fn scan_lines<R: BufRead, W: Write>(
+    signals: &Signals,
+    mut reader: R,
+    mut writer: W,
+) -> Result<ScanLinesStats, Error> {
     let mut stats = ScanLinesStats::default();
     let mut buf = Vec::new();
     let mut line_no = 0;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|source| Error::Io { line: line_no + 1, source })?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| Error::Io {
+                line: line_no + 1,
+                source,
+            })?;
         if n == 0 {
             break;
         }
@@ -74,11 +83,24 @@ pub fn scan_lines<R: BufRead, W: Write>(signals: &Signals, mut reader: R, mut wr
         stats.bytes += text.len();
         stats.doxxing += usize::from(report.doxxing.decision);
         stats.threat += usize::from(report.threat.decision);
-        let out = OutLine { id, line: line_no, severity: report.severity(), report: &report };
-        serde_json::to_writer(&mut writer, &out)
-            .map_err(|e| Error::Io { line: line_no, source: std::io::Error::other(e) })?;
-        writer.write_all(b"\n").map_err(|source| Error::Io { line: line_no, source })?;
+        let out = OutLine {
+            id,
+            line: line_no,
+            severity: report.severity(),
+            report: &report,
+        };
+        serde_json::to_writer(&mut writer, &out).map_err(|e| Error::Io {
+            line: line_no,
+            source: std::io::Error::other(e),
+        })?;
+        writer.write_all(b"\n").map_err(|source| Error::Io {
+            line: line_no,
+            source,
+        })?;
     }
-    writer.flush().map_err(|source| Error::Io { line: line_no, source })?;
+    writer.flush().map_err(|source| Error::Io {
+        line: line_no,
+        source,
+    })?;
     Ok(stats)
 }

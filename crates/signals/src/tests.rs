@@ -37,18 +37,24 @@ fn direct_threats_en_fr() {
 fn incitement_and_calls_on_others() {
     assert!(threat("If anyone runs into Kevin tonight, stab him."));
     assert!(threat("Someone should shoot that councillor."));
-    assert!(threat("Le premier qui croise Julie, cassez-lui les jambes."));
+    assert!(threat(
+        "Le premier qui croise Julie, cassez-lui les jambes."
+    ));
 }
 
 #[test]
 fn veiled_threats() {
-    assert!(threat("Nice car, Tom. Shame if the brakes failed on the motorway."));
+    assert!(threat(
+        "Nice car, Tom. Shame if the brakes failed on the motorway."
+    ));
     assert!(threat("Profite bien de ton dernier week-end, Léa."));
 }
 
 #[test]
 fn swatting_incitement() {
-    let r = scan("Call 911 and say there's a hostage at 12 Oak Street, Dayton, OH 45402. Make it loud.");
+    let r = scan(
+        "Call 911 and say there's a hostage at 12 Oak Street, Dayton, OH 45402. Make it loud.",
+    );
     assert!(r.threat.decision, "{r:?}");
     assert!(r.evidence.iter().any(|e| e == "threat.swatting"));
 }
@@ -73,13 +79,19 @@ fn negation_cancels() {
 fn quoting_and_reporting_cancel() {
     let r = scan("Someone commented \"I'll kill you\" under my photo. Reported it.");
     assert!(!r.threat.decision, "{r:?}");
-    assert!(!threat("Il m'a écrit « je vais te tuer » hier soir, j'ai porté plainte."));
+    assert!(!threat(
+        "Il m'a écrit « je vais te tuer » hier soir, j'ai porté plainte."
+    ));
 }
 
 #[test]
 fn news_cancels() {
-    assert!(!threat("Court hears the defendant told the victim he would kill her; sentencing next week."));
-    assert!(!threat("Le prévenu a été condamné pour avoir menacé de tuer son voisin."));
+    assert!(!threat(
+        "Court hears the defendant told the victim he would kill her; sentencing next week."
+    ));
+    assert!(!threat(
+        "Le prévenu a été condamné pour avoir menacé de tuer son voisin."
+    ));
 }
 
 #[test]
@@ -98,13 +110,19 @@ fn idioms_cancel() {
 
 #[test]
 fn fiction_cancels() {
-    assert!(!threat("In chapter 3 the villain swears he will kill the detective."));
-    assert!(!threat("Dans le roman, le tueur promet de la tuer à l'aube."));
+    assert!(!threat(
+        "In chapter 3 the villain swears he will kill the detective."
+    ));
+    assert!(!threat(
+        "Dans le roman, le tueur promet de la tuer à l'aube."
+    ));
 }
 
 #[test]
 fn counter_speech_cancels() {
-    assert!(!threat("Saying \"death to all immigrants\" is not okay and you should be ashamed."));
+    assert!(!threat(
+        "Saying \"death to all immigrants\" is not okay and you should be ashamed."
+    ));
 }
 
 // ---------------------------------------------------------------- doxxing
@@ -115,7 +133,9 @@ fn home_address_of_a_third_party_is_doxxing() {
     assert!(r.doxxing.decision, "{r:?}");
     assert_eq!(r.spans.len(), 1);
     assert_eq!(r.spans[0].kind, SpanKind::Address);
-    assert!(dox("Voici son adresse : 12 rue des Lilas, 69003 Lyon. Faites tourner."));
+    assert!(dox(
+        "Voici son adresse : 12 rue des Lilas, 69003 Lyon. Faites tourner."
+    ));
 }
 
 #[test]
@@ -126,7 +146,8 @@ fn personal_phone_with_call_to_contact_is_doxxing() {
 
 #[test]
 fn business_listing_is_not_doxxing() {
-    let r = scan("New bakery just opened at 18 High Street, Leeds LS1 4HR! Best croissants in town.");
+    let r =
+        scan("New bakery just opened at 18 High Street, Leeds LS1 4HR! Best croissants in town.");
     assert!(!r.doxxing.decision, "{r:?}");
     assert_eq!(r.spans.len(), 1, "the span is still reported for redaction");
     assert!(!r.spans[0].doxxing);
@@ -134,29 +155,41 @@ fn business_listing_is_not_doxxing() {
 
 #[test]
 fn public_office_and_customer_service_are_not_doxxing() {
-    assert!(!dox("Pour les cartes d'identité, appelez la mairie au 01 23 45 67 89."));
-    assert!(!dox("Their customer service line is (415) 555-2671 but nobody picks up."));
+    assert!(!dox(
+        "Pour les cartes d'identité, appelez la mairie au 01 23 45 67 89."
+    ));
+    assert!(!dox(
+        "Their customer service line is (415) 555-2671 but nobody picks up."
+    ));
 }
 
 #[test]
 fn self_disclosure_for_business_is_not_doxxing() {
-    assert!(!dox("Plombier sur Nantes, joignable au 06 11 22 33 44 pour un devis gratuit."));
+    assert!(!dox(
+        "Plombier sur Nantes, joignable au 06 11 22 33 44 pour un devis gratuit."
+    ));
     assert!(!dox("Tutoring maths in Leeds, reach me at 07911 123456."));
 }
 
 #[test]
 fn car_sale_plate_is_not_doxxing() {
-    assert!(!dox("À vendre Clio 4, plaque AB-123-CD, 85 000 km, 7 500 €."));
+    assert!(!dox(
+        "À vendre Clio 4, plaque AB-123-CD, 85 000 km, 7 500 €."
+    ));
 }
 
 #[test]
 fn landmark_coordinates_are_not_doxxing() {
-    assert!(!dox("Fun fact: 48.85837, 2.29448 is the Eiffel Tower. Enjoy the view."));
+    assert!(!dox(
+        "Fun fact: 48.85837, 2.29448 is the Eiffel Tower. Enjoy the view."
+    ));
 }
 
 #[test]
 fn tech_support_ip_is_not_doxxing() {
-    assert!(!dox("My router at 192.0.2.1 stopped answering ping after the update, any ideas?"));
+    assert!(!dox(
+        "My router at 192.0.2.1 stopped answering ping after the update, any ideas?"
+    ));
 }
 
 #[test]
@@ -168,22 +201,29 @@ fn order_numbers_and_versions_are_not_spans() {
 
 #[test]
 fn fictional_address_is_not_doxxing() {
-    assert!(!dox("Fun fact: 742 Evergreen Terrace only exists in fiction."));
+    assert!(!dox(
+        "Fun fact: 742 Evergreen Terrace only exists in fiction."
+    ));
 }
 
 #[test]
 fn plate_tied_to_a_named_person_is_doxxing() {
-    assert!(dox("Plate KX19 ABC belongs to Dan Hughes, he parks it outside his flat."));
+    assert!(dox(
+        "Plate KX19 ABC belongs to Dan Hughes, he parks it outside his flat."
+    ));
 }
 
 #[test]
 fn ip_tied_to_a_person_is_doxxing() {
-    assert!(dox("Found the guy behind @ghost: his home IP is 203.0.113.77."));
+    assert!(dox(
+        "Found the guy behind @ghost: his home IP is 203.0.113.77."
+    ));
 }
 
 #[test]
 fn name_and_workplace_is_doxxing() {
-    let r = scan("That's Jenna Smith, cashier at the Walmart in Tulsa. Screenshot before she deletes.");
+    let r =
+        scan("That's Jenna Smith, cashier at the Walmart in Tulsa. Screenshot before she deletes.");
     assert!(r.doxxing.decision, "{r:?}");
     assert!(r.spans.iter().any(|s| s.kind == SpanKind::NameWorkplace));
 }
@@ -195,7 +235,10 @@ fn address_with_call_to_violence_is_most_severe() {
     let r = scan("He lives at 9 Elm Road, Derby DE1 3AB. Go break his legs.");
     assert_eq!(r.severity(), Severity::DoxxingAndThreat, "{r:?}");
     assert!(Severity::DoxxingAndThreat > Severity::Threat && Severity::Threat > Severity::Doxxing);
-    assert!(r.evidence.iter().any(|e| e == "combined.doxxing_and_threat"));
+    assert!(r
+        .evidence
+        .iter()
+        .any(|e| e == "combined.doxxing_and_threat"));
 }
 
 #[test]
@@ -211,7 +254,11 @@ fn char_offsets_count_code_points() {
     let r = scan(t);
     let s = r.spans.first().expect("address span");
     assert_eq!(&t[s.start..s.end], "3 rue de l'Église, 75004 Paris");
-    let chars: String = t.chars().skip(s.char_start).take(s.char_end - s.char_start).collect();
+    let chars: String = t
+        .chars()
+        .skip(s.char_start)
+        .take(s.char_end - s.char_start)
+        .collect();
     assert_eq!(chars, "3 rue de l'Église, 75004 Paris");
 }
 
@@ -258,7 +305,10 @@ fn check_offsets(t: &str) {
     let mut last_end = 0;
     for s in &r.spans {
         assert!(s.start < s.end && s.end <= t.len(), "{s:?} in {t:?}");
-        assert!(t.is_char_boundary(s.start) && t.is_char_boundary(s.end), "{s:?} in {t:?}");
+        assert!(
+            t.is_char_boundary(s.start) && t.is_char_boundary(s.end),
+            "{s:?} in {t:?}"
+        );
         assert!(s.start >= last_end, "overlap");
         last_end = s.end;
         assert_eq!(t[..s.start].chars().count(), s.char_start);
@@ -271,16 +321,46 @@ fn check_offsets(t: &str) {
 fn random_inputs_keep_offsets_valid() {
     // Pieces that exercise every detector, glued with random bytes and multi-byte chars.
     const PIECES: &[&str] = &[
-        "06 12 34 56 78", "+44 7911 123456", "a@b.fr", "203.0.113.9", "2001:db8::1", "48.8566, 2.3522",
-        "45°54'25.5\"N 6°09'23.6\"E", "AB-123-CD", "plaque", "12 rue de l'Église, 75004 Paris", "Flat 2, 9 Elm St",
-        "works at the", "je vais te tuer", "🔪", "é", "ß", "\u{301}", "’", "«", " ", ",", ".", "\n", "k1ll", "t u e r",
-        "Œ", "ﬁ", "İ", "\u{202f}", "9", "@", "°", "'", "\"",
+        "06 12 34 56 78",
+        "+44 7911 123456",
+        "a@b.fr",
+        "203.0.113.9",
+        "2001:db8::1",
+        "48.8566, 2.3522",
+        "45°54'25.5\"N 6°09'23.6\"E",
+        "AB-123-CD",
+        "plaque",
+        "12 rue de l'Église, 75004 Paris",
+        "Flat 2, 9 Elm St",
+        "works at the",
+        "je vais te tuer",
+        "🔪",
+        "é",
+        "ß",
+        "\u{301}",
+        "’",
+        "«",
+        " ",
+        ",",
+        ".",
+        "\n",
+        "k1ll",
+        "t u e r",
+        "Œ",
+        "ﬁ",
+        "İ",
+        "\u{202f}",
+        "9",
+        "@",
+        "°",
+        "'",
+        "\"",
     ];
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     for _ in 0..3000 {
         let mut t = String::new();
         for _ in 0..(rng.next() % 12) {
-            if rng.next() % 4 == 0 {
+            if rng.next().is_multiple_of(4) {
                 // Random code point (valid char).
                 let c = char::from_u32((rng.next() % 0x2_0000) as u32).unwrap_or('x');
                 t.push(c);

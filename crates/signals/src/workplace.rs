@@ -15,7 +15,8 @@ const B: &str = r"(?-u:\b)";
 
 fn patterns() -> Vec<String> {
     let w = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]*";
-    let name = format!(r"(?:(?:mr|mrs|ms|miss|dr|mme|mlle|m|monsieur|madame)\.?\s+)?{w}(?:\s+{w}){{0,2}}");
+    let name =
+        format!(r"(?:(?:mr|mrs|ms|miss|dr|mme|mlle|m|monsieur|madame)\.?\s+)?{w}(?:\s+{w}){{0,2}}");
     let org_word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&'’\-]*";
     let org = format!(r"{org_word}(?:\s+{org_word})*");
     let role_en = r"(?:teacher|cashier|supervisor|manager|nurse|clerk|receptionist|waiter|waitress|barista|driver|guard|officer|assistant|secretary|intern|worker|employee|coach|professor|lecturer|doctor|dentist|librarian|janitor|bartender|cook|chef|server|agent|rep|representative|technician|mechanic|student|junior|senior|sophomore|freshman|pupil|counselor|counsellor|principal|head|director|admin|administrator|pharmacist|paramedic|vet|stylist|hairdresser|trainer|instructor|tutor|caretaker)";
@@ -31,22 +32,158 @@ fn patterns() -> Vec<String> {
 
 /// Words that end the workplace phrase.
 const ORG_STOP: &[&str] = &[
-    "and", "but", "so", "that", "that's", "thats", "who", "she", "he", "they", "is", "was", "tell", "go", "if",
-    "because", "lol", "lmao", "et", "mais", "qui", "il", "elle", "donc", "pour", "c'est", "c", "est", "allez",
-    "maintenant", "now", "gets", "get", "she's", "he's", "screenshot", "parents", "wait", "ask", "let's",
-    "lets", "year", "prevenez", "tout", "tous", "everyone", "anyone", "tonight", "ce", "soir",
+    "and",
+    "but",
+    "so",
+    "that",
+    "that's",
+    "thats",
+    "who",
+    "she",
+    "he",
+    "they",
+    "is",
+    "was",
+    "tell",
+    "go",
+    "if",
+    "because",
+    "lol",
+    "lmao",
+    "et",
+    "mais",
+    "qui",
+    "il",
+    "elle",
+    "donc",
+    "pour",
+    "c'est",
+    "c",
+    "est",
+    "allez",
+    "maintenant",
+    "now",
+    "gets",
+    "get",
+    "she's",
+    "he's",
+    "screenshot",
+    "parents",
+    "wait",
+    "ask",
+    "let's",
+    "lets",
+    "year",
+    "prevenez",
+    "tout",
+    "tous",
+    "everyone",
+    "anyone",
+    "tonight",
+    "ce",
+    "soir",
 ];
 
 /// Words that cannot start a name.
 const NAME_STOP: &[&str] = &[
-    "her", "his", "name", "is", "the", "a", "my", "our", "that", "this", "guy", "girl", "woman", "man",
-    "she", "he", "it's", "its", "c'est", "s'appelle", "elle", "il", "son", "sa", "nom", "est", "le", "la",
-    "mec", "meuf", "type", "called", "named", "say", "hello", "to", "found", "trouvé", "trouve", "voici",
-    "voila", "voilà", "and", "et", "meet", "by", "sorry", "new", "from", "at", "in", "who", "that's",
-    "said", "says", "up", "celui", "celle", "qui", "a", "lancé", "rumeur", "remplaçant", "remplacant",
-    "she's", "he's", "ex", "mon", "ma", "reporter", "journaliste", "stalker", "our", "you", "your", "ur",
-    "u", "we", "i", "me", "to", "with", "avec", "anyone", "everyone", "if", "know", "not", "also",
-    "work", "works", "school", "teacher", "student", "manager", "collègue", "collegue", "of",
+    "her",
+    "his",
+    "name",
+    "is",
+    "the",
+    "a",
+    "my",
+    "our",
+    "that",
+    "this",
+    "guy",
+    "girl",
+    "woman",
+    "man",
+    "she",
+    "he",
+    "it's",
+    "its",
+    "c'est",
+    "s'appelle",
+    "elle",
+    "il",
+    "son",
+    "sa",
+    "nom",
+    "est",
+    "le",
+    "la",
+    "mec",
+    "meuf",
+    "type",
+    "called",
+    "named",
+    "say",
+    "hello",
+    "to",
+    "found",
+    "trouvé",
+    "trouve",
+    "voici",
+    "voila",
+    "voilà",
+    "and",
+    "et",
+    "meet",
+    "by",
+    "sorry",
+    "new",
+    "from",
+    "at",
+    "in",
+    "who",
+    "that's",
+    "said",
+    "says",
+    "up",
+    "celui",
+    "celle",
+    "qui",
+    "a",
+    "lancé",
+    "rumeur",
+    "remplaçant",
+    "remplacant",
+    "she's",
+    "he's",
+    "ex",
+    "mon",
+    "ma",
+    "reporter",
+    "journaliste",
+    "stalker",
+    "our",
+    "you",
+    "your",
+    "ur",
+    "u",
+    "we",
+    "i",
+    "me",
+    "to",
+    "with",
+    "avec",
+    "anyone",
+    "everyone",
+    "if",
+    "know",
+    "not",
+    "also",
+    "work",
+    "works",
+    "school",
+    "teacher",
+    "student",
+    "manager",
+    "collègue",
+    "collegue",
+    "of",
 ];
 
 /// The compiled name + workplace detector.
@@ -84,7 +221,9 @@ impl WorkplaceDetector {
                 }
                 None => {
                     // Retry just after the first word: the real name may start later.
-                    let skip = text[m.start()..].find(char::is_whitespace).map_or(m.end(), |i| m.start() + i + 1);
+                    let skip = text[m.start()..]
+                        .find(char::is_whitespace)
+                        .map_or(m.end(), |i| m.start() + i + 1);
                     at = skip.max(m.start() + 1);
                     while at < text.len() && !text.is_char_boundary(at) {
                         at += 1;
@@ -126,7 +265,9 @@ fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     if mixed {
         let name_part = &rest[..find_link(rest).unwrap_or(0)];
         let ok = name_part.split_whitespace().all(|w| {
-            w.chars().next().is_some_and(|c| c.is_uppercase() || !c.is_alphabetic())
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_uppercase() || !c.is_alphabetic())
         });
         if !ok || name_part.trim().is_empty() {
             return None;
@@ -139,7 +280,17 @@ fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
         return None;
     }
     let lower_first = first_clean.to_lowercase();
-    if ["works", "work", "travaille", "bosse", "goes", "from", "attends"].contains(&lower_first.as_str()) {
+    if [
+        "works",
+        "work",
+        "travaille",
+        "bosse",
+        "goes",
+        "from",
+        "attends",
+    ]
+    .contains(&lower_first.as_str())
+    {
         return None;
     }
     // Find where the link starts, then cut the org at punctuation or a stop word.
@@ -147,7 +298,10 @@ fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     let org_start = start + link_pos;
     let mut end = org_start;
     let mut words_after_link = 0;
-    for (i, word) in text[org_start..e].split_inclusive(char::is_whitespace).enumerate() {
+    for (i, word) in text[org_start..e]
+        .split_inclusive(char::is_whitespace)
+        .enumerate()
+    {
         let bare = word.trim_end();
         if !bare.chars().any(char::is_alphanumeric) {
             // The link's own punctuation (", shift supervisor at ...").
@@ -167,7 +321,8 @@ fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     if words_after_link < 2 {
         return None;
     }
-    let trimmed = text[start..end].trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '.');
+    let trimmed =
+        text[start..end].trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '.');
     Some((start, start + trimmed.len()))
 }
 
@@ -176,9 +331,34 @@ fn find_link(rest: &str) -> Option<usize> {
     let lower = rest.to_lowercase();
     // Lower-casing can change byte lengths for some scripts; only trust ASCII-aligned positions.
     const LINKS: &[&str] = &[
-        " works", " worked", " working", " is employed", " teaches", " is a ", " is an ", " is the ",
-        " goes to", " attends", " studies at", " from ", ", ", " travaille", " bosse", " taffe", " enseigne",
-        " est ", " va ", " il ", " elle ", " et ", " and ", " who ", ". she", ". he", " she's at", " he's at",
+        " works",
+        " worked",
+        " working",
+        " is employed",
+        " teaches",
+        " is a ",
+        " is an ",
+        " is the ",
+        " goes to",
+        " attends",
+        " studies at",
+        " from ",
+        ", ",
+        " travaille",
+        " bosse",
+        " taffe",
+        " enseigne",
+        " est ",
+        " va ",
+        " il ",
+        " elle ",
+        " et ",
+        " and ",
+        " who ",
+        ". she",
+        ". he",
+        " she's at",
+        " he's at",
     ];
     let mut best: Option<usize> = None;
     for l in LINKS {
@@ -199,7 +379,9 @@ mod tests {
         let d = WorkplaceDetector::new().expect("compiles");
         let mut out = Vec::new();
         d.find(text, &mut out);
-        out.into_iter().map(|c| text[c.start..c.end].to_string()).collect()
+        out.into_iter()
+            .map(|c| text[c.start..c.end].to_string())
+            .collect()
     }
 
     #[test]
