@@ -1,0 +1,597 @@
+//! From cues and spans to the two label scores.
+//!
+//! The weights are hand-set from the label policy (see the crate docs); they were checked on the
+//! development set but not fitted to it, so they read as rules: "a violent verb right after a
+//! first-person intent marker is a threat unless negated", "a business context takes a phone
+//! number out of doxxing".
+
+use crate::lexicon::{Cue, Hit};
+use crate::pii::Candidate;
+use crate::{char_offsets, LabelScore, Report, Span, SpanKind};
+
+/// Max distance in folded bytes between an intent marker and the violent act it governs.
+const INTENT_WINDOW: usize = 40;
+/// Max distance between a call on others and the act.
+const CALL_WINDOW: usize = 70;
+/// Max distance between a negation and the act it negates.
+const NEGATION_WINDOW: usize = 30;
+
+struct Evidence(Vec<&'static str>);
+
+impl Evidence {
+    fn push(&mut self, r: &'static str) {
+        if !self.0.contains(&r) {
+            self.0.push(r);
+        }
+    }
+}
+
+pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]) -> Report {
+    let mut ev = Evidence(Vec::new());
+    let has = |c: Cue| hits.iter().any(|h| h.cue == c);
+
+    let threat = threat_score(folded, hits, spans, &mut ev);
+    let threat_decision = threat >= 0.5;
+
+    // ---- doxxing, per span
+    let mut dox_scores = Vec::with_capacity(spans.len());
+    let pos = has(Cue::DoxPos);
+    let pos_count = {
+        let mut v: Vec<&str> = hits
+            .iter()
+            .filter(|h| h.cue == Cue::DoxPos)
+            .map(|h| &folded[h.start..h.end])
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    };
+    let act = has(Cue::DoxAct);
+    if pos {
+        ev.push("dox.locating");
+    }
+    if act {
+        ev.push("dox.call_to_contact");
+    }
+    let kinds = {
+        let mut k: Vec<SpanKind> = spans.iter().map(|c| c.kind).collect();
+        k.sort();
+        k.dedup();
+        k.len()
+    };
+    for c in spans {
+        let base: f32 = match c.kind {
+            SpanKind::Address => {
+                if c.confidence > 0.8 {
+                    0.6
+                } else {
+                    0.5
+                }
+            }
+            SpanKind::Phone => 0.45,
+            SpanKind::Email => {
+                if free_mail(&text[c.start..c.end]) {
+                    0.5
+                } else {
+                    0.3
+                }
+            }
+            SpanKind::Coordinates => 0.5,
+            SpanKind::Plate => 0.45,
+            SpanKind::Ip => 0.5,
+            SpanKind::NameWorkplace => 0.6,
+        };
+        let mut s = base;
+        if pos {
+            // More distinct locating cues, more certainty (capped).
+            s += 0.2 + 0.1 * (pos_count.saturating_sub(1)).min(2) as f32;
+        }
+        if act {
+            s += 0.2;
+        }
+        if threat_decision {
+            s += 0.3;
+        }
+        if kinds >= 2 {
+            // A dox list: several kinds of personal information about one person.
+            s += 0.15;
+        }
+        let neg = |cue: Cue, w: f32, ev: &mut Evidence| -> f32 {
+            if has(cue) {
+                ev.push(cue_rule(cue));
+                w
+            } else {
+                0.0
+            }
+        };
+        let penalty = match c.kind {
+            SpanKind::Address => {
+                neg(Cue::Business, 0.5, &mut ev)
+                    + neg(Cue::PublicOffice, 0.5, &mut ev)
+                    + neg(Cue::Fictional, 0.6, &mut ev)
+                    + neg(Cue::SelfDisclose, 0.3, &mut ev)
+            }
+            SpanKind::Phone => {
+                neg(Cue::Business, 0.45, &mut ev)
+                    + neg(Cue::PublicOffice, 0.5, &mut ev)
+                    + neg(Cue::SelfDisclose, 0.55, &mut ev)
+                    + neg(Cue::Service, 0.5, &mut ev)
+                    + neg(Cue::Sale, 0.3, &mut ev)
+            }
+            SpanKind::Email => {
+                neg(Cue::Business, 0.5, &mut ev)
+                    + neg(Cue::SelfDisclose, 0.55, &mut ev)
+                    + neg(Cue::Service, 0.3, &mut ev)
+            }
+            SpanKind::Coordinates => {
+                neg(Cue::Landmark, 0.6, &mut ev) + neg(Cue::Business, 0.2, &mut ev)
+            }
+            SpanKind::Plate => neg(Cue::Sale, 0.6, &mut ev) + neg(Cue::SelfDisclose, 0.2, &mut ev),
+            SpanKind::Ip => neg(Cue::Tech, 0.55, &mut ev),
+            SpanKind::NameWorkplace => {
+                neg(Cue::Business, 0.3, &mut ev) + neg(Cue::Fiction, 0.4, &mut ev)
+            }
+        };
+        // Without any locating cue, call to contact or threat, the penalties are final; with
+        // them, half of a penalty is offset (a dox of a shop owner's home is still a dox).
+        let s = if (pos || act || threat_decision) && penalty > 0.0 {
+            s - penalty * 0.5
+        } else {
+            s - penalty
+        };
+        ev.push(c.rule);
+        dox_scores.push(s.clamp(0.0, 1.0));
+    }
+    let doxxing = dox_scores.iter().copied().fold(0.0f32, f32::max);
+    let dox_decision = doxxing >= 0.5;
+    if dox_decision && threat_decision {
+        ev.push("combined.doxxing_and_threat");
+    }
+
+    let offsets: Vec<(usize, usize)> = spans.iter().map(|c| (c.start, c.end)).collect();
+    let chars = char_offsets(text, &offsets);
+    let out_spans = spans
+        .iter()
+        .zip(chars)
+        .zip(&dox_scores)
+        .map(|((c, (cs, ce)), &ds)| Span {
+            start: c.start,
+            end: c.end,
+            char_start: cs,
+            char_end: ce,
+            kind: c.kind,
+            confidence: c.confidence,
+            doxxing: ds >= 0.5,
+        })
+        .collect();
+
+    Report {
+        doxxing: LabelScore {
+            score: round3(doxxing),
+            decision: dox_decision,
+        },
+        threat: LabelScore {
+            score: round3(threat),
+            decision: threat_decision,
+        },
+        spans: out_spans,
+        evidence: ev.0.into_iter().map(str::to_string).collect(),
+    }
+}
+
+fn round3(x: f32) -> f32 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn cue_rule(c: Cue) -> &'static str {
+    match c {
+        Cue::Business => "context.business",
+        Cue::PublicOffice => "context.public_office",
+        Cue::Fictional => "context.fictional_place",
+        Cue::SelfDisclose => "context.self_disclosure",
+        Cue::Service => "context.customer_service",
+        Cue::Sale => "context.sale",
+        Cue::Landmark => "context.landmark",
+        Cue::Tech => "context.tech_support",
+        Cue::Fiction => "context.fiction",
+        Cue::News => "context.news",
+        Cue::Report => "context.report",
+        Cue::Game => "context.gaming_sports",
+        Cue::Counter => "context.counter_speech",
+        Cue::Negation => "context.negation",
+        Cue::Idiom => "context.idiom",
+        _ => "context.other",
+    }
+}
+
+/// Free-mail providers: an address there is a person's, not a company's.
+fn free_mail(email: &str) -> bool {
+    let domain = email.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
+    const FREE: &[&str] = &[
+        "gmail.",
+        "googlemail.",
+        "yahoo.",
+        "ymail.",
+        "outlook.",
+        "hotmail.",
+        "live.",
+        "msn.",
+        "aol.",
+        "icloud.",
+        "me.com",
+        "mac.com",
+        "proton",
+        "pm.me",
+        "gmx.",
+        "mail.com",
+        "orange.fr",
+        "wanadoo.fr",
+        "free.fr",
+        "sfr.fr",
+        "laposte.net",
+        "neuf.fr",
+        "bbox.fr",
+        "numericable.fr",
+        "btinternet.",
+        "sky.com",
+        "virginmedia.",
+        "talktalk.",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "sbcglobal.net",
+        "yandex.",
+        "zoho.",
+        "tutanota.",
+    ];
+    FREE.iter()
+        .any(|f| domain.starts_with(f) || domain.contains(f))
+}
+
+/// Whether `folded` contains one of `words` as a whole token.
+fn has_word(folded: &str, words: &[&str]) -> bool {
+    folded
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
+        .any(|w| words.contains(&w) || (w.starts_with("t'") && words.contains(&"t'")))
+}
+
+/// French "ne"/"n'" within `window` bytes before `at`, in the same sentence.
+fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
+    let from = at.saturating_sub(window);
+    let mut from = from;
+    while !folded.is_char_boundary(from) {
+        from += 1;
+    }
+    let seg = &folded[from..at];
+    if seg.contains(['.', '!', '?']) {
+        return false;
+    }
+    seg.split(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
+        .any(|w| w == "ne" || w.starts_with("n'"))
+}
+
+fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    folded.as_bytes()[a.min(folded.len())..b.min(folded.len())]
+        .iter()
+        .any(|&c| matches!(c, b'.' | b'!' | b'?'))
+}
+
+/// The next (or previous) word around a byte range of the folded text.
+fn word_after(folded: &str, end: usize) -> &str {
+    let rest = folded[end..].trim_start_matches([' ', '-', ',']);
+    let e = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
+        .unwrap_or(rest.len());
+    &rest[..e]
+}
+
+fn word_before(folded: &str, start: usize) -> &str {
+    let head = folded[..start].trim_end_matches([' ', '-']);
+    let s = head
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '\''))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    &head[s..]
+}
+
+/// Quoted stretches of the folded text: between double quotes (guillemets and curly quotes
+/// are folded to `"`), or between single quotes that open after a space or colon and close
+/// before a non-letter (so apostrophes in "i'll" are not quotes).
+fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
+    let b = folded.as_bytes();
+    let mut out = Vec::new();
+    let mut open: Option<usize> = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'"' {
+            match open {
+                Some(s) => {
+                    out.push((s, i));
+                    open = None;
+                }
+                None => open = Some(i),
+            }
+        }
+    }
+    let mut open: Option<usize> = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'\'' {
+            continue;
+        }
+        let before = if i == 0 { b' ' } else { b[i - 1] };
+        let after = b.get(i + 1).copied().unwrap_or(b' ');
+        match open {
+            None if matches!(before, b' ' | b':' | b'(') && after.is_ascii_alphanumeric() => {
+                open = Some(i)
+            }
+            Some(s) if !after.is_ascii_alphanumeric() && before != b' ' => {
+                out.push((s, i));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// An imperative use of a violent verb: it opens a sentence or clause ("burn it while she
+/// sleeps", "break his legs") or is a French second-person plural form ("cramez tout").
+fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
+    // The whole first word, also when the lexicon entry was a stem ("eradiqu*" in "eradiquons").
+    let rest = &folded[h.start..];
+    let first = &rest[..rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len())];
+    if first.len() > 5 && (first.ends_with("ez") || first.ends_with("ons")) {
+        return true;
+    }
+    let head = folded[..h.start].trim_end();
+    let opens = head.is_empty()
+        || head.ends_with(['.', '!', '?', ':', '-', ',', ';'])
+        || matches!(
+            word_before(folded, h.start),
+            "go" | "allez" | "va" | "come" | "let's" | "lets"
+        );
+    opens && (has_target_info || targeted(folded, h))
+}
+
+/// Object pronoun next to a violent verb: "stab him", "je te bute", "l'abattre".
+fn targeted(folded: &str, h: &Hit) -> bool {
+    const AFTER: &[&str] = &[
+        "you",
+        "u",
+        "ya",
+        "him",
+        "her",
+        "them",
+        "em",
+        "'em",
+        "his",
+        "their",
+        "your",
+        "ur",
+        "yourself",
+        "that",
+        "those",
+        "these",
+        "every",
+        "all",
+        "any",
+        "a",
+        "an",
+        "the",
+        "toi",
+        "les",
+        "le",
+        "la",
+        "lui",
+        "ce",
+        "cette",
+        "ces",
+        "tous",
+        "toutes",
+        "sa",
+        "son",
+        "ses",
+        "ta",
+        "ton",
+        "tes",
+        "vous",
+        "toute",
+        "tout",
+        "whole",
+        "entire",
+        "it",
+        "everyone",
+        "everybody",
+        "out",
+    ];
+    const BEFORE: &[&str] = &[
+        "te", "t'", "le", "la", "l'", "lui", "les", "vous", "leur", "me", "nous",
+    ];
+    let after = word_after(folded, h.end);
+    if AFTER.contains(&after) {
+        return true;
+    }
+    let before = word_before(folded, h.start);
+    if BEFORE.contains(&before) {
+        return true;
+    }
+    // Elided clitic glued to the verb: "l'abattre", "t'egorger".
+    let b = folded.as_bytes();
+    h.start >= 2 && b[h.start - 1] == b'\'' && matches!(b[h.start - 2], b'l' | b't')
+}
+
+fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Evidence) -> f32 {
+    let of = |c: Cue| hits.iter().filter(move |h| h.cue == c);
+    let has = |c: Cue| hits.iter().any(|h| h.cue == c);
+    let idioms: Vec<&Hit> = of(Cue::Idiom).collect();
+    let covered_by_idiom = |h: &Hit| idioms.iter().any(|i| i.start < h.end && h.start < i.end);
+    let negated = |h: &Hit, window: usize| {
+        of(Cue::Negation).any(|n| {
+            n.end <= h.start && h.start - n.end <= window && !sentence_break(folded, n.end, h.start)
+        }) || short_negation_before(folded, h.start, window)
+    };
+    let second = has(Cue::Second) || has_word(folded, &["u", "ur", "ya", "tu", "te", "ta", "t'"]);
+    let mut best = 0.0f32;
+    let mut strong_kinds = 0;
+    let mut idiom_used = false;
+    let mut negation_used = false;
+
+    // Violent acts.
+    let mut violence_best = 0.0f32;
+    for v in of(Cue::Violence) {
+        if covered_by_idiom(v) {
+            idiom_used = true;
+            continue;
+        }
+        let intent = of(Cue::Intent).any(|i| {
+            i.end <= v.start + 1
+                && v.start.saturating_sub(i.end) <= INTENT_WINDOW
+                && !sentence_break(folded, i.end, v.start)
+        });
+        // A call on others governs the act that follows it in the same sentence.
+        let call = of(Cue::Call).any(|c| {
+            c.end <= v.start + 1
+                && v.start - c.end.min(v.start) <= CALL_WINDOW
+                && !sentence_break(folded, c.end, v.start)
+        }) || imperative(folded, v, !spans.is_empty());
+        let tgt = targeted(folded, v);
+        if negated(v, NEGATION_WINDOW) {
+            negation_used = true;
+            continue;
+        }
+        let w = match (intent, call, tgt) {
+            (true, _, true) => {
+                ev.push("threat.intent_violence");
+                0.9
+            }
+            (true, _, false) => {
+                ev.push("threat.intent_violence");
+                0.75
+            }
+            (false, true, true) => {
+                ev.push("threat.incite");
+                0.9
+            }
+            (false, true, false) => {
+                ev.push("threat.incite");
+                0.7
+            }
+            (false, false, true) => {
+                ev.push("threat.targeted_violence");
+                0.6
+            }
+            _ => 0.2,
+        };
+        if w > 0.2 {
+            ev.push(v.rule);
+        }
+        violence_best = violence_best.max(w);
+    }
+    if violence_best >= 0.6 {
+        strong_kinds += 1;
+    }
+    best = best.max(violence_best);
+
+    // Direct threat phrases.
+    for d in of(Cue::Direct) {
+        if covered_by_idiom(d) {
+            idiom_used = true;
+            continue;
+        }
+        // Only an immediately preceding negation cancels a set phrase ("not 'you're dead'").
+        if negated(d, 3) {
+            negation_used = true;
+            continue;
+        }
+        ev.push(d.rule);
+        best = best.max(0.9);
+        strong_kinds += 1;
+        break;
+    }
+
+    // Veiled threats.
+    if let Some(v) = of(Cue::Veiled).next() {
+        ev.push(v.rule);
+        let w = if second { 0.75 } else { 0.6 };
+        best = best.max(w);
+        strong_kinds += 1;
+    }
+
+    // A weapon aimed at someone, or brought next to a place where someone lives.
+    let located = spans.iter().any(|c| {
+        matches!(
+            c.kind,
+            SpanKind::Address | SpanKind::Coordinates | SpanKind::Plate
+        )
+    });
+    if has(Cue::Weapon)
+        && (second || has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent) || located)
+    {
+        ev.push("threat.weapon");
+        best = best.max(if located { 0.7 } else { 0.55 });
+    }
+
+    // Swatting: urging a false emergency call, usually next to an address.
+    if has(Cue::Swat) {
+        let with_target = !spans.is_empty() || has(Cue::Call) || has(Cue::DoxAct);
+        ev.push("threat.swatting");
+        best = best.max(if with_target { 0.85 } else { 0.45 });
+        if with_target {
+            strong_kinds += 1;
+        }
+    }
+
+    if strong_kinds >= 2 {
+        best = (best + 0.05).min(1.0);
+    }
+    if idiom_used {
+        ev.push("context.idiom");
+    }
+    if negation_used {
+        ev.push("context.negation");
+    }
+    if best < 0.3 {
+        return best;
+    }
+
+    // Contexts that cancel a threat reading of the whole post.
+    let mut factor = 1.0f32;
+    // Every threat cue inside quotation marks: someone else's words being reported, quoted in
+    // counter-speech or in a news item.
+    let threat_hits: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| {
+            matches!(h.cue, Cue::Violence | Cue::Direct | Cue::Veiled) && !covered_by_idiom(h)
+        })
+        .collect();
+    let quotes = quoted_regions(folded);
+    if !quotes.is_empty()
+        && !threat_hits.is_empty()
+        && threat_hits
+            .iter()
+            .all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))
+    {
+        ev.push("context.quoted");
+        factor *= 0.3;
+    }
+    for (cue, f) in [
+        (Cue::News, 0.3f32),
+        (Cue::Report, 0.35),
+        (Cue::Fiction, 0.3),
+        (Cue::Counter, 0.3),
+    ] {
+        if has(cue) {
+            ev.push(cue_rule(cue));
+            factor *= f;
+        }
+    }
+    // Trash talk is only trash talk when nothing ties it to the real world.
+    if has(Cue::Game) && spans.is_empty() && !has(Cue::Weapon) && !has(Cue::Swat) {
+        ev.push(cue_rule(Cue::Game));
+        factor *= 0.35;
+    }
+    best * factor
+}

@@ -1,0 +1,324 @@
+//! Content signals: fast, offline detection of doxxing and threats in English and French.
+//!
+//! [`Signals::new`] compiles everything once (a few milliseconds); the value is immutable and
+//! `Send + Sync`, so share it behind an `Arc`. [`Signals::scan`] is a pure function of the text.
+//!
+//! # How a post is scanned
+//!
+//! 1. **Fold** ([`normalize`]): lower case, accents stripped, leetspeak digits inside words
+//!    mapped to letters (`k1ll` → `kill`), spaced-out letters joined (`t u e r` → `tuer`).
+//! 2. **Cues**: one Aho–Corasick pass over the folded text finds every lexicon entry: violent
+//!    verbs, intent markers ("i'll", "je vais"), calls on others ("someone should", "allez"),
+//!    direct and veiled threat phrases, and the contexts that cancel or support a decision
+//!    (negation, quoting, news, gaming, idioms, fiction; business, public office, self-disclosure,
+//!    sale ads, landmarks, order numbers, tech support). Violent verbs and threat phrases come
+//!    with generated spelling variants, so typos and HateCheck's spelling perturbations match.
+//! 3. **Spans**: one multi-pattern regex pass over the *original* text finds phone numbers,
+//!    e-mails, street addresses, coordinates, plates and IPs; each candidate is validated
+//!    (libphonenumber metadata for phones, numeric ranges for IPs and coordinates). Name +
+//!    workplace/school spans are searched only when a workplace cue fired.
+//! 4. **Decide** (`decide`): hand-set weights turn cues and spans into two scores in `[0, 1]`.
+//!    *Threat*: a violent act tied to intent, a call on others or a target pronoun, a direct or
+//!    veiled threat phrase, or swatting; each cancelling context present multiplies the score
+//!    down (an idiom only cancels the violent word it covers, negation only the clause it is in).
+//!    *Doxxing*: each span starts from a base that depends on its type, goes up with locating
+//!    cues ("lives at", "son num"), calls to contact, third-party framing and a threat in the same
+//!    post, and goes down with the contexts that make it someone's business, office, own contact
+//!    or a fictional place — only the contexts relevant to that span's type count (tech support
+//!    lowers an IP, not an address). A decision is `score >= 0.5`.
+//!
+//! The report lists the rules that fired (`evidence`), so an analyst sees why.
+//!
+//! # Expected errors
+//!
+//! This is a rule system written from the label policy, not a trained model. It misses threats
+//! phrased without any violent word, intent or known veiled phrase ("you should be careful who
+//! you talk to"), and names written without a workplace or school phrase are never a span.
+//! Context cues are bag-of-words within the post, so a post that mixes a shop listing with a
+//! real dox can be under-scored, and sarcasm or irony is not understood. Addresses are pattern
+//! based (no libpostal): unusual street types or a street name of more than four words before
+//! the street type are missed. Phone numbers are validated for FR, UK, US and Canada national
+//! formats and any international `+` format.
+//!
+//! # Offsets
+//!
+//! [`Span`] carries byte offsets (`start`, `end`, always on char boundaries) for slicing the
+//! Rust string and code-point offsets (`char_start`, `char_end`) for other languages and for the
+//! evaluation data set.
+#![deny(missing_docs)]
+
+mod decide;
+pub mod eval;
+mod lexicon;
+#[doc(hidden)]
+pub use lexicon::all_variants;
+pub mod normalize;
+mod pii;
+mod scan_io;
+mod workplace;
+
+use serde::Serialize;
+
+pub use scan_io::{scan_lines, ScanLinesStats};
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A built-in pattern failed to compile: a bug in this crate, not in the input.
+    #[error("built-in pattern failed to compile: {0}")]
+    Pattern(String),
+    /// Reading or writing a stream failed.
+    #[error("i/o error at line {line}: {source}")]
+    Io {
+        /// 1-based input line number (0 when not tied to a line).
+        line: usize,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the evaluation data set is not valid.
+    #[error("invalid data set line {line}: {message}")]
+    Dataset {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The kind of personal information a span holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanKind {
+    /// A phone number, validated against numbering-plan metadata.
+    Phone,
+    /// An e-mail address.
+    Email,
+    /// A street address (house number + street, optionally unit and city/postcode).
+    Address,
+    /// GPS coordinates (decimal, hemisphere or degree-minute-second).
+    Coordinates,
+    /// A vehicle licence plate (FR SIV, UK, US).
+    Plate,
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// A person's name with the workplace or school where they can be found.
+    NameWorkplace,
+}
+
+impl SpanKind {
+    /// All kinds, in a stable order.
+    pub const ALL: [SpanKind; 7] = [
+        SpanKind::Phone,
+        SpanKind::Email,
+        SpanKind::Address,
+        SpanKind::Coordinates,
+        SpanKind::Plate,
+        SpanKind::Ip,
+        SpanKind::NameWorkplace,
+    ];
+
+    /// The snake_case name used in JSON and in the data set.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Phone => "phone",
+            SpanKind::Email => "email",
+            SpanKind::Address => "address",
+            SpanKind::Coordinates => "coordinates",
+            SpanKind::Plate => "plate",
+            SpanKind::Ip => "ip",
+            SpanKind::NameWorkplace => "name_workplace",
+        }
+    }
+
+    /// Parse the data set's type name.
+    pub fn parse(s: &str) -> Option<SpanKind> {
+        SpanKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A piece of personal information found in the text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Span {
+    /// Byte offset of the first byte (on a char boundary).
+    pub start: usize,
+    /// Byte offset one past the last byte (on a char boundary).
+    pub end: usize,
+    /// Unicode code-point offset of the first char.
+    pub char_start: usize,
+    /// Unicode code-point offset one past the last char.
+    pub char_end: usize,
+    /// What it is.
+    pub kind: SpanKind,
+    /// How sure the pattern is that this is the kind it says, in `[0, 1]`.
+    pub confidence: f32,
+    /// Whether this span contributes to the doxxing decision (false for a business number,
+    /// a landmark's coordinates, a plate in a sale ad...). Redaction may still use every span.
+    pub doxxing: bool,
+}
+
+/// A label with its score and decision.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LabelScore {
+    /// Score in `[0, 1]`.
+    pub score: f32,
+    /// `score >= 0.5`.
+    pub decision: bool,
+}
+
+/// How severe a report is, for triage. Ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Neither label.
+    None,
+    /// Personal information published, no threat.
+    Doxxing,
+    /// A threat, no personal information published.
+    Threat,
+    /// Personal information published together with a threat or call to act: the most severe
+    /// signal (the desk maps it to P0).
+    DoxxingAndThreat,
+}
+
+/// The result of [`Signals::scan`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The doxxing label.
+    pub doxxing: LabelScore,
+    /// The threat / incitement label.
+    pub threat: LabelScore,
+    /// Personal-information spans, in text order, non-overlapping.
+    pub spans: Vec<Span>,
+    /// Names of the rules and features that fired, e.g. `threat.direct.en`, `context.negation`.
+    pub evidence: Vec<String>,
+}
+
+impl Report {
+    /// The triage severity of this report.
+    pub fn severity(&self) -> Severity {
+        match (self.doxxing.decision, self.threat.decision) {
+            (true, true) => Severity::DoxxingAndThreat,
+            (false, true) => Severity::Threat,
+            (true, false) => Severity::Doxxing,
+            (false, false) => Severity::None,
+        }
+    }
+
+    /// The spans that make the post doxxing (those with `doxxing == true`), empty when the
+    /// doxxing decision is negative.
+    pub fn doxxing_spans(&self) -> impl Iterator<Item = &Span> {
+        let on = self.doxxing.decision;
+        self.spans.iter().filter(move |s| on && s.doxxing)
+    }
+}
+
+/// The compiled detectors. Build once, share via `Arc`.
+#[derive(Debug)]
+pub struct Signals {
+    lexicon: lexicon::Lexicon,
+    pii: pii::PiiDetector,
+    workplace: workplace::WorkplaceDetector,
+}
+
+impl Signals {
+    /// Compile all patterns and lexicons.
+    ///
+    /// # Errors
+    /// Only if a built-in pattern does not compile, which the test suite rules out.
+    pub fn new() -> Result<Self, Error> {
+        Ok(Signals {
+            lexicon: lexicon::Lexicon::new()?,
+            pii: pii::PiiDetector::new()?,
+            workplace: workplace::WorkplaceDetector::new()?,
+        })
+    }
+
+    /// The lexicon hits of a post as `(rule, category, folded match)`, for debugging rules.
+    /// It returns pieces of the text: never log its output in production.
+    #[doc(hidden)]
+    pub fn debug_hits(&self, text: &str) -> Vec<(String, String, String)> {
+        let mut folded = String::new();
+        normalize::fold(text, &mut folded);
+        let mut hits = Vec::new();
+        self.lexicon.scan(&folded, &mut hits);
+        hits.iter()
+            .map(|h| {
+                (
+                    h.rule.to_string(),
+                    format!("{:?}", h.cue),
+                    folded[h.start..h.end].to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Scan one post.
+    pub fn scan(&self, text: &str) -> Report {
+        let mut folded = String::new();
+        normalize::fold(text, &mut folded);
+        let mut hits = Vec::new();
+        self.lexicon.scan(&folded, &mut hits);
+
+        let has = |c: lexicon::Cue| hits.iter().any(|h| h.cue == c);
+        let mut cands = Vec::new();
+        self.pii.find(text, has(lexicon::Cue::Vehicle), &mut cands);
+        if has(lexicon::Cue::Workplace) {
+            self.workplace.find(text, &mut cands);
+        }
+        cands.sort_by_key(|c| (c.start, std::cmp::Reverse(c.end)));
+        // Keep spans non-overlapping: an earlier (or longer at the same start) span wins.
+        let mut kept: Vec<pii::Candidate> = Vec::with_capacity(cands.len());
+        for c in cands {
+            match kept.last() {
+                Some(last) if c.start < last.end => {
+                    // A name+workplace span may cover an address or phone inside it only if it
+                    // is the better evidence; otherwise keep the more specific one.
+                    if c.kind != SpanKind::NameWorkplace && last.kind == SpanKind::NameWorkplace {
+                        kept.pop();
+                        kept.push(c);
+                    }
+                }
+                _ => kept.push(c),
+            }
+        }
+        // Context words that are part of a span ("rue de la Mairie", "Château Street") say
+        // nothing about the post: drop those hits when every occurrence is inside a span.
+        if !kept.is_empty() {
+            let span_folded: Vec<String> = kept
+                .iter()
+                .map(|c| {
+                    let mut f = String::new();
+                    normalize::fold(&text[c.start..c.end], &mut f);
+                    f
+                })
+                .collect();
+            hits.retain(|h| {
+                if !h.cue.is_context() {
+                    return true;
+                }
+                let w = &folded[h.start..h.end];
+                let inside: usize = span_folded.iter().map(|f| f.matches(w).count()).sum();
+                inside == 0 || folded.matches(w).count() > inside
+            });
+        }
+        decide::decide(text, &folded, &hits, &kept)
+    }
+}
+
+/// Convert byte offsets to code-point offsets for a sorted list of spans in one pass.
+pub(crate) fn char_offsets(text: &str, bytes: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    if text.is_ascii() {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    for &(s, e) in bytes {
+        let cs = text[..s].chars().count();
+        let ce = cs + text[s..e].chars().count();
+        out.push((cs, ce));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

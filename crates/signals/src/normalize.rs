@@ -1,0 +1,269 @@
+//! Text folding for lexicon matching.
+//!
+//! The lexicons (threat verbs, context cues) are written in one folded form: ASCII lower case,
+//! no accents, straight apostrophes, single spaces. [`fold`] maps any post to that form so that
+//! `TU ES MORT`, `t'es mòrt`, `k1ll` and `t u e r` all reach the same entries. The folded text
+//! is only used to decide *whether* a cue fired; spans are always found on the original text,
+//! so the folded text needs no offset map back to the input.
+
+/// Fold `text` into `out` (cleared first): lower case, accents stripped, leetspeak digits
+/// inside words mapped to letters, runs of spaced single letters joined (`t r a n s` →
+/// `trans`), runs of three or more identical letters shortened to two.
+pub fn fold(text: &str, out: &mut String) {
+    out.clear();
+    out.reserve(text.len() + 8);
+    let mut prev: Option<char> = None;
+    let mut run = 0usize;
+    let mut chars = text.char_indices().peekable();
+    // Leetspeak is decided per alphanumeric token: "k1ll" (mostly letters) is mapped, "1v1",
+    // "dust2" or "192" are not.
+    let mut leet_token = false;
+    let mut in_token = false;
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        if c.is_alphanumeric() {
+            if !in_token {
+                in_token = true;
+                leet_token = leet_worthy(&text[i..]);
+            }
+        } else {
+            in_token = false;
+        }
+        if let Some(tok) = emoji_token(c) {
+            for t in [" ", tok, " "] {
+                if t == " " && (out.ends_with(' ') || out.is_empty()) {
+                    continue;
+                }
+                out.push_str(t);
+            }
+            prev = Some(' ');
+            run = 0;
+            continue;
+        }
+        let mapped = map_char(c, prev, next, leet_token);
+        for m in mapped.iter().flatten() {
+            let m = *m;
+            if m == ' ' {
+                if out.ends_with(' ') || out.is_empty() {
+                    continue;
+                }
+            } else if Some(m) == prev && m.is_ascii_alphabetic() {
+                run += 1;
+                if run >= 2 {
+                    // "huuuge" -> "huuge": keeps legitimate doubles ("kill") intact.
+                    continue;
+                }
+            } else {
+                run = 0;
+            }
+            out.push(m);
+            prev = Some(m);
+        }
+    }
+    join_spaced_letters(out);
+}
+
+/// Map one input char to up to two folded chars.
+/// Emoji that carry meaning for the context rules: sports and games.
+fn emoji_token(c: char) -> Option<&'static str> {
+    match c {
+        '⚽' | '🏀' | '🏈' | '🏉' | '🏒' | '🎾' | '🏆' | '🥅' | '🏏' => {
+            Some("[sport]")
+        }
+        '🎮' | '🕹' => Some("[game]"),
+        _ => None,
+    }
+}
+
+/// Whether the alphanumeric token starting `rest` looks like a word with leet digits in it:
+/// at least two letters and more letters than digits.
+fn leet_worthy(rest: &str) -> bool {
+    let (mut letters, mut digits) = (0, 0);
+    for c in rest.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+        } else if c.is_alphabetic() {
+            letters += 1;
+        } else {
+            break;
+        }
+    }
+    digits > 0 && letters >= 2 && letters > digits
+}
+
+fn map_char(
+    c: char,
+    prev: Option<char>,
+    next: Option<char>,
+    leet_token: bool,
+) -> [Option<char>; 2] {
+    if c.is_ascii() {
+        let l = c.to_ascii_lowercase();
+        let r = match l {
+            'a'..='z' | '\'' | '"' | '.' | ',' | '!' | '?' | ':' | ';' | '@' | '-' | '/' => l,
+            '0' | '1' | '3' | '4' | '5' | '7' | '$' => {
+                // Leetspeak only between letters or at a word edge touching a letter:
+                // "k1ll", "d3ath", "m0rt" but not "192.0.2.1" or "3 days".
+                let letter_prev = prev.is_some_and(|p| p.is_ascii_alphabetic());
+                let letter_next = next.is_some_and(|n| n.is_alphabetic());
+                if leet_token && (letter_prev || letter_next) {
+                    match l {
+                        '0' => 'o',
+                        '1' => 'i',
+                        '3' => 'e',
+                        '4' => 'a',
+                        '5' | '$' => 's',
+                        '7' => 't',
+                        _ => l,
+                    }
+                } else {
+                    l
+                }
+            }
+            '0'..='9' => l,
+            '\n' | '\r' | '\t' | ' ' => ' ',
+            _ => l,
+        };
+        return [Some(r), None];
+    }
+    let r = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'a',
+        'ç' | 'Ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'i',
+        'ñ' | 'Ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'ø' | 'Ø' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'u',
+        'ý' | 'ÿ' | 'Ý' => 'y',
+        'œ' | 'Œ' => return [Some('o'), Some('e')],
+        'æ' | 'Æ' => return [Some('a'), Some('e')],
+        'ß' => return [Some('s'), Some('s')],
+        '’' | '‘' | '`' | '´' | 'ʼ' => '\'',
+        '“' | '”' | '«' | '»' | '„' => '"',
+        '–' | '—' | '‐' => '-',
+        '\u{a0}' | '\u{202f}' | '\u{2009}' => ' ',
+        _ if c.is_whitespace() => ' ',
+        _ if c.is_alphabetic() => c.to_lowercase().next().unwrap_or(c),
+        // Emoji and symbols: a space keeps words apart without adding noise.
+        _ => ' ',
+    };
+    [Some(r), None]
+}
+
+/// Join runs of at least three single letters separated by single spaces
+/// ("i am going to shoot the next m u s l i m" → "... muslim"), a HateCheck spelling variant.
+fn join_spaced_letters(s: &mut String) {
+    let b = s.as_bytes();
+    // Fast exit: most posts have no "x y z" run.
+    let mut has_run = false;
+    let mut i = 0;
+    while i + 4 < b.len() {
+        if is_single(b, i)
+            && b[i + 1] == b' '
+            && is_single(b, i + 2)
+            && b[i + 3] == b' '
+            && is_single(b, i + 4)
+        {
+            has_run = true;
+            break;
+        }
+        i += 1;
+    }
+    if !has_run {
+        return;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        // Count a run of single letters starting at i.
+        let mut j = i;
+        let mut n = 0;
+        while j < b.len() && is_single(b, j) {
+            n += 1;
+            if j + 2 < b.len() && b[j + 1] == b' ' && is_single(b, j + 2) {
+                j += 2;
+            } else {
+                j += 1;
+                break;
+            }
+        }
+        if n >= 3 {
+            let mut k = i;
+            while k < j {
+                if b[k] != b' ' {
+                    out.push(b[k] as char);
+                }
+                k += 1;
+            }
+            i = j;
+        } else {
+            // Copy one (possibly multi-byte) char.
+            let ch_len = utf8_len(b[i]);
+            out.push_str(&s[i..i + ch_len]);
+            i += ch_len;
+        }
+    }
+    *s = out;
+}
+
+/// A lone ASCII letter: a letter with no letter or apostrophe on either side.
+fn is_single(b: &[u8], i: usize) -> bool {
+    b[i].is_ascii_alphabetic()
+        && (i == 0 || b[i - 1] == b' ')
+        && (i + 1 == b.len()
+            || b[i + 1] == b' '
+            || b[i + 1].is_ascii_punctuation() && b[i + 1] != b'\'')
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold;
+
+    fn f(s: &str) -> String {
+        let mut out = String::new();
+        fold(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn lowercases_and_strips_accents() {
+        assert_eq!(f("T'ES MORT, Émilie"), "t'es mort, emilie");
+        assert_eq!(f("Je vais brûler ta maison"), "je vais bruler ta maison");
+        assert_eq!(f("l’adresse"), "l'adresse");
+    }
+
+    #[test]
+    fn maps_leetspeak_inside_words_only() {
+        assert_eq!(f("I want to k1ll all"), "i want to kill all");
+        assert_eq!(f("D3ath to"), "death to");
+        assert_eq!(f("M0rt à"), "mort a");
+        assert_eq!(f("192.0.2.1 in 3 days"), "192.0.2.1 in 3 days");
+        assert_eq!(f("1v1 me on dust2"), "1v1 me on dust2");
+    }
+
+    #[test]
+    fn joins_spaced_letters() {
+        assert_eq!(
+            f("shoot the next M u s l i m I see"),
+            "shoot the next muslimi see"
+        );
+        assert_eq!(f("Je veux t u e r toutes"), "je veux tuer toutes");
+        // Two single letters are not a run: "a b" stays.
+        assert_eq!(f("a b test"), "a b test");
+    }
+
+    #[test]
+    fn shortens_letter_runs_and_spaces() {
+        assert_eq!(f("Huuuuge   thanks"), "huuge thanks");
+        assert_eq!(f("dors biien 🔪🔪"), "dors biien ");
+    }
+}

@@ -1,0 +1,646 @@
+//! Personal-information spans: one multi-pattern regex pass over the original text, then
+//! cheap per-candidate validation (phone numbers through libphonenumber metadata, IP and
+//! coordinate ranges, plate shapes).
+//!
+//! All patterns live in one `regex_automata::meta::Regex` built with `new_many`, searched with
+//! leftmost-first semantics: at a given start the pattern listed first wins, so the more
+//! specific shapes (e-mail, coordinates, IP) come before the loose phone-number shape that would
+//! otherwise swallow `198.51.100.7` or `47.6161 1.5170`. When a candidate fails validation the
+//! search resumes one character after its start, so a bad candidate never hides a good one that
+//! starts later. Word boundaries are ASCII (`(?-u:\b)`) so the lazy DFA never has to bail out on
+//! accented text.
+
+use std::net::Ipv6Addr;
+
+use regex_automata::{meta::Regex, util::syntax, Input};
+
+use crate::SpanKind;
+
+/// A validated candidate, in byte offsets of the original text.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Candidate {
+    pub start: usize,
+    pub end: usize,
+    pub kind: SpanKind,
+    pub confidence: f32,
+    /// A short rule name for the evidence list, e.g. `pii.phone.fr`.
+    pub rule: &'static str,
+}
+
+/// Pattern identifiers, in priority order (index = pattern id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pat {
+    Email,
+    CoordDms,
+    CoordHemi,
+    CoordDecimalComma,
+    CoordDecimalSpace,
+    Ipv4,
+    Ipv6,
+    AddressFr,
+    AddressEn,
+    PlateFrSiv,
+    PlateUk,
+    PlateUs,
+    Phone,
+}
+
+const PATS: [Pat; 13] = [
+    Pat::Email,
+    Pat::CoordDms,
+    Pat::CoordHemi,
+    Pat::CoordDecimalComma,
+    Pat::CoordDecimalSpace,
+    Pat::Ipv4,
+    Pat::Ipv6,
+    Pat::AddressFr,
+    Pat::AddressEn,
+    Pat::PlateFrSiv,
+    Pat::PlateUk,
+    Pat::PlateUs,
+    Pat::Phone,
+];
+
+// --- Building blocks -------------------------------------------------------------------------
+
+const B: &str = r"(?-u:\b)";
+
+const FR_STREET_TYPES: &str = r"rue|avenue|av\.|bd|boulevard|blvd|place|pl\.|impasse|all[ée]e|chemin|quai|cours|route|rte|square|passage|rond-point|sentier|voie|villa|cit[ée]|r[ée]sidence|faubourg|promenade|esplanade|parvis|mont[ée]e|lotissement|hameau|lieu-dit|ruelle|traverse|clos|carrefour|chauss[ée]e|rampe|venelle|sente|domaine|mail";
+
+/// US/UK/CA street suffixes, long and abbreviated (USPS and Royal Mail usage, plus the
+/// generic ones that invented street names use).
+const EN_STREET_TYPES: &str = r"street|st|avenue|ave|av|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|courts|place|pl|terrace|ter|close|crescent|cres|grove|gardens|gdns|mews|square|sq|parkway|pkwy|circle|cir|circles|highway|hwy|trail|trl|row|walk|walks|common|commons|alley|plaza|loop|pike|path|hill|hills|rise|view|views|green|greens|park|parks|glen|glens|ridge|ridges|heights|crossing|cove|coves|creek|crest|corner|corners|estate|estates|expressway|extension|falls|ferry|field|fields|forest|fork|forks|fort|freeway|garden|gateway|harbor|harbors|haven|hollow|island|isle|junction|key|keys|knoll|knolls|lake|lakes|landing|light|lights|lock|locks|lodge|manor|manors|meadow|meadows|mill|mills|mission|motorway|mount|mountain|orchard|oval|overpass|pass|passage|pines|plains|point|points|port|ports|prairie|ramp|ranch|rapids|rest|river|route|run|shoal|shoals|shore|shores|skyway|spring|springs|spur|spurs|station|stravenue|stream|summit|trace|track|tunnel|turnpike|underpass|union|unions|valley|valleys|via|viaduct|village|villages|ville|vista|wall|ways|well|wells|bypass|causeway|center|centre|canyon|cape|club|dale|dam|divide|drives|flat|flats|ford|fords|forge|forges|branch|bridge|brook|brooks|burg|burgs|camp|cliff|cliffs|curve|inlet|loaf|mall|neck|pine|radial|rapid|spur|squares|streets|throughway|trafficway|trailer|roads|parkways|crossroad";
+
+const US_CA_STATES: &str = r"al|ak|az|ar|ca|co|ct|de|dc|fl|ga|hi|id|il|in|ia|ks|ky|la|me|md|ma|mi|mn|ms|mo|mt|ne|nv|nh|nj|nm|ny|nc|nd|oh|ok|or|pa|ri|sc|sd|tn|tx|ut|vt|va|wa|wv|wi|wy|ab|bc|mb|nb|nl|ns|nt|nu|on|pe|qc|sk|yt";
+
+fn patterns() -> Vec<String> {
+    let word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]*";
+    let city =
+        format!(r"(?:(?:le|la|les|saint|sainte|st|ste|san|los|las|new|fort|port)\s+)?{word}");
+    let uk_pc = format!(r"[a-z]{{1,2}}\d[a-z\d]?\s?\d[a-z]{{2}}{B}");
+    let ca_pc = format!(r"[a-z]\d[a-z]\s?\d[a-z]\d{B}");
+    let zip = format!(r"\d{{5}}(?:-\d{{4}})?{B}");
+    let states = format!(r"(?:{US_CA_STATES}){B}");
+    // City then state/ZIP/postcode. The city alone is never taken: without a state or postcode
+    // after it, "69 Chestnut Avenue, the flat above the chippy" would grow into the sentence.
+    let en_tail = format!(
+        r"(?:,\s*{word}(?:\s+{word}){{0,2}}(?:,?\s+{states}(?:,?\s+(?:{zip}|{ca_pc}))?|,?\s+(?:{uk_pc}|{zip}))|,?\s+(?:{uk_pc}|{zip}))"
+    );
+    let fr_unit = r"(?:(?:appartement|appart|appt|apt|app|b[âa]timent|b[âa]t|escalier|esc|porte|logement|log)\.?\s*[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d]{1,4}|\d{1,2}\s?(?:e|er|[èe]me)\s+(?:[ée]tage|droite|gauche)|r[ée]sidence(?:\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]+)+?)";
+    let fr_pc = format!(r"(?:,?\s*(?:\d{{5}}|\d{{2}}\s\d{{3}})\s+{city}(?:\s+cedex)?)");
+    let en_unit = r"(?:,?\s+(?:apt|apartment|unit|suite|ste|flat|room|rm|floor|fl)\.?\s*#?\d{1,5}[a-z]?|,?\s*#\d{1,5}[a-z]?)";
+
+    PATS.iter()
+        .map(|p| match p {
+            Pat::Email => format!(
+                r"[a-z0-9](?:[a-z0-9._%+\-]*[a-z0-9_\-])?@[a-z0-9](?:[a-z0-9\-]*\.)+[a-z]{{2,24}}{B}"
+            ),
+            Pat::CoordDms => {
+                let sec = r#"(?:\d{1,2}(?:[.,]\d+)?\s?(?:"|″|''|”|’’))?"#;
+                format!(
+                    r"\d{{1,2}}\s?°\s?\d{{1,2}}\s?['′’]\s?{sec}\s?[ns],?\s*\d{{1,3}}\s?°\s?\d{{1,2}}\s?['′’]\s?{sec}\s?[ewo]{B}"
+                )
+            }
+            Pat::CoordHemi => format!(
+                r"\d{{1,2}}(?:\.\d{{1,8}}\s?°?|\s?°)\s?[ns],?\s*\d{{1,3}}(?:\.\d{{1,8}}\s?°?|\s?°)\s?[ewo]{B}"
+            ),
+            Pat::CoordDecimalComma => {
+                r"[-+]?\d{1,2}\.\d{3,8}\s?,\s?[-+]?\d{1,3}\.\d{3,8}".to_string()
+            }
+            Pat::CoordDecimalSpace => {
+                r"[-+]?\d{1,2}\.\d{4,8}\s+[-+]?\d{1,3}\.\d{4,8}".to_string()
+            }
+            Pat::Ipv4 => format!(
+                r"{B}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){{3}}{B}"
+            ),
+            Pat::Ipv6 => format!(r"{B}[0-9a-f]{{0,4}}(?::[0-9a-f]{{0,4}}){{2,7}}"),
+            Pat::AddressFr => format!(
+                r"{B}\d{{1,4}}(?:\s?(?:bis|ter|quater|[abc]){B})?,?\s+(?:{FR_STREET_TYPES}){B}(?:\s+(?:{word}))+(?:,?\s+{fr_unit})*(?:{fr_pc}|{en_tail})?"
+            ),
+            Pat::AddressEn => format!(
+                r"(?:{B}(?:flat|apartment|apt|unit)\s+\d{{1,4}}[a-z]?,?\s+)?{B}\d{{1,6}}[a-z]?(?:\s+[a-zA-Z\u{{C0}}-\u{{D6}}\u{{D8}}-\u{{F6}}\u{{F8}}-\u{{24F}}\d][a-zA-Z\u{{C0}}-\u{{D6}}\u{{D8}}-\u{{F6}}\u{{F8}}-\u{{24F}}\d'’\.\-]*)+?\s+(?:{EN_STREET_TYPES})\.?{B}(?:\s+(?:n|s|e|w|ne|nw|se|sw|north|south|east|west){B})?{en_unit}?{en_tail}?"
+            ),
+            Pat::PlateFrSiv => format!(r"{B}[a-z]{{2}}[\- ]?\d{{3}}[\- ]?[a-z]{{2}}{B}"),
+            Pat::PlateUk => format!(r"{B}[a-z]{{2}}\d{{2}}\s?[a-z]{{3}}{B}"),
+            Pat::PlateUs => format!(
+                r"{B}(?:\d[a-z]{{3}}\d{{3}}|[a-z]{{3}}[\- ]?\d{{3,4}}|\d{{3}}[\- ]?[a-z]{{3}}|[a-z]{{2}}\d[\- ]?[a-z]\d{{3}}){B}"
+            ),
+            Pat::Phone => {
+                r"(?:(?:\+|00)\d{1,3}[\s.\-]?)?(?:\(0\)\s?)?(?:\(\d{1,5}\)[\s.\-]?)?\d+(?:[\s.\-]\d+)+|(?:\+|00)\d{8,14}|\d{8,14}"
+                    .to_string()
+            }
+        })
+        .collect()
+}
+
+/// The compiled span detector.
+#[derive(Debug)]
+pub(crate) struct PiiDetector {
+    re: Regex,
+}
+
+impl PiiDetector {
+    pub fn new() -> Result<Self, crate::Error> {
+        let pats = patterns();
+        let re = Regex::builder()
+            .configure(Regex::config().hybrid_cache_capacity(16 * (1 << 20)))
+            .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
+            .build_many(&pats)
+            .map_err(|e| crate::Error::Pattern(e.to_string()))?;
+        Ok(PiiDetector { re })
+    }
+
+    /// All validated candidates, in text order, non-overlapping. `plate_context` says whether
+    /// the post talks about a vehicle or a plate, which the looser plate shapes require.
+    pub fn find(&self, text: &str, plate_context: bool, out: &mut Vec<Candidate>) {
+        // Every pattern needs a digit or an '@': most chat lines have neither.
+        if !text.bytes().any(|b| b.is_ascii_digit() || b == b'@') {
+            return;
+        }
+        let mut at = 0;
+        let len = text.len();
+        while at < len {
+            let input = Input::new(text).span(at..len);
+            let Some(m) = self.re.search(&input) else {
+                break;
+            };
+            let pat = PATS[m.pattern().as_usize()];
+            let (s, e) = (m.start(), m.end());
+            match validate(pat, text, s, e, plate_context) {
+                Some(c) => {
+                    at = c.end.max(s + 1);
+                    out.push(c);
+                }
+                None => at = next_boundary(text, s),
+            }
+        }
+    }
+}
+
+fn next_boundary(text: &str, i: usize) -> usize {
+    let mut j = i + 1;
+    while j < text.len() && !text.is_char_boundary(j) {
+        j += 1;
+    }
+    j
+}
+
+fn prev_char(text: &str, i: usize) -> Option<char> {
+    text[..i].chars().next_back()
+}
+
+fn next_char(text: &str, i: usize) -> Option<char> {
+    text[i..].chars().next()
+}
+
+fn cand(s: usize, e: usize, kind: SpanKind, confidence: f32, rule: &'static str) -> Candidate {
+    Candidate {
+        start: s,
+        end: e,
+        kind,
+        confidence,
+        rule,
+    }
+}
+
+fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Option<Candidate> {
+    let m = &text[s..e];
+    match pat {
+        Pat::Email => {
+            // The regex may start inside a longer local part: "xx.y@..." preceded by a dot.
+            if prev_char(text, s).is_some_and(|c| c.is_alphanumeric() || c == '.') {
+                return None;
+            }
+            Some(cand(s, e, SpanKind::Email, 0.95, "pii.email"))
+        }
+        Pat::CoordDms | Pat::CoordHemi => {
+            if prev_char(text, s).is_some_and(|c| c.is_ascii_digit() || c == '.') {
+                return None;
+            }
+            // Degrees of latitude come before the N/S letter, degrees of longitude after it.
+            let idx = m.find(['N', 'S', 'n', 's'])?;
+            let lat = *numbers(&m[..idx]).first()?;
+            let lon = *numbers(&m[idx + 1..]).first()?;
+            (lat <= 90.0 && lon <= 180.0).then(|| {
+                cand(
+                    s,
+                    e,
+                    SpanKind::Coordinates,
+                    0.9,
+                    "pii.coordinates.hemisphere",
+                )
+            })
+        }
+        Pat::CoordDecimalComma | Pat::CoordDecimalSpace => {
+            if prev_char(text, s).is_some_and(|c| c.is_ascii_digit() || c == '.')
+                || next_char(text, e).is_some_and(|c| c.is_ascii_digit())
+            {
+                return None;
+            }
+            let nums = signed_numbers(m);
+            if nums.len() != 2 {
+                return None;
+            }
+            let ok = nums[0].abs() <= 90.0 && nums[1].abs() <= 180.0;
+            ok.then(|| cand(s, e, SpanKind::Coordinates, 0.85, "pii.coordinates.decimal"))
+        }
+        Pat::Ipv4 => {
+            // "1.2.3.4.5" is a version string, not an address.
+            if prev_char(text, s) == Some('.')
+                || text[e..].starts_with('.')
+                    && text[e + 1..].starts_with(|c: char| c.is_ascii_digit())
+            {
+                return None;
+            }
+            Some(cand(s, e, SpanKind::Ip, 0.9, "pii.ip.v4"))
+        }
+        Pat::Ipv6 => {
+            let ok = m.parse::<Ipv6Addr>().is_ok() && m.matches(':').count() >= 2 && m.len() >= 6;
+            ok.then(|| cand(s, e, SpanKind::Ip, 0.85, "pii.ip.v6"))
+        }
+        Pat::AddressFr => {
+            let e = trim_fr_address(text, s, e);
+            let conf = if text[s..e]
+                .chars()
+                .rev()
+                .take_while(|c| c.is_alphabetic())
+                .count()
+                > 0
+                && has_postcode(&text[s..e])
+            {
+                0.9
+            } else {
+                0.7
+            };
+            Some(cand(s, e, SpanKind::Address, conf, "pii.address.fr"))
+        }
+        Pat::AddressEn => {
+            let tail = has_postcode(m) || has_state(m);
+            // A tail that is neither a postcode nor a state ("..., the house ON the corner"
+            // read as Ontario) is dropped: keep the street part before the first comma.
+            let (e, m) = if tail {
+                (e, m)
+            } else {
+                let cut = m.find(',').unwrap_or(m.len());
+                (s + cut, &m[..cut])
+            };
+            // Without a city/state/postcode tail, a "number + words + suffix" run inside a
+            // sentence ("4 times in a row", "5 miles along the river") is not an address.
+            if !tail
+                && m.split_whitespace()
+                    .any(|w| FUNCTION_WORDS.iter().any(|f| w.eq_ignore_ascii_case(f)))
+            {
+                return None;
+            }
+            let conf = if tail { 0.9 } else { 0.65 };
+            Some(cand(s, e, SpanKind::Address, conf, "pii.address.en"))
+        }
+        Pat::PlateFrSiv => {
+            // Dashed SIV plates ("AB-123-CD") are distinctive on their own; the bare and spaced
+            // forms need the post to talk about a car or a plate.
+            let dashed = m.contains('-');
+            if !dashed && !plate_context {
+                return None;
+            }
+            Some(cand(
+                s,
+                e,
+                SpanKind::Plate,
+                if dashed { 0.9 } else { 0.75 },
+                "pii.plate.fr_siv",
+            ))
+        }
+        Pat::PlateUk => {
+            let upper = m.chars().all(|c| !c.is_ascii_lowercase());
+            if !plate_context && !upper {
+                return None;
+            }
+            Some(cand(s, e, SpanKind::Plate, 0.75, "pii.plate.uk"))
+        }
+        Pat::PlateUs => {
+            // "May 2023", "the 100" — only with a vehicle context and only when there are digits
+            // and letters mixed in a plate-like way.
+            if !plate_context {
+                return None;
+            }
+            Some(cand(s, e, SpanKind::Plate, 0.6, "pii.plate.us"))
+        }
+        Pat::Phone => validate_phone(text, s, e),
+    }
+}
+
+/// Cut a French street name at the first word that cannot belong to it when no postcode
+/// closes the address ("12 rue des Lilas je viens ce soir").
+fn trim_fr_address(text: &str, s: usize, e: usize) -> usize {
+    let m = &text[s..e];
+    if has_postcode(m) {
+        return e;
+    }
+    const STOP: &[&str] = &[
+        "je", "j'", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "c'est", "et",
+        "avec", "pour", "qui", "que", "ce", "ça", "ca", "mais", "ou", "donc", "alors", "à", "a",
+        "au", "chez", "dans", "sur", "pas", "est", "sont", "the", "and", "is", "it's",
+    ];
+    let mut pos: usize = 0;
+    let mut words = 0;
+    for w in m.split(' ') {
+        words += 1;
+        if words > 3 && STOP.iter().any(|st| w.eq_ignore_ascii_case(st)) {
+            return s + pos.saturating_sub(1);
+        }
+        pos += w.len() + 1;
+    }
+    e
+}
+
+const FUNCTION_WORDS: &[&str] = &[
+    "in", "a", "an", "the", "of", "and", "to", "for", "my", "your", "his", "her", "our", "their",
+    "on", "at", "times", "miles", "days", "years", "minutes", "hours", "along", "with", "from",
+    "by", "is", "was", "it",
+];
+
+/// A US state or Canadian province code after a comma: "Boise, ID".
+fn has_state(m: &str) -> bool {
+    m.rsplit(',').next().is_some_and(|last| {
+        let t = last.trim();
+        t.len() == 2 && t.bytes().all(|b| b.is_ascii_alphabetic())
+    })
+}
+
+fn has_postcode(m: &str) -> bool {
+    let b = m.as_bytes();
+    // Five digits in a row after the first token (FR/US), or a UK/CA postcode shape at the end.
+    let mut run = 0;
+    let first_space = m.find(' ').unwrap_or(0);
+    for &c in &b[first_space..] {
+        if c.is_ascii_digit() {
+            run += 1;
+            if run == 5 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    let tail = m.rsplit(' ').next().unwrap_or("");
+    tail.len() == 3
+        && tail.as_bytes()[0].is_ascii_digit()
+        && tail.as_bytes()[1].is_ascii_alphabetic()
+        && tail.as_bytes()[2].is_ascii_alphabetic()
+        || tail.len() == 3
+            && tail.as_bytes()[0].is_ascii_digit()
+            && tail.as_bytes()[2].is_ascii_digit()
+}
+
+/// Unsigned numbers in a coordinate string (degrees, minutes, seconds in order).
+fn numbers(m: &str) -> Vec<f64> {
+    m.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|t| !t.is_empty() && t != &".")
+        .filter_map(|t| t.parse::<f64>().ok())
+        .collect()
+}
+
+fn signed_numbers(m: &str) -> Vec<f64> {
+    m.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| t.parse::<f64>().ok())
+        .collect()
+}
+
+/// Validate a phone candidate: boundary checks, digit count, then libphonenumber metadata for
+/// the countries the posts come from. Trailing digit groups are dropped one at a time when the
+/// whole candidate does not parse ("07281 053 846 2 fois").
+fn validate_phone(text: &str, s: usize, mut e: usize) -> Option<Candidate> {
+    if prev_char(text, s).is_some_and(|c| {
+        c.is_alphanumeric() || c == '.' || c == '/' || c == '-' || c == '+' || c == '_'
+    }) {
+        return None;
+    }
+    for _ in 0..3 {
+        let m = &text[s..e];
+        // Not glued to a following word, and not followed by ".5" / ",5" / "-5" (the candidate
+        // would be a prefix of a longer number).
+        let glued = next_char(text, e).is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '/');
+        let continues = text[e..].starts_with(['.', ',', '-'])
+            && text[e + 1..].starts_with(|c: char| c.is_ascii_digit());
+        let after_ok = !glued && !continues;
+        if after_ok {
+            if let Some(rule) = phone_valid(m) {
+                return Some(cand(s, e, SpanKind::Phone, 0.9, rule));
+            }
+        }
+        // Drop the last digit group and its separator.
+        let cut = m.rfind([' ', '.', '-'])?;
+        if cut == 0 {
+            return None;
+        }
+        e = s + cut;
+    }
+    None
+}
+
+fn phone_valid(m: &str) -> Option<&'static str> {
+    use phonenumber::country::Id;
+    let mut digits = String::with_capacity(m.len() + 1);
+    let plus = m.starts_with('+') || m.starts_with("00");
+    if plus {
+        digits.push('+');
+    }
+    let body = m.strip_prefix("00").unwrap_or(m);
+    // "+44 (0)7400 827526": the trunk zero in brackets is not dialled after the country code.
+    let body = body.replace("(0)", "");
+    digits.extend(body.chars().filter(char::is_ascii_digit));
+    let n = digits.trim_start_matches('+').len();
+    if !(8..=15).contains(&n) {
+        return None;
+    }
+    // Runs of one digit ("0000000000") and obvious sequences are placeholders, not numbers.
+    let d = digits.trim_start_matches('+').as_bytes();
+    if d.iter().all(|&c| c == d[0]) {
+        return None;
+    }
+    let tries: &[(Option<Id>, &'static str)] = if plus {
+        &[(None, "pii.phone.intl")]
+    } else if d[0] == b'0' {
+        &[
+            (Some(Id::FR), "pii.phone.fr"),
+            (Some(Id::GB), "pii.phone.uk"),
+        ]
+    } else {
+        &[
+            (Some(Id::US), "pii.phone.nanp"),
+            (Some(Id::CA), "pii.phone.nanp"),
+        ]
+    };
+    for (country, rule) in tries {
+        if let Ok(num) = phonenumber::parse(*country, &digits) {
+            if phonenumber::is_valid(&num) {
+                return Some(rule);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(text: &str, plate_ctx: bool) -> Vec<(SpanKind, String)> {
+        let d = PiiDetector::new().expect("patterns compile");
+        let mut out = Vec::new();
+        d.find(text, plate_ctx, &mut out);
+        out.into_iter()
+            .map(|c| (c.kind, text[c.start..c.end].to_string()))
+            .collect()
+    }
+
+    fn one(text: &str, kind: SpanKind) -> String {
+        let v = spans(text, true);
+        v.into_iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, s)| s)
+            .unwrap_or_else(|| panic!("no {kind:?} in {text:?}"))
+    }
+
+    #[test]
+    fn phones_in_typed_formats() {
+        assert_eq!(
+            one("appelle au 06 12 34 56 78 stp", SpanKind::Phone),
+            "06 12 34 56 78"
+        );
+        assert_eq!(
+            one("tel: 01.45.67.89.10.", SpanKind::Phone),
+            "01.45.67.89.10"
+        );
+        assert_eq!(
+            one("call (415) 555-2671 now", SpanKind::Phone),
+            "(415) 555-2671"
+        );
+        assert_eq!(
+            one("mobile +44 7911 123456", SpanKind::Phone),
+            "+44 7911 123456"
+        );
+        assert_eq!(
+            one("ring 020 7946 0018 tonight", SpanKind::Phone),
+            "020 7946 0018"
+        );
+        assert_eq!(one("+33612345678", SpanKind::Phone), "+33612345678");
+    }
+
+    #[test]
+    fn phone_rejects_non_numbers() {
+        assert!(spans("order 0000000000 shipped", false).is_empty());
+        assert!(spans("score 15-17 in 2023", false).is_empty());
+        assert!(spans("tracking DS466781550GB", false).is_empty());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            one("mail: jean.dupont42@free.fr.", SpanKind::Email),
+            "jean.dupont42@free.fr"
+        );
+        assert_eq!(
+            one("PING ME AT BOB_88@YAHOO.CO.UK", SpanKind::Email),
+            "BOB_88@YAHOO.CO.UK"
+        );
+    }
+
+    #[test]
+    fn ips_v4_v6_and_version_strings() {
+        assert_eq!(one("ip 203.0.113.9 lol", SpanKind::Ip), "203.0.113.9");
+        assert_eq!(one("v6 2001:db8::1 here", SpanKind::Ip), "2001:db8::1");
+        assert!(spans("upgrade to 1.2.3.4.5 now", false)
+            .iter()
+            .all(|(k, _)| *k != SpanKind::Ip));
+        assert!(spans("meet at 10:30:00", false).is_empty());
+    }
+
+    #[test]
+    fn coordinates_three_forms() {
+        assert_eq!(
+            one("here 48.85661, 2.35222 ok", SpanKind::Coordinates),
+            "48.85661, 2.35222"
+        );
+        assert_eq!(
+            one("?q=36.17222,-95.98493", SpanKind::Coordinates),
+            "36.17222,-95.98493"
+        );
+        assert_eq!(
+            one("52.9577° N, 1.1889° W.", SpanKind::Coordinates),
+            "52.9577° N, 1.1889° W"
+        );
+        assert_eq!(
+            one(
+                r#"45°54'25.5"N 6°09'23.6"E. sa maison"#,
+                SpanKind::Coordinates
+            ),
+            r#"45°54'25.5"N 6°09'23.6"E"#
+        );
+        assert!(spans("lat 95.12345, 10.12345", false).is_empty());
+    }
+
+    #[test]
+    fn plates_fr_uk_us() {
+        assert_eq!(one("plaque AB-123-CD", SpanKind::Plate), "AB-123-CD");
+        assert_eq!(
+            one("plaque gz 182 pm, c'est elle", SpanKind::Plate),
+            "gz 182 pm"
+        );
+        assert_eq!(one("reg CE65 CSJ", SpanKind::Plate), "CE65 CSJ");
+        assert_eq!(one("plate 4JLS945", SpanKind::Plate), "4JLS945");
+        assert_eq!(one("plate NJT 2980", SpanKind::Plate), "NJT 2980");
+        // Without a vehicle context the loose US shape is not a plate.
+        assert!(spans("see you in may 2023", false).is_empty());
+    }
+
+    #[test]
+    fn addresses_fr() {
+        assert_eq!(
+            one(
+                "habite au 9 bis quai des Prés, bât. A, 5e étage, 42000 Saint-Étienne - c'est là",
+                SpanKind::Address
+            ),
+            "9 bis quai des Prés, bât. A, 5e étage, 42000 Saint-Étienne"
+        );
+        assert_eq!(
+            one("au 19 boulevard didier. un", SpanKind::Address),
+            "19 boulevard didier"
+        );
+        assert_eq!(
+            one("5 rue Pasteur 45000 Orléans. ok", SpanKind::Address),
+            "5 rue Pasteur 45000 Orléans"
+        );
+        assert_eq!(
+            one("au 12 rue des lilas je viens ce soir", SpanKind::Address),
+            "12 rue des lilas"
+        );
+    }
+
+    #[test]
+    fn addresses_us_uk_ca() {
+        assert_eq!(
+            one(
+                "lives at 767 Willow Way, Unit 9, Sacramento, CA 95843. bye",
+                SpanKind::Address
+            ),
+            "767 Willow Way, Unit 9, Sacramento, CA 95843"
+        );
+        assert_eq!(
+            one(
+                "Flat 1, 8 Elm Street, Liverpool L6 9QL and",
+                SpanKind::Address
+            ),
+            "Flat 1, 8 Elm Street, Liverpool L6 9QL"
+        );
+        assert_eq!(
+            one("at 69 chestnut avenue, the flat above", SpanKind::Address),
+            "69 chestnut avenue"
+        );
+        assert_eq!(
+            one("100 Queen St W, Toronto, ON M5H 2N2", SpanKind::Address),
+            "100 Queen St W, Toronto, ON M5H 2N2"
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! Behaviour tests per decision and context rule. Pattern-family tests live next to each
+//! detector (`pii.rs`, `workplace.rs`, `normalize.rs`, `lexicon.rs`). All test sentences are
+//! written here, so the suite needs nothing outside the crate.
+
+use std::sync::OnceLock;
+
+use crate::{Report, Severity, Signals, SpanKind};
+
+fn signals() -> &'static Signals {
+    static S: OnceLock<Signals> = OnceLock::new();
+    S.get_or_init(|| Signals::new().expect("builds"))
+}
+
+fn scan(t: &str) -> Report {
+    signals().scan(t)
+}
+
+fn threat(t: &str) -> bool {
+    scan(t).threat.decision
+}
+
+fn dox(t: &str) -> bool {
+    scan(t).doxxing.decision
+}
+
+// ---------------------------------------------------------------- threats
+
+#[test]
+fn direct_threats_en_fr() {
+    assert!(threat("I'm going to kill you, Marcus."));
+    assert!(threat("ur dead. watch ur back"));
+    assert!(threat("Je vais te buter, tu m'entends ?"));
+    assert!(threat("T'ES MORT. DORS BIEN."));
+}
+
+#[test]
+fn incitement_and_calls_on_others() {
+    assert!(threat("If anyone runs into Kevin tonight, stab him."));
+    assert!(threat("Someone should shoot that councillor."));
+    assert!(threat(
+        "Le premier qui croise Julie, cassez-lui les jambes."
+    ));
+}
+
+#[test]
+fn veiled_threats() {
+    assert!(threat(
+        "Nice car, Tom. Shame if the brakes failed on the motorway."
+    ));
+    assert!(threat("Profite bien de ton dernier week-end, Léa."));
+}
+
+#[test]
+fn swatting_incitement() {
+    let r = scan(
+        "Call 911 and say there's a hostage at 12 Oak Street, Dayton, OH 45402. Make it loud.",
+    );
+    assert!(r.threat.decision, "{r:?}");
+    assert!(r.evidence.iter().any(|e| e == "threat.swatting"));
+}
+
+#[test]
+fn spelling_variants_are_robust() {
+    assert!(threat("I want to k1ll all of them."));
+    assert!(threat("I will murdr you"), "char deletion");
+    assert!(threat("Je veux t u e r ce type"), "spaced letters");
+    assert!(threat("je vais te tuer"), "no accents needed");
+    assert!(threat("JE VAIS TE TUER"), "caps");
+}
+
+#[test]
+fn negation_cancels() {
+    let r = scan("Nobody should hurt her, ever.");
+    assert!(!r.threat.decision, "{r:?}");
+    assert!(!threat("Je ne vais pas te frapper, calme-toi."));
+}
+
+#[test]
+fn quoting_and_reporting_cancel() {
+    let r = scan("Someone commented \"I'll kill you\" under my photo. Reported it.");
+    assert!(!r.threat.decision, "{r:?}");
+    assert!(!threat(
+        "Il m'a écrit « je vais te tuer » hier soir, j'ai porté plainte."
+    ));
+}
+
+#[test]
+fn news_cancels() {
+    assert!(!threat(
+        "Court hears the defendant told the victim he would kill her; sentencing next week."
+    ));
+    assert!(!threat(
+        "Le prévenu a été condamné pour avoir menacé de tuer son voisin."
+    ));
+}
+
+#[test]
+fn gaming_and_sports_cancel() {
+    assert!(!threat("gg, I'm gonna destroy you next round noob"));
+    assert!(!threat("je vais te tuer au prochain round, prépare-toi"));
+    assert!(!threat("We're going to murder them on Saturday ⚽"));
+}
+
+#[test]
+fn idioms_cancel() {
+    assert!(!threat("this joke killed me 😂"));
+    assert!(!threat("tu me tues mdr"));
+    assert!(!threat("I could murder a pint right now"));
+}
+
+#[test]
+fn fiction_cancels() {
+    assert!(!threat(
+        "In chapter 3 the villain swears he will kill the detective."
+    ));
+    assert!(!threat(
+        "Dans le roman, le tueur promet de la tuer à l'aube."
+    ));
+}
+
+#[test]
+fn counter_speech_cancels() {
+    assert!(!threat(
+        "Saying \"death to all immigrants\" is not okay and you should be ashamed."
+    ));
+}
+
+// ---------------------------------------------------------------- doxxing
+
+#[test]
+fn home_address_of_a_third_party_is_doxxing() {
+    let r = scan("She lives at 42 Maple Avenue, Columbus, OH 43215. Go tell her what you think.");
+    assert!(r.doxxing.decision, "{r:?}");
+    assert_eq!(r.spans.len(), 1);
+    assert_eq!(r.spans[0].kind, SpanKind::Address);
+    assert!(dox(
+        "Voici son adresse : 12 rue des Lilas, 69003 Lyon. Faites tourner."
+    ));
+}
+
+#[test]
+fn personal_phone_with_call_to_contact_is_doxxing() {
+    assert!(dox("His number is 07911 123456, text him all night."));
+    assert!(dox("Son numéro perso c'est 06 12 34 56 78, appelez-le."));
+}
+
+#[test]
+fn business_listing_is_not_doxxing() {
+    let r =
+        scan("New bakery just opened at 18 High Street, Leeds LS1 4HR! Best croissants in town.");
+    assert!(!r.doxxing.decision, "{r:?}");
+    assert_eq!(r.spans.len(), 1, "the span is still reported for redaction");
+    assert!(!r.spans[0].doxxing);
+}
+
+#[test]
+fn public_office_and_customer_service_are_not_doxxing() {
+    assert!(!dox(
+        "Pour les cartes d'identité, appelez la mairie au 01 23 45 67 89."
+    ));
+    assert!(!dox(
+        "Their customer service line is (415) 555-2671 but nobody picks up."
+    ));
+}
+
+#[test]
+fn self_disclosure_for_business_is_not_doxxing() {
+    assert!(!dox(
+        "Plombier sur Nantes, joignable au 06 11 22 33 44 pour un devis gratuit."
+    ));
+    assert!(!dox("Tutoring maths in Leeds, reach me at 07911 123456."));
+}
+
+#[test]
+fn car_sale_plate_is_not_doxxing() {
+    assert!(!dox(
+        "À vendre Clio 4, plaque AB-123-CD, 85 000 km, 7 500 €."
+    ));
+}
+
+#[test]
+fn landmark_coordinates_are_not_doxxing() {
+    assert!(!dox(
+        "Fun fact: 48.85837, 2.29448 is the Eiffel Tower. Enjoy the view."
+    ));
+}
+
+#[test]
+fn tech_support_ip_is_not_doxxing() {
+    assert!(!dox(
+        "My router at 192.0.2.1 stopped answering ping after the update, any ideas?"
+    ));
+}
+
+#[test]
+fn order_numbers_and_versions_are_not_spans() {
+    let r = scan("Order 1234-5678 shipped, tracking says v2.3.4.1 of the app is needed.");
+    assert!(r.spans.is_empty(), "{:?}", r.spans);
+    assert!(!r.doxxing.decision);
+}
+
+#[test]
+fn fictional_address_is_not_doxxing() {
+    assert!(!dox(
+        "Fun fact: 742 Evergreen Terrace only exists in fiction."
+    ));
+}
+
+#[test]
+fn plate_tied_to_a_named_person_is_doxxing() {
+    assert!(dox(
+        "Plate KX19 ABC belongs to Dan Hughes, he parks it outside his flat."
+    ));
+}
+
+#[test]
+fn ip_tied_to_a_person_is_doxxing() {
+    assert!(dox(
+        "Found the guy behind @ghost: his home IP is 203.0.113.77."
+    ));
+}
+
+#[test]
+fn name_and_workplace_is_doxxing() {
+    let r =
+        scan("That's Jenna Smith, cashier at the Walmart in Tulsa. Screenshot before she deletes.");
+    assert!(r.doxxing.decision, "{r:?}");
+    assert!(r.spans.iter().any(|s| s.kind == SpanKind::NameWorkplace));
+}
+
+// ---------------------------------------------------------------- combined and output
+
+#[test]
+fn address_with_call_to_violence_is_most_severe() {
+    let r = scan("He lives at 9 Elm Road, Derby DE1 3AB. Go break his legs.");
+    assert_eq!(r.severity(), Severity::DoxxingAndThreat, "{r:?}");
+    assert!(Severity::DoxxingAndThreat > Severity::Threat && Severity::Threat > Severity::Doxxing);
+    assert!(r
+        .evidence
+        .iter()
+        .any(|e| e == "combined.doxxing_and_threat"));
+}
+
+#[test]
+fn neutral_post_is_none() {
+    let r = scan("Which coffee grinder would you recommend under 100?");
+    assert_eq!(r.severity(), Severity::None);
+    assert!(r.spans.is_empty() && r.evidence.is_empty());
+}
+
+#[test]
+fn char_offsets_count_code_points() {
+    let t = "Élodie habite au 3 rue de l'Église, 75004 Paris. Allez-y.";
+    let r = scan(t);
+    let s = r.spans.first().expect("address span");
+    assert_eq!(&t[s.start..s.end], "3 rue de l'Église, 75004 Paris");
+    let chars: String = t
+        .chars()
+        .skip(s.char_start)
+        .take(s.char_end - s.char_start)
+        .collect();
+    assert_eq!(chars, "3 rue de l'Église, 75004 Paris");
+}
+
+#[test]
+fn report_serialises_without_the_text() {
+    let t = "call her at 06 12 34 56 78, she lives alone";
+    let json = serde_json::to_string(&scan(t)).expect("serialises");
+    assert!(json.contains("\"kind\":\"phone\""));
+    assert!(!json.contains("06 12 34"), "no text in the report");
+}
+
+#[test]
+fn scan_lines_reads_text_and_json() {
+    let input = "plain line with 06 12 34 56 78\n{\"id\": 7, \"text\": \"je vais te tuer\"}\n\n";
+    let mut out = Vec::new();
+    let stats = crate::scan_lines(signals(), input.as_bytes(), &mut out).expect("scans");
+    assert_eq!(stats.lines, 2);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .expect("utf8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["id"], 7);
+    assert_eq!(lines[1]["severity"], "threat");
+    assert_eq!(lines[0]["spans"][0]["kind"], "phone");
+}
+
+// ---------------------------------------------------------------- robustness
+
+/// A small deterministic generator so the test needs no extra crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn check_offsets(t: &str) {
+    let r = scan(t);
+    let mut last_end = 0;
+    for s in &r.spans {
+        assert!(s.start < s.end && s.end <= t.len(), "{s:?} in {t:?}");
+        assert!(
+            t.is_char_boundary(s.start) && t.is_char_boundary(s.end),
+            "{s:?} in {t:?}"
+        );
+        assert!(s.start >= last_end, "overlap");
+        last_end = s.end;
+        assert_eq!(t[..s.start].chars().count(), s.char_start);
+        assert_eq!(t[..s.end].chars().count(), s.char_end);
+    }
+    assert!((0.0..=1.0).contains(&r.doxxing.score) && (0.0..=1.0).contains(&r.threat.score));
+}
+
+#[test]
+fn random_inputs_keep_offsets_valid() {
+    // Pieces that exercise every detector, glued with random bytes and multi-byte chars.
+    const PIECES: &[&str] = &[
+        "06 12 34 56 78",
+        "+44 7911 123456",
+        "a@b.fr",
+        "203.0.113.9",
+        "2001:db8::1",
+        "48.8566, 2.3522",
+        "45°54'25.5\"N 6°09'23.6\"E",
+        "AB-123-CD",
+        "plaque",
+        "12 rue de l'Église, 75004 Paris",
+        "Flat 2, 9 Elm St",
+        "works at the",
+        "je vais te tuer",
+        "🔪",
+        "é",
+        "ß",
+        "\u{301}",
+        "’",
+        "«",
+        " ",
+        ",",
+        ".",
+        "\n",
+        "k1ll",
+        "t u e r",
+        "Œ",
+        "ﬁ",
+        "İ",
+        "\u{202f}",
+        "9",
+        "@",
+        "°",
+        "'",
+        "\"",
+    ];
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    for _ in 0..3000 {
+        let mut t = String::new();
+        for _ in 0..(rng.next() % 12) {
+            if rng.next().is_multiple_of(4) {
+                // Random code point (valid char).
+                let c = char::from_u32((rng.next() % 0x2_0000) as u32).unwrap_or('x');
+                t.push(c);
+            } else {
+                t.push_str(PIECES[(rng.next() % PIECES.len() as u64) as usize]);
+            }
+        }
+        check_offsets(&t);
+    }
+}
+
+#[test]
+fn random_bytes_lossy_utf8() {
+    let mut rng = Rng(42);
+    for _ in 0..2000 {
+        let len = (rng.next() % 200) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| (rng.next() & 0xff) as u8).collect();
+        check_offsets(&String::from_utf8_lossy(&bytes));
+    }
+}

@@ -1,0 +1,419 @@
+//! Name + workplace/school spans ("Tyler Stevens, shift supervisor at the Costco in Tulsa",
+//! "Grégoire Allain, inscrit au lycée Voltaire de Créteil").
+//!
+//! Only run when the lexicon saw a workplace or school cue, because the name part of the pattern
+//! (one to three words before the link) can start almost anywhere. The regex over-approximates
+//! on both ends; the match is then trimmed: leading words that cannot be a name ("her name is",
+//! "c'est") and everything in the workplace phrase after a clause break ("and", "qui", ".").
+
+use regex_automata::{meta::Regex, util::syntax, Input};
+
+use crate::pii::Candidate;
+use crate::SpanKind;
+
+const B: &str = r"(?-u:\b)";
+
+fn patterns() -> Vec<String> {
+    let w = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]*";
+    let name =
+        format!(r"(?:(?:mr|mrs|ms|miss|dr|mme|mlle|m|monsieur|madame)\.?\s+)?{w}(?:\s+{w}){{0,2}}");
+    let org_word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&'’\-]*";
+    let org = format!(r"{org_word}(?:\s+{org_word})*");
+    let role_en = r"(?:teacher|cashier|supervisor|manager|nurse|clerk|receptionist|waiter|waitress|barista|driver|guard|officer|assistant|secretary|intern|worker|employee|coach|professor|lecturer|doctor|dentist|librarian|janitor|bartender|cook|chef|server|agent|rep|representative|technician|mechanic|student|junior|senior|sophomore|freshman|pupil|counselor|counsellor|principal|head|director|admin|administrator|pharmacist|paramedic|vet|stylist|hairdresser|trainer|instructor|tutor|caretaker)";
+    let role_fr = r"(?:caissi[eè]re?|agent(?:e)?\s+de\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+|chef\s+d'[ée]quipe|vendeu(?:r|se)|prof(?:esseure?)?(?:\s+de\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?|institut(?:eur|rice)|infirmi[eè]re?|serveu(?:r|se)|employ[ée]e?|directeu(?:r|rice)|secr[ée]taire|livreu(?:r|se)|manager|responsable|stagiaire|[ée]l[èe]ve|[ée]tudiante?|scolaris[ée]e?|inscrite?|animat(?:eur|rice)|surveillante?|boulang[eè]re?|pharmacien(?:ne)?|coiffeu(?:r|se)|m[ée]decin|dentiste|comptable|standardiste|h[ôo]tesse|conseill[eè]re?|pigiste|journaliste|cpe|dirlo|en\s+(?:\d{1,2}\s?(?:e|[èe]me)|seconde|premi[eè]re|terminale))";
+    let en = format!(
+        r"{B}{name}(?:,?\s+(?:(?:and|who|,)\s+)?(?:(?:she|he|they)\s+)?(?:works?|worked|working|is\s+employed|teaches|is\s+(?:a|an|the)\s+{w}(?:\s+{w})?)(?:\s+(?:the\s+)?{w}(?:\s+{w})?)??\s+(?:at|for|in)|,\s*(?:(?:a|an|the)\s+)?(?:{w}\s+){{0,2}}?{role_en}\s+(?:at|for|from|in)|,?\s+(?:(?:she|he)\s+)?(?:goes\s+to|attends|studies\s+at|from)|[.,]?\s+(?:she|he)(?:'s|’s|s|\s+is)\s+at)\s+(?:the\s+)?{org}"
+    );
+    let fr = format!(
+        r"{B}{name}(?:,?\s+(?:et\s+)?(?:il|elle)\s+|,\s*|\s+)(?:(?:travaille|bosse|taffe|bossait|travaillait|enseigne|est|va|bosse)|(?:(?:la|le|l')\s*)?{role_fr})(?:\s+{w})??\s+(?:chez|[àa]|au|aux|dans|pour|du|de\s+la)\s+{org}"
+    );
+    vec![en, fr]
+}
+
+/// Words that end the workplace phrase.
+const ORG_STOP: &[&str] = &[
+    "and",
+    "but",
+    "so",
+    "that",
+    "that's",
+    "thats",
+    "who",
+    "she",
+    "he",
+    "they",
+    "is",
+    "was",
+    "tell",
+    "go",
+    "if",
+    "because",
+    "lol",
+    "lmao",
+    "et",
+    "mais",
+    "qui",
+    "il",
+    "elle",
+    "donc",
+    "pour",
+    "c'est",
+    "c",
+    "est",
+    "allez",
+    "maintenant",
+    "now",
+    "gets",
+    "get",
+    "she's",
+    "he's",
+    "screenshot",
+    "parents",
+    "wait",
+    "ask",
+    "let's",
+    "lets",
+    "year",
+    "prevenez",
+    "tout",
+    "tous",
+    "everyone",
+    "anyone",
+    "tonight",
+    "ce",
+    "soir",
+];
+
+/// Words that cannot start a name.
+const NAME_STOP: &[&str] = &[
+    "her",
+    "his",
+    "name",
+    "is",
+    "the",
+    "a",
+    "my",
+    "our",
+    "that",
+    "this",
+    "guy",
+    "girl",
+    "woman",
+    "man",
+    "she",
+    "he",
+    "it's",
+    "its",
+    "c'est",
+    "s'appelle",
+    "elle",
+    "il",
+    "son",
+    "sa",
+    "nom",
+    "est",
+    "le",
+    "la",
+    "mec",
+    "meuf",
+    "type",
+    "called",
+    "named",
+    "say",
+    "hello",
+    "to",
+    "found",
+    "trouvé",
+    "trouve",
+    "voici",
+    "voila",
+    "voilà",
+    "and",
+    "et",
+    "meet",
+    "by",
+    "sorry",
+    "new",
+    "from",
+    "at",
+    "in",
+    "who",
+    "that's",
+    "said",
+    "says",
+    "up",
+    "celui",
+    "celle",
+    "qui",
+    "a",
+    "lancé",
+    "rumeur",
+    "remplaçant",
+    "remplacant",
+    "she's",
+    "he's",
+    "ex",
+    "mon",
+    "ma",
+    "reporter",
+    "journaliste",
+    "stalker",
+    "our",
+    "you",
+    "your",
+    "ur",
+    "u",
+    "we",
+    "i",
+    "me",
+    "to",
+    "with",
+    "avec",
+    "anyone",
+    "everyone",
+    "if",
+    "know",
+    "not",
+    "also",
+    "work",
+    "works",
+    "school",
+    "teacher",
+    "student",
+    "manager",
+    "collègue",
+    "collegue",
+    "of",
+];
+
+/// The compiled name + workplace detector.
+#[derive(Debug)]
+pub(crate) struct WorkplaceDetector {
+    re: Regex,
+}
+
+impl WorkplaceDetector {
+    pub fn new() -> Result<Self, crate::Error> {
+        let re = Regex::builder()
+            .configure(Regex::config().hybrid_cache_capacity(16 * (1 << 20)))
+            .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
+            .build_many(&patterns())
+            .map_err(|e| crate::Error::Pattern(e.to_string()))?;
+        Ok(WorkplaceDetector { re })
+    }
+
+    pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        let mut at = 0;
+        while at < text.len() {
+            let Some(m) = self.re.search(&Input::new(text).span(at..text.len())) else {
+                break;
+            };
+            match trim(text, m.start(), m.end()) {
+                Some((s, e)) => {
+                    out.push(Candidate {
+                        start: s,
+                        end: e,
+                        kind: SpanKind::NameWorkplace,
+                        confidence: 0.75,
+                        rule: "pii.name_workplace",
+                    });
+                    at = m.end();
+                }
+                None => {
+                    // Retry just after the first word: the real name may start later.
+                    let skip = text[m.start()..]
+                        .find(char::is_whitespace)
+                        .map_or(m.end(), |i| m.start() + i + 1);
+                    at = skip.max(m.start() + 1);
+                    while at < text.len() && !text.is_char_boundary(at) {
+                        at += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn is_stop(word: &str, list: &[&str]) -> bool {
+    let w = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+    list.iter().any(|s| w.eq_ignore_ascii_case(s)) || (w.chars().count() <= 1 && !w.is_empty())
+}
+
+/// Trim the raw match to name start .. end of workplace phrase; None when no name remains.
+fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+    let m = &text[s..e];
+    // Leading non-name words.
+    let mut start = s;
+    let mut rest = m;
+    loop {
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..word_end];
+        let is_title = matches!(
+            word.trim_end_matches('.').to_ascii_lowercase().as_str(),
+            "mr" | "mrs" | "ms" | "miss" | "dr" | "mme" | "mlle" | "monsieur" | "madame"
+        );
+        if !is_title && is_stop(word, NAME_STOP) && word_end < rest.len() {
+            let skip = word_end + rest[word_end..].len() - rest[word_end..].trim_start().len();
+            start += skip;
+            rest = &rest[skip..];
+        } else {
+            break;
+        }
+    }
+    // In mixed-case text, names are capitalised: "whoever returned my scarf" is not a name.
+    let mixed = text.chars().any(|c| c.is_lowercase()) && text.chars().any(|c| c.is_uppercase());
+    if mixed {
+        let name_part = &rest[..find_link(rest).unwrap_or(0)];
+        let ok = name_part.split_whitespace().all(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_uppercase() || !c.is_alphabetic())
+        });
+        if !ok || name_part.trim().is_empty() {
+            return None;
+        }
+    }
+    // The name must now start with a letter and not be the link itself.
+    let first = rest.split_whitespace().next()?;
+    let first_clean = first.trim_end_matches(',');
+    if is_stop(first_clean, NAME_STOP) && !first_clean.ends_with('.') {
+        return None;
+    }
+    let lower_first = first_clean.to_lowercase();
+    if [
+        "works",
+        "work",
+        "travaille",
+        "bosse",
+        "goes",
+        "from",
+        "attends",
+    ]
+    .contains(&lower_first.as_str())
+    {
+        return None;
+    }
+    // Find where the link starts, then cut the org at punctuation or a stop word.
+    let link_pos = find_link(rest)?;
+    let org_start = start + link_pos;
+    let mut end = org_start;
+    let mut words_after_link = 0;
+    for (i, word) in text[org_start..e]
+        .split_inclusive(char::is_whitespace)
+        .enumerate()
+    {
+        let bare = word.trim_end();
+        if !bare.chars().any(char::is_alphanumeric) {
+            // The link's own punctuation (", shift supervisor at ...").
+            end += word.len();
+            continue;
+        }
+        if (i > 2 && is_stop(bare, ORG_STOP)) || words_after_link >= 14 {
+            break;
+        }
+        end += word.len();
+        words_after_link += 1;
+        if bare.ends_with([',', '.', '!', '?', ';', ':']) {
+            end -= word.len() - bare.len() + 1;
+            break;
+        }
+    }
+    if words_after_link < 2 {
+        return None;
+    }
+    let trimmed =
+        text[start..end].trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '.');
+    Some((start, start + trimmed.len()))
+}
+
+/// Byte offset of the first link word ("works", "cashier", "travaille", ...) in `rest`.
+fn find_link(rest: &str) -> Option<usize> {
+    let lower = rest.to_lowercase();
+    // Lower-casing can change byte lengths for some scripts; only trust ASCII-aligned positions.
+    const LINKS: &[&str] = &[
+        " works",
+        " worked",
+        " working",
+        " is employed",
+        " teaches",
+        " is a ",
+        " is an ",
+        " is the ",
+        " goes to",
+        " attends",
+        " studies at",
+        " from ",
+        ", ",
+        " travaille",
+        " bosse",
+        " taffe",
+        " enseigne",
+        " est ",
+        " va ",
+        " il ",
+        " elle ",
+        " et ",
+        " and ",
+        " who ",
+        ". she",
+        ". he",
+        " she's at",
+        " he's at",
+    ];
+    let mut best: Option<usize> = None;
+    for l in LINKS {
+        if let Some(p) = lower.find(l) {
+            // Skip a title's own ", " ("Ms. King, the ...") is fine: the comma follows the name.
+            best = Some(best.map_or(p, |b: usize| b.min(p)));
+        }
+    }
+    let p = best?;
+    (p <= rest.len() && rest.is_char_boundary(p)).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(text: &str) -> Vec<String> {
+        let d = WorkplaceDetector::new().expect("compiles");
+        let mut out = Vec::new();
+        d.find(text, &mut out);
+        out.into_iter()
+            .map(|c| text[c.start..c.end].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn english_work_and_school() {
+        assert_eq!(
+            find("Tyler Stevens, shift supervisor at the Costco in Tulsa. That's the guy"),
+            vec!["Tyler Stevens, shift supervisor at the Costco in Tulsa"]
+        );
+        assert_eq!(
+            find("her name is katy day and she works the front desk at fletcher's garage in cambridge. go"),
+            vec!["katy day and she works the front desk at fletcher's garage in cambridge"]
+        );
+        assert_eq!(
+            find("charlie conway from southampton academy is the one"),
+            vec!["charlie conway from southampton academy"]
+        );
+    }
+
+    #[test]
+    fn french_work_and_school() {
+        assert_eq!(
+            find("c'est Grégoire Allain, inscrit au lycée pro Voltaire de Créteil. Maintenant"),
+            vec!["Grégoire Allain, inscrit au lycée pro Voltaire de Créteil"]
+        );
+        assert_eq!(
+            find("Christophe Bernard bosse chez Decathlon Pau, allez-y"),
+            vec!["Christophe Bernard bosse chez Decathlon Pau"]
+        );
+    }
+
+    #[test]
+    fn no_name_no_span() {
+        assert!(find("We're hiring at Corner Books, apply at the desk.").is_empty());
+    }
+}
