@@ -150,7 +150,12 @@ address = "127.0.0.1:{origin}"
                     let _ = axum::serve(origin_listener, origin_router()).await;
                 });
                 std::fs::create_dir_all(&desk_dir)?;
-                let desk = rempart_desk::Desk::open(desk_config).await?;
+                let desk = rempart_desk::Desk::open_with(
+                    desk_config,
+                    std::sync::Arc::new(rempart_desk::clock::SystemClock),
+                    std::sync::Arc::new(rempart_desk::ContentSignals::new()?),
+                )
+                .await?;
                 let password = desk.create_admin(&thread_admin).await?;
                 desk.seed_demo("https://forum.localhost/t/2").await?;
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", desk_port))

@@ -75,6 +75,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Scan text for doxxing and threats: plain text lines, or JSON lines with a `text` (and
+    /// optional `id`) field, from files or standard input; one JSON report per line on stdout.
+    Scan {
+        /// Files to read; none: standard input.
+        files: Vec<PathBuf>,
+    },
+    /// Evaluate the content signals on a labelled JSON-lines set (precision, recall, F1 per
+    /// label and language, span precision/recall per type, bootstrap intervals, by family).
+    SignalsEval {
+        /// The data set, e.g. ../shared/data/signals/dev.jsonl.
+        file: PathBuf,
+    },
     /// Run a small demo origin (a forum with a few pages) on an address.
     DemoOrigin {
         /// Address to listen on.
@@ -159,6 +171,17 @@ fn main() -> ExitCode {
                 Err(anyhow::anyhow!("the audit log has been tampered with"))
             }
         }),
+        Command::Scan { files } => scan(&files),
+        Command::SignalsEval { file } => signals().and_then(|s| {
+            rempart_signals::eval::run_eval_file(
+                &s,
+                &file,
+                rempart_signals::eval::EvalConfig::default(),
+                std::io::stdout().lock(),
+            )
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+        }),
         Command::DemoOrigin { listen } => {
             init_logging();
             demo::run_origin(&listen)
@@ -171,6 +194,29 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn signals() -> anyhow::Result<rempart_signals::Signals> {
+    rempart_signals::Signals::new().map_err(|e| anyhow::anyhow!("content signals: {e}"))
+}
+
+fn scan(files: &[PathBuf]) -> anyhow::Result<()> {
+    let s = signals()?;
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    if files.is_empty() {
+        rempart_signals::scan_lines(&s, std::io::stdin().lock(), out)
+            .map_err(|e| anyhow::anyhow!("standard input: {e}"))?;
+        return Ok(());
+    }
+    let mut out = out;
+    for f in files {
+        let reader = std::io::BufReader::new(
+            std::fs::File::open(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?,
+        );
+        rempart_signals::scan_lines(&s, reader, &mut out)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+    }
+    Ok(())
 }
 
 fn check_config(file: &std::path::Path) -> anyhow::Result<()> {

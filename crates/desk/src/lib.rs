@@ -42,6 +42,7 @@ mod demo;
 pub mod error;
 pub mod i18n;
 pub mod keys;
+mod signals_hook;
 pub mod store;
 pub mod testkit;
 pub mod triage;
@@ -49,6 +50,7 @@ mod web;
 mod worker;
 
 pub use config::{edge_token_sha256, ConfigError, DeskConfig};
+pub use signals_hook::ContentSignals;
 pub use web::{
     audit_verify, create_admin, hash_password, serve, verify_password, Desk, RunningDesk,
 };

@@ -314,7 +314,13 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
 
 /// Serves the desk until it fails.
 pub async fn serve(config: DeskConfig) -> anyhow::Result<()> {
-    Desk::open(config).await?.start().await?.wait().await
+    let signals = Arc::new(crate::ContentSignals::new()?);
+    Desk::open_with(config, Arc::new(SystemClock), signals)
+        .await?
+        .start()
+        .await?
+        .wait()
+        .await
 }
 
 /// Creates an admin account; returns its one-time password.
