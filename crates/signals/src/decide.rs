@@ -78,7 +78,7 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
             }
             SpanKind::Coordinates => 0.5,
             SpanKind::Plate => 0.45,
-            SpanKind::Ip => 0.5,
+            SpanKind::Ip => 0.45,
             SpanKind::NameWorkplace => 0.6,
         };
         let mut s = base;
@@ -356,6 +356,25 @@ fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
     opens && (has_target_info || targeted(folded, h))
 }
 
+/// A violent verb reported in the past ("that dunk killed them", "je t'ai tue 4 fois") is not
+/// a threat on its own.
+fn past_tense(folded: &str, h: &Hit) -> bool {
+    let rest = &folded[h.start..];
+    let word = &rest[..rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len())];
+    if word.ends_with("ed") {
+        return true;
+    }
+    let aux = |w: &str| {
+        matches!(
+            w,
+            "a" | "ai" | "as" | "avons" | "avez" | "ont" | "t'ai" | "l'ai" | "m'a" | "t'a" | "l'a"
+        )
+    };
+    aux(word_before(folded, h.start))
+}
+
 /// Object pronoun next to a violent verb: "stab him", "je te bute", "l'abattre".
 fn targeted(folded: &str, h: &Hit) -> bool {
     const AFTER: &[&str] = &[
@@ -457,7 +476,7 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
                 && v.start - c.end.min(v.start) <= CALL_WINDOW
                 && !sentence_break(folded, c.end, v.start)
         }) || imperative(folded, v, !spans.is_empty());
-        let tgt = targeted(folded, v);
+        let tgt = targeted(folded, v) && !past_tense(folded, v);
         if negated(v, NEGATION_WINDOW) {
             negation_used = true;
             continue;

@@ -29,6 +29,21 @@
 //!
 //! The report lists the rules that fired (`evidence`), so an analyst sees why.
 //!
+//! # Use
+//!
+//! ```
+//! use rempart_signals::{Severity, Signals};
+//!
+//! let signals = Signals::new().expect("built-in patterns compile");
+//! let text = "She lives at 42 Maple Avenue, Columbus, OH 43215. Go break her legs.";
+//! let report = signals.scan(text);
+//! assert_eq!(report.severity(), Severity::DoxxingAndThreat);
+//! assert_eq!(report.redact(text), "She lives at [address]. Go break her legs.");
+//! ```
+//!
+//! The CLI wires `rempart scan` to [`scan_lines`] and `rempart signals-eval FILE` to
+//! [`eval::run_eval_file`].
+//!
 //! # Expected errors
 //!
 //! This is a rule system written from the label policy, not a trained model. It misses threats
@@ -203,6 +218,32 @@ impl Report {
             (true, false) => Severity::Doxxing,
             (false, false) => Severity::None,
         }
+    }
+
+    /// `text` with every span replaced by `[kind]` (e.g. `[phone]`), for public notice pages.
+    /// All spans are redacted, including those that do not make the post doxxing (a business
+    /// number is still removed: redaction errs on the side of privacy). `text` must be the
+    /// string this report was computed from.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for s in &self.spans {
+            if s.start < at
+                || s.end > text.len()
+                || !text.is_char_boundary(s.start)
+                || !text.is_char_boundary(s.end)
+            {
+                // Not the text of this report: never panic, keep what can be kept.
+                continue;
+            }
+            out.push_str(&text[at..s.start]);
+            out.push('[');
+            out.push_str(s.kind.as_str());
+            out.push(']');
+            at = s.end;
+        }
+        out.push_str(&text[at..]);
+        out
     }
 
     /// The spans that make the post doxxing (those with `doxxing == true`), empty when the

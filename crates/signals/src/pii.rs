@@ -143,7 +143,7 @@ impl PiiDetector {
     pub fn new() -> Result<Self, crate::Error> {
         let pats = patterns();
         let re = Regex::builder()
-            .configure(Regex::config().hybrid_cache_capacity(16 * (1 << 20)))
+            .configure(Regex::config().hybrid_cache_capacity(64 * (1 << 20)))
             .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
             .build_many(&pats)
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
@@ -245,8 +245,10 @@ fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Op
             ok.then(|| cand(s, e, SpanKind::Coordinates, 0.85, "pii.coordinates.decimal"))
         }
         Pat::Ipv4 => {
-            // "1.2.3.4.5" is a version string, not an address.
+            // "1.2.3.4.5" is a version string and "203.0.113.0/24" a network, not an address.
             if prev_char(text, s) == Some('.')
+                || text[e..].starts_with('/')
+                    && text[e + 1..].starts_with(|c: char| c.is_ascii_digit())
                 || text[e..].starts_with('.')
                     && text[e + 1..].starts_with(|c: char| c.is_ascii_digit())
             {

@@ -195,7 +195,7 @@ pub(crate) struct WorkplaceDetector {
 impl WorkplaceDetector {
     pub fn new() -> Result<Self, crate::Error> {
         let re = Regex::builder()
-            .configure(Regex::config().hybrid_cache_capacity(16 * (1 << 20)))
+            .configure(Regex::config().hybrid_cache_capacity(64 * (1 << 20)))
             .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
             .build_many(&patterns())
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
