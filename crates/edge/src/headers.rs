@@ -112,29 +112,24 @@ impl HeaderEdit for HeaderMap {
     }
 }
 
-impl HeaderEdit for pingora::http::RequestHeader {
-    fn map(&self) -> &HeaderMap {
-        &self.headers
-    }
-    fn remove(&mut self, name: &str) {
-        self.remove_header(name);
-    }
-    fn set(&mut self, name: &'static str, value: HeaderValue) {
-        let _ = self.insert_header(name, value);
-    }
+// Pingora's request and response headers edit alike.
+macro_rules! pingora_header_edit {
+    ($t:ty) => {
+        impl HeaderEdit for $t {
+            fn map(&self) -> &HeaderMap {
+                &self.headers
+            }
+            fn remove(&mut self, name: &str) {
+                self.remove_header(name);
+            }
+            fn set(&mut self, name: &'static str, value: HeaderValue) {
+                let _ = self.insert_header(name, value);
+            }
+        }
+    };
 }
-
-impl HeaderEdit for pingora::http::ResponseHeader {
-    fn map(&self) -> &HeaderMap {
-        &self.headers
-    }
-    fn remove(&mut self, name: &str) {
-        self.remove_header(name);
-    }
-    fn set(&mut self, name: &'static str, value: HeaderValue) {
-        let _ = self.insert_header(name, value);
-    }
-}
+pingora_header_edit!(pingora::http::RequestHeader);
+pingora_header_edit!(pingora::http::ResponseHeader);
 
 /// Headers that describe one connection, not the message; never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 6] = [

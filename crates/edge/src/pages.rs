@@ -29,22 +29,9 @@ impl Lang {
 
     /// Chooses by `Accept-Language`, honouring q-values; English when nothing fits.
     pub fn negotiate(accept_language: Option<&str>) -> Lang {
-        let Some(header) = accept_language else {
-            return Lang::En;
-        };
         let mut best = (Lang::En, 0.0f32);
-        for item in header.split(',') {
-            let mut parts = item.trim().split(';');
-            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts
-                .find_map(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|v| v.parse::<f32>().ok())
-                })
-                .unwrap_or(1.0);
-            let primary = tag.split('-').next().unwrap_or("");
-            let lang = match primary {
+        for (tag, q) in weighted(accept_language.unwrap_or("")) {
+            let lang = match tag.split('-').next().unwrap_or("") {
                 "fr" => Lang::Fr,
                 "en" => Lang::En,
                 _ => continue,
@@ -57,14 +44,11 @@ impl Lang {
     }
 }
 
-/// Whether the client prefers JSON to HTML.
-pub fn wants_json(accept: Option<&str>) -> bool {
-    let Some(accept) = accept else { return false };
-    let mut json_q = 0.0f32;
-    let mut html_q = 0.0f32;
-    for item in accept.split(',') {
+/// The items of an `Accept`-style header, lower-cased, with their q-values (1 by default).
+fn weighted(header: &str) -> impl Iterator<Item = (String, f32)> + '_ {
+    header.split(',').filter_map(|item| {
         let mut parts = item.trim().split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let value = parts.next()?.trim().to_ascii_lowercase();
         let q = parts
             .find_map(|p| {
                 p.trim()
@@ -72,6 +56,16 @@ pub fn wants_json(accept: Option<&str>) -> bool {
                     .and_then(|v| v.parse::<f32>().ok())
             })
             .unwrap_or(1.0);
+        (!value.is_empty()).then_some((value, q))
+    })
+}
+
+/// Whether the client prefers JSON to HTML.
+pub fn wants_json(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    let mut json_q = 0.0f32;
+    let mut html_q = 0.0f32;
+    for (media, q) in weighted(accept) {
         if media == "application/json" || media.ends_with("+json") {
             json_q = json_q.max(q);
         } else if media == "text/html" || media == "*/*" || media == "text/*" {
