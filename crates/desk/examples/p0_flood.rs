@@ -10,12 +10,15 @@
 //! with an analyst token). Bounded in count and time; sends only to 127.0.0.1.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rempart_desk::{Desk, DeskConfig};
 
 type Seen = Arc<Mutex<HashMap<String, Instant>>>;
+
+static FAILS: AtomicUsize = AtomicUsize::new(0);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -93,12 +96,17 @@ async fn main() -> anyhow::Result<()> {
             let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut sent = 0u64;
+            let mut ok = 0u64;
             let mut tasks = tokio::task::JoinSet::new();
+            let limit = Arc::new(tokio::sync::Semaphore::new(256));
             while Instant::now() < end {
                 tick.tick().await;
                 sent += 1;
                 let (client, url) = (client.clone(), url.clone());
+                // At most 256 requests in flight (sockets); past that the flood waits.
+                let permit = limit.clone().acquire_owned().await.expect("semaphore");
                 tasks.spawn(async move {
+                    let _permit = permit;
                     let body = serde_json::json!({
                         "urls": [format!("https://target.example/post/{}", sent % 10)],
                         "category": "harassment",
@@ -106,13 +114,26 @@ async fn main() -> anyhow::Result<()> {
                         "notifier_name": "Campaign", "notifier_email": format!("c{sent}@example.org"),
                         "good_faith": true,
                     });
-                    matches!(client.post(&url).json(&body).send().await, Ok(r) if r.status() == 201)
+                    match client.post(&url).json(&body).send().await {
+                        Ok(r) if r.status() == 201 => true,
+                        Ok(r) => {
+                            if FAILS.fetch_add(1, Ordering::Relaxed) < 5 {
+                                eprintln!("flood report refused: {}", r.status());
+                            }
+                            false
+                        }
+                        Err(e) => {
+                            if FAILS.fetch_add(1, Ordering::Relaxed) < 5 {
+                                eprintln!("flood report failed: {e}");
+                            }
+                            false
+                        }
+                    }
                 });
                 while let Some(r) = tasks.try_join_next() {
-                    let _ = r;
+                    ok += u64::from(r.unwrap_or(false));
                 }
             }
-            let mut ok = 0u64;
             while let Some(r) = tasks.join_next().await {
                 ok += u64::from(r.unwrap_or(false));
             }
