@@ -278,7 +278,8 @@ pub struct EvidenceConfig {
     pub timeout: std::time::Duration,
     /// Size limit.
     pub max_bytes: usize,
-    /// Fetch through this address.
+    /// Fetch through this plain-HTTP address (the edge or the origin), `https://` URLs
+    /// included, with the reported host.
     pub via: Option<SocketAddr>,
 }
 

@@ -137,8 +137,16 @@ async fn fetch_evidence(state: &AppState, job: &Job) -> Result<(), String> {
     };
     builder = builder.resolve(&host, target);
     let client = builder.build().map_err(|e| e.to_string())?;
+    // Through the edge (or origin) at `via`: plain HTTP to that listener with the reported
+    // host, whatever the URL's scheme — the provider's own hop, where TLS adds nothing and the
+    // edge's certificate may not verify. The evidence keeps the reported URL.
+    let mut request_url = parsed;
+    if cfg.via.is_some() && request_url.scheme() == "https" {
+        let _ = request_url.set_scheme("http");
+        let _ = request_url.set_port(None);
+    }
     let mut resp = client
-        .get(parsed)
+        .get(request_url)
         .send()
         .await
         .map_err(|e| format!("fetch failed: {e}"))?;

@@ -53,7 +53,7 @@ async fn evidence_is_preserved_immutable_rendered_as_text_and_views_are_audited(
     for (name, t) in desks(&format!("[evidence]\nvia = \"{addr}\"\nmax_bytes = 1000\n")).await {
         let r = t.desk.router();
         let body = serde_json::json!({
-            "urls": ["http://forum.example/t/1", "http://forum.example/big"], "category": "doxxing",
+            "urls": ["http://forum.example/t/1", "https://forum.example/big"], "category": "doxxing",
             "explanation": "My address.", "notifier_name": "N", "notifier_email": "n@example.org", "good_faith": true,
         });
         assert_eq!(

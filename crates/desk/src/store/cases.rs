@@ -293,7 +293,11 @@ async fn submit_in(
                 id
             }
         };
-        if campaign {
+        // Mark the burst once, when it reaches the threshold: later near-identical reports are
+        // inserted marked, and earlier ones in the window were marked at the crossing (each
+        // report adds exactly one, so the count always passes through the threshold). Doing it
+        // for every report of a campaign rewrote the whole burst each time.
+        if campaign && similar + 1 == new.campaign_threshold {
             sqlx::query(
                 "UPDATE reports SET campaign = 1 WHERE similarity_key = $1 AND submitted_at >= $2",
             )

@@ -32,7 +32,9 @@ pub(super) async fn enqueue_in(
 }
 
 impl Store {
-    /// Claims the oldest due job for `lease_ms` (a crashed worker's job is retried after it).
+    /// Claims a due job for `lease_ms` (a crashed worker's job is retried after it): pages
+    /// first, so that a flood of evidence fetches never delays paging the on-call; otherwise
+    /// the oldest.
     pub async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<Job>, StoreError> {
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -41,7 +43,8 @@ impl Store {
         let sql = format!(
             "UPDATE jobs SET locked_until = $2, attempts = attempts + 1 WHERE id = (\
              SELECT id FROM jobs WHERE done_at IS NULL AND run_at <= $1 \
-             AND (locked_until IS NULL OR locked_until < $1) ORDER BY run_at, id LIMIT 1{lock}) \
+             AND (locked_until IS NULL OR locked_until < $1) \
+             ORDER BY CASE WHEN kind = 'page' THEN 0 ELSE 1 END, run_at, id LIMIT 1{lock}) \
              RETURNING id, kind, payload, attempts"
         );
         let row: Option<(i64, String, String, i64)> = sqlx::query_as(&sql)
