@@ -788,3 +788,36 @@ async fn concurrency_cap_queues_briefly_then_answers_503() {
     // The slot is free again.
     assert_eq!(edge.get("z.test", "/other").await.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = TempDir::new("idle");
+    let o = Origin::plain("o").await;
+    let cfg = format!(
+        "[limits]\nidle_timeout_s = 1\n\n{}",
+        zone("z", &["z.test"], &[&o], "")
+    );
+    let edge = Edge::start(&dir, &cfg).await;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", edge.http))
+        .await
+        .unwrap();
+    // The client asks to be kept for an hour; the edge's limit wins.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: z.test\r\nConnection: keep-alive\r\nKeep-Alive: timeout=3600\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Then nothing: the edge must close the idle connection (EOF), well before the client's hour.
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "idle connection was not closed");
+}

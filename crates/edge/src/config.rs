@@ -239,6 +239,14 @@ pub struct Limits {
     /// Most request headers accepted; more → 431.
     #[serde(default = "default_max_header_count")]
     pub max_header_count: usize,
+    /// Seconds an idle keep-alive connection is kept between requests (Pingora's default, and
+    /// a client's own `Keep-Alive: timeout=`, would keep it forever).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_s: u64,
+}
+
+fn default_idle_timeout() -> u64 {
+    60
 }
 
 fn default_max_uri() -> usize {
@@ -257,6 +265,7 @@ impl Default for Limits {
             max_uri_bytes: default_max_uri(),
             max_header_bytes: default_max_headers(),
             max_header_count: default_max_header_count(),
+            idle_timeout_s: default_idle_timeout(),
         }
     }
 }
@@ -473,6 +482,15 @@ impl EdgeConfig {
                 0,
                 "no listener: add listen.http or listen.https addresses".into(),
             ));
+        }
+        if self.limits.idle_timeout_s == 0 {
+            problems.push(
+                locate.at(
+                    0,
+                    "limits.idle_timeout_s must be at least 1 (idle connections would never close)"
+                        .into(),
+                ),
+            );
         }
         if self.listen.threads == 0 || self.listen.threads > 256 {
             problems.push(locate.at(0, "listen.threads must be between 1 and 256".into()));

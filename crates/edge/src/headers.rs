@@ -351,6 +351,7 @@ mod tests {
             max_uri_bytes: 100,
             max_header_bytes: 200,
             max_header_count: 3,
+            ..Limits::default()
         };
         let ok = map(&[("a", "b")]);
         assert_eq!(

@@ -203,6 +203,12 @@ impl ProxyHttp for EdgeProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         let config = self.state.config.load();
 
+        // Idle keep-alive connections are closed after the configured time, whatever the
+        // client asked for in `Keep-Alive: timeout=`.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(config.limits.idle_timeout_s));
+        }
+
         // 1. Hygiene: framing and sizes, before anything reads the request.
         let req = session.req_header();
         let target_len = req.uri.path_and_query().map_or(0, |pq| pq.as_str().len())
