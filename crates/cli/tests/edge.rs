@@ -331,17 +331,7 @@ async fn reload_keeps_in_flight_requests_and_rejects_bad_files() {
     let edge = Edge::start(&dir, &cfg).await;
 
     // A request held open by the origin across the reload.
-    let arrived = o.seen.held_arrived.notified();
-    let url = edge.url("/hold");
-    let held = tokio::spawn(async move {
-        reqwest::Client::new()
-            .get(url)
-            .header("host", "z.test")
-            .send()
-            .await
-            .map(|r| r.status())
-    });
-    arrived.await;
+    let held = o.hold_request(&edge, "z.test").await;
 
     // New policy and SIGHUP.
     std::fs::write(
@@ -653,12 +643,7 @@ async fn address_lists_deny_at_accept_or_per_zone_and_reload() {
         )
     );
     let edge = Edge::start(&dir, &cfg).await;
-    let from = |ip: [u8; 4]| {
-        reqwest::Client::builder()
-            .local_address(std::net::IpAddr::from(ip))
-            .build()
-            .unwrap()
-    };
+    let from = client_from;
     let get = |c: reqwest::Client| {
         let url = edge.url("/");
         async move { c.get(url).header("host", "z.test").send().await }
@@ -705,12 +690,7 @@ async fn rate_limits_answer_429_per_client_and_release() {
         zone("z", &["z.test"], &[&o], "")
     );
     let edge = Edge::start(&dir, &cfg).await;
-    let from = |ip: [u8; 4]| {
-        reqwest::Client::builder()
-            .local_address(std::net::IpAddr::from(ip))
-            .build()
-            .unwrap()
-    };
+    let from = client_from;
     let c1 = from([127, 0, 0, 1]);
     let post = |c: &reqwest::Client| {
         c.post(edge.url("/api/items"))
@@ -767,17 +747,7 @@ async fn concurrency_cap_queues_briefly_then_answers_503() {
         "max_concurrent_requests = 1\nqueue_timeout_ms = 200",
     );
     let edge = Edge::start(&dir, &cfg).await;
-    let arrived = o.seen.held_arrived.notified();
-    let url = edge.url("/hold");
-    let held = tokio::spawn(async move {
-        reqwest::Client::new()
-            .get(url)
-            .header("host", "z.test")
-            .send()
-            .await
-            .map(|r| r.status())
-    });
-    arrived.await;
+    let held = o.hold_request(&edge, "z.test").await;
     // The one slot is taken: the next request waits its queue time, then 503.
     let r = edge.get("z.test", "/other").await;
     assert_eq!(r.status(), 503);

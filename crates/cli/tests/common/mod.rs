@@ -255,9 +255,38 @@ impl Origin {
         }
     }
 
+    /// Sends `GET /hold` for `host` through `edge` and returns once the origin holds it; the
+    /// request completes after `seen.release.notify_waiters()`.
+    pub async fn hold_request(
+        &self,
+        edge: &Edge,
+        host: &'static str,
+    ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::StatusCode>> {
+        let arrived = self.seen.held_arrived.notified();
+        let url = edge.url("/hold");
+        let held = tokio::spawn(async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("host", host)
+                .send()
+                .await
+                .map(|r| r.status())
+        });
+        arrived.await;
+        held
+    }
+
     pub fn count(&self) -> usize {
         self.seen.requests.load(Ordering::SeqCst)
     }
+}
+
+/// A client whose connections leave from the given loopback address.
+pub fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .expect("client")
 }
 
 /// The real `rempart edge` process.
