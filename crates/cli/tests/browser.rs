@@ -403,6 +403,13 @@ async fn scenario(
         "Reported through the form; the evidence shows the address.",
     )
     .await;
+    // The statement of reasons (territorial scope and automation answers have defaults).
+    fill(
+        c,
+        "#explanation",
+        "Publishing a private person's home address with a call to act endangers them.",
+    )
+    .await;
     click(c, "#decide button[type=submit]").await;
     let after = c.source().await.unwrap();
     if !after.contains(reported) || !after.contains("Restrict") {

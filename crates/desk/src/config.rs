@@ -88,6 +88,38 @@ pub struct RawConfig {
     /// Audit log checkpoints.
     #[serde(default)]
     pub audit: RawAudit,
+    /// Due process: emergency measures, four-eyes, appeals, statements of reasons.
+    #[serde(default)]
+    pub due_process: RawDueProcess,
+}
+
+/// Due-process settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDueProcess {
+    /// How long an unconfirmed emergency measure stays in force, seconds (default 86400, 24 h).
+    pub emergency_expiry_seconds: i64,
+    /// Measures that need a second senior analyst's approval (default: `restrict_host`,
+    /// `suspend_zone`).
+    pub four_eyes: Vec<String>,
+    /// How long after a decision an appeal may be filed, days (default 183, six months).
+    pub appeal_window_days: i64,
+    /// The redress available, as written in every statement of reasons.
+    pub redress: String,
+}
+
+/// The redress every statement of reasons lists unless configured otherwise (DSA Art. 17(3)(f)).
+pub const DEFAULT_REDRESS: &str = "You may file an internal complaint (appeal) in the customer portal within six months of this decision; it is decided by a person who did not take the decision. You may also refer the dispute to a certified out-of-court dispute settlement body (DSA Art. 21) or seek judicial redress before the competent court.";
+
+impl Default for RawDueProcess {
+    fn default() -> Self {
+        RawDueProcess {
+            emergency_expiry_seconds: 24 * 3600,
+            four_eyes: vec!["restrict_host".into(), "suspend_zone".into()],
+            appeal_window_days: 183,
+            redress: DEFAULT_REDRESS.into(),
+        }
+    }
 }
 
 /// One edge's token, as its SHA-256 (hex).
@@ -254,6 +286,35 @@ pub struct DeskConfig {
     pub paging: PagingConfig,
     /// Entries between signed checkpoints.
     pub checkpoint_every: i64,
+    /// Due process.
+    pub due_process: DueProcessConfig,
+}
+
+/// Due process.
+#[derive(Debug, Clone)]
+pub struct DueProcessConfig {
+    /// Lifetime of an unconfirmed emergency measure.
+    pub emergency_expiry: chrono::Duration,
+    /// Measures that need a second senior analyst's approval.
+    pub four_eyes: Vec<crate::decision::Action>,
+    /// Appeal window.
+    pub appeal_window: chrono::Duration,
+    /// The redress text of statements of reasons.
+    pub redress: String,
+}
+
+impl Default for DueProcessConfig {
+    fn default() -> Self {
+        DueProcessConfig {
+            emergency_expiry: chrono::Duration::hours(24),
+            four_eyes: vec![
+                crate::decision::Action::RestrictHost,
+                crate::decision::Action::SuspendZone,
+            ],
+            appeal_window: chrono::Duration::days(183),
+            redress: DEFAULT_REDRESS.into(),
+        }
+    }
 }
 
 /// Intake limits.
@@ -375,6 +436,7 @@ impl DeskConfig {
             },
             paging: PagingConfig::default(),
             checkpoint_every: 100,
+            due_process: DueProcessConfig::default(),
         }
     }
 }
@@ -510,6 +572,32 @@ impl RawConfig {
         if self.audit.checkpoint_every < 1 {
             problems.push("audit.checkpoint_every must be positive".into());
         }
+        let dp = self.due_process;
+        if !(1..=30 * 24 * 3600).contains(&dp.emergency_expiry_seconds) {
+            problems.push(
+                "due_process.emergency_expiry_seconds must be between 1 and 2592000 (30 days)"
+                    .into(),
+            );
+        }
+        if dp.appeal_window_days < 183 {
+            problems.push(
+                "due_process.appeal_window_days must be at least 183 (six months, DSA Art. 20)"
+                    .into(),
+            );
+        }
+        if dp.redress.trim().is_empty() {
+            problems.push("due_process.redress must describe the redress available".into());
+        }
+        let mut four_eyes = Vec::new();
+        for name in &dp.four_eyes {
+            match crate::decision::Action::parse(name) {
+                Some(a) if a.is_restrictive() => four_eyes.push(a),
+                _ => problems.push(format!(
+                    "due_process.four_eyes: '{name}' is not a restrictive measure \
+                     (restrict_url, restrict_path_prefix, restrict_host, suspend_zone)"
+                )),
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -541,6 +629,12 @@ impl RawConfig {
             },
             paging: PagingConfig { webhook, smtp },
             checkpoint_every: self.audit.checkpoint_every,
+            due_process: DueProcessConfig {
+                emergency_expiry: chrono::Duration::seconds(dp.emergency_expiry_seconds),
+                four_eyes,
+                appeal_window: chrono::Duration::days(dp.appeal_window_days),
+                redress: dp.redress.trim().to_string(),
+            },
         })
     }
 }

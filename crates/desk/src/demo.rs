@@ -57,6 +57,15 @@ impl Desk {
             starts_at: now,
             ends_at: None,
             deadline: None,
+            statement: Some(crate::store::NewStatement {
+                territorial_scope: crate::dueprocess::EEA.iter().map(|c| c.to_string()).collect(),
+                explanation: "Publishing a private person's home address with a call to go there endangers that person and breaches data-protection law.".into(),
+                source_type: "SOURCE_ARTICLE_16".into(),
+                automated_detection: false,
+                automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
+                redress: state.config.due_process.redress.clone(),
+            }),
+            emergency: false,
         };
         let (_, version) = state
             .store

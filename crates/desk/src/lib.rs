@@ -39,6 +39,7 @@ pub mod clock;
 pub mod config;
 pub mod decision;
 mod demo;
+pub mod dueprocess;
 pub mod error;
 pub mod i18n;
 pub mod keys;

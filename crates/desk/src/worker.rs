@@ -53,6 +53,14 @@ pub(crate) async fn run_due_jobs(state: &AppState) -> usize {
             "fetch_evidence" => (fetch_evidence(state, &job).await, MAX_EVIDENCE_ATTEMPTS),
             "page" => (page(state, &job).await, MAX_PAGE_ATTEMPTS),
             "customer_deadline" => (customer_deadline(state, &job).await, MAX_PAGE_ATTEMPTS),
+            "emergency_expiry" => (
+                crate::web::due::emergency_expiry_job(state, &job).await,
+                MAX_PAGE_ATTEMPTS,
+            ),
+            "statement_mail" => (
+                crate::web::due::statement_mail_job(state, &job).await,
+                MAX_PAGE_ATTEMPTS,
+            ),
             other => (Err(format!("unknown job kind '{other}'")), 1),
         };
         let now = state.now_ms();

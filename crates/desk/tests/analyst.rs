@@ -174,6 +174,10 @@ async fn every_denial() {
                     ("ground", "Doxxing."),
                     ("facts", "Facts."),
                     ("category", "doxxing"),
+                    ("explanation", "It identifies a private person."),
+                    ("territorial_scope", "EEA"),
+                    ("automated_detection", "no"),
+                    ("automated_decision", "not_automated"),
                 ],
             )
         };
@@ -381,6 +385,10 @@ async fn decision_reaches_the_edge_channel_and_lifting_removes_it() {
                     ("ground", "Publishes a private person's home address."),
                     ("facts", "Reported by the person concerned; verified."),
                     ("category", "doxxing"),
+                    ("explanation", "It identifies a private person."),
+                    ("territorial_scope", "EEA"),
+                    ("automated_detection", "no"),
+                    ("automated_decision", "not_automated"),
                 ],
             ),
         )
@@ -503,6 +511,10 @@ async fn a_waiting_edge_is_woken_by_a_decision() {
                     ("ground", "Harassment."),
                     ("facts", "Facts."),
                     ("category", "doxxing"),
+                    ("explanation", "It identifies a private person."),
+                    ("territorial_scope", "EEA"),
+                    ("automated_detection", "no"),
+                    ("automated_decision", "not_automated"),
                 ],
             ),
         )

@@ -151,6 +151,10 @@ webhook_secret = "0123456789abcdef0123"
             ("ground", "Threat to a person's life."),
             ("facts", "Live threat."),
             ("category", "threat_to_life"),
+            ("explanation", "A threat to kill a named person."),
+            ("territorial_scope", "EEA"),
+            ("automated_detection", "no"),
+            ("automated_decision", "not_automated"),
         ])
         .send()
         .await

@@ -220,6 +220,15 @@ async fn decisions_issue_and_lift_policy_versions() {
             starts_at: 2_000,
             ends_at: None,
             deadline: None,
+            statement: Some(rempart_desk::store::NewStatement {
+                territorial_scope: vec!["FR".into()],
+                explanation: "The address identifies a private person.".into(),
+                source_type: "SOURCE_ARTICLE_16".into(),
+                automated_detection: false,
+                automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
+                redress: "Appeal in the portal.".into(),
+            }),
+            emergency: false,
         };
         let (did, v) = store
             .record_decision(&d, &actor(2_000), &ctx())
@@ -238,6 +247,7 @@ async fn decisions_issue_and_lift_policy_versions() {
         let none = NewDecision {
             action: "no_action".into(),
             scope: None,
+            statement: None,
             ..d.clone()
         };
         assert_eq!(

@@ -2,12 +2,13 @@
 
 use sqlx::any::AnyRow;
 
+use super::dueprocess::{insert_due_process, NewStatement};
 use super::{get, new_id, Actor, Store, StoreError, WriteTx};
 use crate::clock::from_millis;
 use crate::decision::{build_policy, PolicyContext};
 
 /// A decision to store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewDecision {
     /// The case.
     pub case_id: String,
@@ -29,6 +30,10 @@ pub struct NewDecision {
     pub ends_at: Option<i64>,
     /// Deadline for the customer (ms), for `ask_customer`.
     pub deadline: Option<i64>,
+    /// The statement of reasons: required for a restrictive decision (one with a scope).
+    pub statement: Option<NewStatement>,
+    /// An emergency measure, applied by one analyst: lapses at `ends_at` unless confirmed.
+    pub emergency: bool,
 }
 
 /// A stored decision.
@@ -68,10 +73,11 @@ pub struct DecisionRow {
     pub lift_reason: Option<String>,
 }
 
-const DECISION_COLUMNS: &str = "id, case_id, action, ground_kind, ground, facts, category, scope, \
+pub(super) const DECISION_COLUMNS: &str =
+    "id, case_id, action, ground_kind, ground, facts, category, scope, \
      starts_at, ends_at, deadline, decided_by, decided_at, lifted_at, lifted_by, lift_reason";
 
-fn decision_from_row(r: &AnyRow) -> Result<DecisionRow, StoreError> {
+pub(super) fn decision_from_row(r: &AnyRow) -> Result<DecisionRow, StoreError> {
     Ok(DecisionRow {
         id: get(r, "id")?,
         case_id: get(r, "case_id")?,
@@ -102,77 +108,9 @@ impl Store {
         ctx: &PolicyContext,
     ) -> Result<(String, Option<u64>), StoreError> {
         let mut w = self.begin_write().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
-            .bind(&new.case_id)
-            .fetch_optional(&mut *w.tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let id = new_id("d_");
-        sqlx::query(
-            "INSERT INTO decisions (id, case_id, action, ground_kind, ground, facts, category, scope, \
-             starts_at, ends_at, deadline, decided_by, decided_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&id)
-        .bind(&new.case_id)
-        .bind(&new.action)
-        .bind(&new.ground_kind)
-        .bind(&new.ground)
-        .bind(&new.facts)
-        .bind(&new.category)
-        .bind(&new.scope)
-        .bind(new.starts_at)
-        .bind(new.ends_at)
-        .bind(new.deadline)
-        .bind(&actor.name)
-        .bind(actor.at)
-        .execute(&mut *w.tx)
-        .await?;
-        sqlx::query(
-            "UPDATE cases SET status = 'decided', \
-             first_reviewed_at = COALESCE(first_reviewed_at, $2) WHERE id = $1",
-        )
-        .bind(&new.case_id)
-        .bind(actor.at)
-        .execute(&mut *w.tx)
-        .await?;
-        w.audit(
-            actor,
-            "decision.made",
-            &format!("case:{}", new.case_id),
-            serde_json::json!({
-                "decision": id,
-                "action": new.action,
-                "ground_kind": new.ground_kind,
-                "ground": new.ground,
-                "facts": new.facts,
-                "category": new.category,
-                "scope": new.scope,
-                "starts_at": new.starts_at,
-                "ends_at": new.ends_at,
-                "deadline": new.deadline,
-            }),
-        )
-        .await?;
-        if let Some(deadline) = new.deadline {
-            // When the customer's deadline passes, the case comes back for review.
-            super::jobs::enqueue_in(
-                &mut w,
-                "customer_deadline",
-                &serde_json::json!({ "decision": id, "case_id": new.case_id }),
-                deadline,
-            )
-            .await?;
-        }
-        let version = if new.scope.is_some() {
-            Some(issue_policy(&mut w, actor, ctx, &format!("decision {id}")).await?)
-        } else {
-            None
-        };
+        let r = insert_decision(&mut w, new, &actor.name, actor, ctx).await?;
         w.commit().await?;
-        Ok((id, version))
+        Ok(r)
     }
 
     /// Lifts a decision; if it restricted anything, issues a new policy version without it.
@@ -184,42 +122,9 @@ impl Store {
         ctx: &PolicyContext,
     ) -> Result<Option<u64>, StoreError> {
         let mut w = self.begin_write().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *w.tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let d = decision_from_row(&row)?;
-        if d.lifted_at.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "decision {id} was already lifted"
-            )));
-        }
-        sqlx::query(
-            "UPDATE decisions SET lifted_at = $2, lifted_by = $3, lift_reason = $4 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(actor.at)
-        .bind(&actor.name)
-        .bind(reason)
-        .execute(&mut *w.tx)
-        .await?;
-        w.audit(
-            actor,
-            "decision.lifted",
-            &format!("case:{}", d.case_id),
-            serde_json::json!({ "decision": id, "reason": reason }),
-        )
-        .await?;
-        let version = if d.scope.is_some() {
-            Some(issue_policy(&mut w, actor, ctx, &format!("lift of {id}")).await?)
-        } else {
-            None
-        };
+        let v = lift_in(&mut w, id, reason, actor, ctx).await?;
         w.commit().await?;
-        Ok(version)
+        Ok(v)
     }
 
     /// Reopens a case whose customer deadline passed (unless a later decision was made on
@@ -303,8 +208,142 @@ impl Store {
     }
 }
 
+/// Lifts a decision inside `w` (see [`Store::lift_decision`]).
+pub(super) async fn lift_in(
+    w: &mut WriteTx<'_>,
+    id: &str,
+    reason: &str,
+    actor: &Actor,
+    ctx: &PolicyContext,
+) -> Result<Option<u64>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *w.tx)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let d = decision_from_row(&row)?;
+    if d.lifted_at.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "decision {id} was already lifted"
+        )));
+    }
+    sqlx::query(
+        "UPDATE decisions SET lifted_at = $2, lifted_by = $3, lift_reason = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(actor.at)
+    .bind(&actor.name)
+    .bind(reason)
+    .execute(&mut *w.tx)
+    .await?;
+    w.audit(
+        actor,
+        "decision.lifted",
+        &format!("case:{}", d.case_id),
+        serde_json::json!({ "decision": id, "reason": reason }),
+    )
+    .await?;
+    super::dueprocess::emergency_lifted(w, id, reason, actor).await?;
+    let version = if d.scope.is_some() {
+        Some(issue_policy(w, actor, ctx, &format!("lift of {id}")).await?)
+    } else {
+        None
+    };
+    Ok(version)
+}
+
+/// Records a decision inside `w` (see [`Store::record_decision`]); `decided_by` may differ from
+/// the actor when a second senior analyst approves a colleague's proposal.
+pub(super) async fn insert_decision(
+    w: &mut WriteTx<'_>,
+    new: &NewDecision,
+    decided_by: &str,
+    actor: &Actor,
+    ctx: &PolicyContext,
+) -> Result<(String, Option<u64>), StoreError> {
+    if new.scope.is_some() && new.statement.is_none() {
+        return Err(StoreError::Conflict(
+            "a restrictive decision needs its statement of reasons".into(),
+        ));
+    }
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
+        .bind(&new.case_id)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+    if exists.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let id = new_id("d_");
+    sqlx::query(
+        "INSERT INTO decisions (id, case_id, action, ground_kind, ground, facts, category, scope, \
+             starts_at, ends_at, deadline, decided_by, decided_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&id)
+    .bind(&new.case_id)
+    .bind(&new.action)
+    .bind(&new.ground_kind)
+    .bind(&new.ground)
+    .bind(&new.facts)
+    .bind(&new.category)
+    .bind(&new.scope)
+    .bind(new.starts_at)
+    .bind(new.ends_at)
+    .bind(new.deadline)
+    .bind(decided_by)
+    .bind(actor.at)
+    .execute(&mut *w.tx)
+    .await?;
+    sqlx::query(
+        "UPDATE cases SET status = 'decided', \
+             first_reviewed_at = COALESCE(first_reviewed_at, $2) WHERE id = $1",
+    )
+    .bind(&new.case_id)
+    .bind(actor.at)
+    .execute(&mut *w.tx)
+    .await?;
+    w.audit(
+        actor,
+        "decision.made",
+        &format!("case:{}", new.case_id),
+        serde_json::json!({
+            "decision": id,
+            "decided_by": decided_by,
+            "action": new.action,
+            "ground_kind": new.ground_kind,
+            "ground": new.ground,
+            "facts": new.facts,
+            "category": new.category,
+            "scope": new.scope,
+            "starts_at": new.starts_at,
+            "ends_at": new.ends_at,
+            "deadline": new.deadline,
+        }),
+    )
+    .await?;
+    if let Some(deadline) = new.deadline {
+        // When the customer's deadline passes, the case comes back for review.
+        super::jobs::enqueue_in(
+            w,
+            "customer_deadline",
+            &serde_json::json!({ "decision": id, "case_id": new.case_id }),
+            deadline,
+        )
+        .await?;
+    }
+    insert_due_process(w, new, &id, actor).await?;
+    let version = if new.scope.is_some() {
+        Some(issue_policy(w, actor, ctx, &format!("decision {id}")).await?)
+    } else {
+        None
+    };
+    Ok((id, version))
+}
+
 /// Builds and stores the next policy version from the decisions in force, inside `w`.
-async fn issue_policy(
+pub(super) async fn issue_policy(
     w: &mut WriteTx<'_>,
     actor: &Actor,
     ctx: &PolicyContext,

@@ -16,6 +16,7 @@
 mod audit;
 mod cases;
 mod decisions;
+mod dueprocess;
 mod evidence;
 mod jobs;
 mod users;
@@ -26,6 +27,10 @@ use sqlx::{Any, AnyPool, Transaction};
 pub use audit::{AuditEntry, CheckpointRow};
 pub use cases::{CaseRow, CaseSummary, NewReport, ReportRow, ReportUrlRow, SubmitOutcome};
 pub use decisions::{DecisionRow, NewDecision};
+pub use dueprocess::{
+    AppealRow, ApprovalRow, AuthorityOrderRow, EmergencyRow, NewAuthorityOrder, NewStatement,
+    ResponseRow, StatementRow,
+};
 pub use evidence::{EvidenceRow, NewEvidence};
 pub use jobs::Job;
 pub use users::{Role, SessionRow, UserRow};

@@ -8,6 +8,9 @@ use super::{get, new_id, Actor, Store, StoreError};
 /// What an account may do. Ordered: each role may do what the ones before it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
+    /// A customer: sees and answers the notices and statements of its own zones, appeals.
+    /// Below every analyst role, so that no analyst page admits it.
+    Customer,
     /// Reviews cases, decides on single URLs, views evidence.
     Analyst,
     /// Also sees notifiers' identities, decides wider scopes, lifts decisions.
@@ -20,6 +23,7 @@ impl Role {
     /// Stored name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Customer => "customer",
             Role::Analyst => "analyst",
             Role::SeniorAnalyst => "senior_analyst",
             Role::Admin => "admin",
@@ -29,6 +33,7 @@ impl Role {
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Role> {
         match s {
+            "customer" => Some(Role::Customer),
             "analyst" => Some(Role::Analyst),
             "senior_analyst" => Some(Role::SeniorAnalyst),
             "admin" => Some(Role::Admin),

@@ -122,7 +122,15 @@ pub(crate) async fn login(
                 header::SET_COOKIE,
                 set_cookie(&state, SESSION_COOKIE, &token, SESSION_HOURS * 3600),
             ),
-            (header::LOCATION, "/queue".to_string()),
+            (
+                header::LOCATION,
+                if user.role == Role::Customer {
+                    "/portal"
+                } else {
+                    "/queue"
+                }
+                .to_string(),
+            ),
         ],
     )
         .into_response())
@@ -242,6 +250,7 @@ pub(crate) async fn case_page(
         .unwrap_or_default();
     let span_min = ((case.last_report_at - case.first_report_at) / 60_000).max(0);
     let (left, _) = review_cell(case.review_due, case.first_reviewed_at, now);
+    let extras = super::due::decision_extras(&state, &u, &decisions, now).await?;
     Ok(layout(
         "en",
         &format!("Case {} — Rempart desk", case.host),
@@ -284,7 +293,7 @@ pub(crate) async fn case_page(
             } }
             h2 { "Decisions" }
             @if decisions.is_empty() { p { "None yet." } }
-            ul { @for d in &decisions {
+            ul { @for (d, extra) in decisions.iter().zip(&extras) {
                 li {
                     (crate::decision::action_label(&d.action))
                     @if let Some(s) = &d.scope { " — " code { (scope_text(s)) } }
@@ -297,6 +306,7 @@ pub(crate) async fn case_page(
                             button type="submit" { "Lift" }
                         }
                     }
+                    (extra)
                 }
             } }
             h2 { "Decide" }
@@ -329,6 +339,7 @@ pub(crate) async fn case_page(
                 input type="text" id="duration_hours" name="duration_hours" inputmode="numeric";
                 label for="deadline_hours" { "Customer deadline in hours (for asking the customer)" }
                 input type="text" id="deadline_hours" name="deadline_hours" inputmode="numeric" value="24";
+                (super::due::decide_fields(&state))
                 p { button type="submit" { "Record decision" } }
             }
             h2 { "History" }
@@ -395,6 +406,9 @@ pub(crate) struct DecisionForm {
     duration_hours: String,
     #[serde(default)]
     deadline_hours: String,
+    /// The statement of reasons (DSA Art. 17(3)), see [`super::due`].
+    #[serde(flatten)]
+    pub(crate) reasons: super::due::ReasonsForm,
 }
 
 fn host_of(s: &str) -> Option<String> {
@@ -455,13 +469,13 @@ fn hours(s: &str, what: &str, problems: &mut Vec<String>) -> Option<i64> {
     }
 }
 
-/// Records a decision from the form or the API; returns (decision id, policy version).
+/// Records a decision from the form or the API (or proposes it for approval).
 async fn record(
     state: &AppState,
     u: &CurrentUser,
     case_id: &str,
     f: &DecisionForm,
-) -> Result<(String, Option<u64>), DeskError> {
+) -> Result<Recorded, DeskError> {
     let mut problems = Vec::new();
     let action = Action::parse(&f.action);
     if action.is_none() {
@@ -492,11 +506,30 @@ async fn record(
         }
         None => None,
     };
+    let statement = match action {
+        Some(a) if a.is_restrictive() => {
+            super::due::statement_from(state, case_id, &f.reasons, &mut problems).await?
+        }
+        _ => None,
+    };
+    let emergency = f.reasons.is_emergency();
+    if emergency {
+        super::due::check_emergency(action, &f.category, &mut problems);
+    }
     if !problems.is_empty() {
         return Err(DeskError::Invalid(problems));
     }
     let action = action.expect("checked");
     let now = state.clock.now();
+    let ends_at = if emergency {
+        // An emergency measure carries its expiry as the restriction's end, so that an edge
+        // stops enforcing it then even if cut off from the desk.
+        Some(to_millis(now + state.config.due_process.emergency_expiry))
+    } else {
+        duration
+            .filter(|_| action.is_restrictive())
+            .map(|h| to_millis(now + Duration::hours(h)))
+    };
     let new = NewDecision {
         case_id: case_id.to_string(),
         action: action.as_str().into(),
@@ -506,13 +539,22 @@ async fn record(
         category: f.category.clone(),
         scope: scope.map(|s| serde_json::to_string(&s).expect("scope serialises")),
         starts_at: to_millis(now),
-        ends_at: duration
-            .filter(|_| action.is_restrictive())
-            .map(|h| to_millis(now + Duration::hours(h))),
+        ends_at,
         deadline: deadline
             .filter(|_| action == Action::AskCustomer)
             .map(|h| to_millis(now + Duration::hours(h))),
+        statement,
+        emergency,
     };
+    if !emergency && state.config.due_process.four_eyes.contains(&action) {
+        // Four-eyes: the measure waits for a second senior analyst.
+        let id = state
+            .store
+            .propose_decision(&new, &state.actor(u.actor_name()))
+            .await?;
+        state.checkpoint().await;
+        return Ok(Recorded::Proposed(id));
+    }
     let result = state
         .store
         .record_decision(&new, &state.actor(u.actor_name()), &state.policy_ctx())
@@ -524,8 +566,18 @@ async fn record(
     if let Some(v) = result.1 {
         state.published(v);
     }
+    state.jobs.notify_one();
     state.checkpoint().await;
-    Ok(result)
+    Ok(Recorded::Decided)
+}
+
+/// What recording a decision did.
+#[derive(Debug)]
+pub(crate) enum Recorded {
+    /// Recorded (and published if it restricts).
+    Decided,
+    /// Four-eyes: proposed, waiting for approval.
+    Proposed(String),
 }
 
 /// `POST /cases/{id}/decisions`.
@@ -537,8 +589,11 @@ pub(crate) async fn decide(
 ) -> Result<Response, PageError> {
     let u = authenticate(&state, &headers, Role::Analyst).await?;
     u.check_csrf(f.csrf.as_deref())?;
-    record(&state, &u, &id, &f).await?;
-    Ok(Redirect::to(&format!("/cases/{id}")).into_response())
+    match record(&state, &u, &id, &f).await? {
+        Recorded::Decided => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+        // Four-eyes: the proposal waits in the approvals queue.
+        Recorded::Proposed(a) => Ok(Redirect::to(&format!("/due#approval-{a}")).into_response()),
+    }
 }
 
 /// The lift form.

@@ -3,9 +3,11 @@
 mod analyst;
 mod auth;
 mod batch;
+pub(crate) mod due;
 mod edge;
 mod intake;
 mod pages;
+mod portal;
 mod ratelimit;
 
 use std::net::SocketAddr;
@@ -284,6 +286,15 @@ fn router(state: AppState) -> Router {
         .route("/admin/tokens", post(analyst::admin_create_token))
         .route("/api/v1/queue", get(analyst::api_queue))
         .route("/api/v1/cases/{id}", get(analyst::api_case))
+        // Due process (issue 5).
+        .route("/due", get(due::due_page))
+        .route("/decisions/{id}/confirm", post(due::confirm))
+        .route("/decisions/{id}/orders", post(due::record_order))
+        .route("/approvals/{id}/approve", post(due::approve))
+        .route("/approvals/{id}/reject", post(due::reject))
+        .route("/appeals/{id}/decide", post(due::decide_appeal))
+        .route("/api/v1/statements", get(due::api_statements))
+        .route("/api/v1/statements/{id}", get(due::api_statement))
         .merge(intake)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))
