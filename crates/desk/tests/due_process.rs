@@ -1118,3 +1118,587 @@ async fn four_eyes_blocks_a_lone_hostname_restriction() {
         assert_eq!(t.desk.store().pending_approvals().await.unwrap().len(), 1);
     }
 }
+
+/// Signs a customer in (the portal, not the queue, is their home).
+async fn customer_login(t: &TestDesk, username: &str, zones: &[&str]) -> Session {
+    let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
+    let password = t
+        .desk
+        .create_customer(username, &format!("{username}@customer.example"), &zones)
+        .await
+        .unwrap();
+    let r = t.desk.router();
+    let page = send(&r, get("/login")).await;
+    let login_csrf = extract_csrf(&page.body);
+    let resp = send(
+        &r,
+        post_form(
+            "/login",
+            Some(&format!("rempart_login_csrf={login_csrf}")),
+            &[
+                ("username", username),
+                ("password", &password),
+                ("csrf", &login_csrf),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
+    assert_eq!(resp.location(), "/portal");
+    let set = resp
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let cookie = set.split(';').next().unwrap().to_string();
+    let portal = send(&r, with_cookie("/portal", &cookie)).await;
+    assert_eq!(portal.status, StatusCode::OK, "{}", portal.body);
+    Session {
+        csrf: extract_csrf(&portal.body),
+        cookie,
+    }
+}
+
+const VICTIM_TEXT: &str = "Nadia Notifier lives at 14 Elm Street, Springfield, IL 62704; call her on +1 415 555 0134 or nadia@example.org.";
+
+#[tokio::test]
+async fn notice_pages_give_the_measure_in_english_and_french_without_personal_data() {
+    for (name, t) in desks(NO_EVIDENCE).await {
+        let (case, _) = file(
+            &t,
+            "https://forum.example/live",
+            "threat_to_life",
+            VICTIM_TEXT,
+            "nadia@example.org",
+        )
+        .await;
+        let alice = login(&t, "alice", Role::Analyst).await;
+        // The analyst's free text quotes the notifier and the victim's details.
+        let mut f = emergency_fields("https://forum.example/live");
+        f[3] = (
+            "ground",
+            "Threat to kill Nadia Notifier (nadia@example.org), a criminal offence.",
+        );
+        let resp = send(
+            &t.desk.router(),
+            post_form(&format!("/cases/{case}/decisions"), Some(&alice.cookie), &{
+                let mut v = decide_form(&alice, &f, false);
+                v.extend_from_slice(&[
+                    ("explanation", VICTIM_TEXT),
+                    ("territorial_scope", "FR"),
+                    ("automated_detection", "no"),
+                    ("automated_decision", "not_automated"),
+                ]);
+                v
+            }),
+        )
+        .await;
+        assert_eq!(resp.status, StatusCode::SEE_OTHER, "{name}: {}", resp.body);
+        let d = t
+            .desk
+            .store()
+            .case_decisions(&case)
+            .await
+            .unwrap()
+            .remove(0);
+        let sam = login(&t, "sam", Role::Analyst).await;
+        let order = post_form(
+            &format!("/decisions/{}/orders", d.id),
+            Some(&sam.cookie),
+            &[
+                ("csrf", &sam.csrf),
+                ("authority", "Parquet de Paris"),
+                ("reference", "PNC-2026-1142"),
+                ("scope", "the thread"),
+                ("order_date", "2026-11-25"),
+            ],
+        );
+        assert_eq!(
+            send(&t.desk.router(), order).await.status,
+            StatusCode::SEE_OTHER
+        );
+        // The policy's notice URL is this page.
+        assert_eq!(
+            policy(&t).await.restrictions[0].notice_url,
+            format!("https://desk.example/notices/{}", d.id)
+        );
+        let en = send(&t.desk.router(), get(&format!("/notices/{}?lang=en", d.id))).await;
+        assert_eq!(en.status, StatusCode::OK, "{name}");
+        for want in [
+            "Access to one URL restricted",
+            "https://forum.example/live",
+            "Legal ground",
+            "Imminent threat to a person",
+            "Parquet de Paris",
+            "PNC-2026-1142",
+            "In force",
+            "Territorial scope",
+            "FR",
+            "lang=\"en\"",
+        ] {
+            assert!(en.body.contains(want), "{name}: {want} in {}", en.body);
+        }
+        let fr = send(
+            &t.desk.router(),
+            Request::get(format!("/notices/{}", d.id))
+                .header(header::ACCEPT_LANGUAGE, "fr-FR,fr;q=0.9")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        for want in [
+            "Avis de restriction",
+            "Accès à une URL restreint",
+            "Motif légal",
+            "Menace imminente",
+            "En vigueur",
+            "lang=\"fr\"",
+            "PNC-2026-1142",
+        ] {
+            assert!(fr.body.contains(want), "{name}: {want} in {}", fr.body);
+        }
+        for page in [&en.body, &fr.body] {
+            for secret in ["Nadia", "nadia@", "Elm Street", "555 0134", "415"] {
+                assert!(!page.contains(secret), "{name}: '{secret}' leaked: {page}");
+            }
+        }
+        // Lifted: the page says so.
+        let boss = login(&t, "boss", Role::SeniorAnalyst).await;
+        send(
+            &t.desk.router(),
+            post_form(
+                &format!("/decisions/{}/lift", d.id),
+                Some(&boss.cookie),
+                &[("csrf", &boss.csrf), ("reason", "Threat over.")],
+            ),
+        )
+        .await;
+        let en = send(&t.desk.router(), get(&format!("/notices/{}?lang=en", d.id))).await;
+        assert!(en.body.contains("Lifted"), "{name}");
+        assert_eq!(
+            send(&t.desk.router(), get("/notices/d_nope")).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_customer_sees_only_its_zones_appeals_and_a_different_person_reverses() {
+    for (name, t) in desks(NO_EVIDENCE).await {
+        let (case, _) = file(
+            &t,
+            "https://forum.example/t/1",
+            "doxxing",
+            "My address.",
+            "nadia@example.org",
+        )
+        .await;
+        let (other_case, _) = file(
+            &t,
+            "https://else.example/t/1",
+            "doxxing",
+            "My address.",
+            "nadia@example.org",
+        )
+        .await;
+        let alice = login(&t, "alice", Role::SeniorAnalyst).await;
+        let bob = login(&t, "bob", Role::SeniorAnalyst).await;
+        assert_eq!(
+            decide(
+                &t,
+                &alice,
+                &case,
+                &restrict_url("https://forum.example/t/1", "doxxing"),
+                true
+            )
+            .await
+            .status,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            decide(
+                &t,
+                &alice,
+                &other_case,
+                &restrict_url("https://else.example/t/1", "doxxing"),
+                true
+            )
+            .await
+            .status,
+            StatusCode::SEE_OTHER
+        );
+        let d = t
+            .desk
+            .store()
+            .case_decisions(&case)
+            .await
+            .unwrap()
+            .remove(0);
+        let other = t
+            .desk
+            .store()
+            .case_decisions(&other_case)
+            .await
+            .unwrap()
+            .remove(0);
+        let cust = customer_login(&t, "forum-owner", &["forum.example"]).await;
+        let r = t.desk.router();
+        // Least privilege: no analyst page, no other customer's decision.
+        assert_eq!(
+            send(&r, with_cookie("/queue", &cust.cookie)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            send(&r, with_cookie(&format!("/cases/{case}"), &cust.cookie))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            send(&r, with_cookie("/api/v1/statements", &cust.cookie))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            send(
+                &r,
+                with_cookie(&format!("/portal/decisions/{}", other.id), &cust.cookie)
+            )
+            .await
+            .status,
+            StatusCode::NOT_FOUND
+        );
+        let appeal_other = post_form(
+            &format!("/portal/decisions/{}/appeal", other.id),
+            Some(&cust.cookie),
+            &[("csrf", &cust.csrf), ("grounds", "x")],
+        );
+        assert_eq!(send(&r, appeal_other).await.status, StatusCode::NOT_FOUND);
+        // Analysts are not customers either.
+        assert_eq!(
+            send(&r, with_cookie("/portal", &alice.cookie)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let list = send(&r, with_cookie("/portal", &cust.cookie)).await;
+        assert!(
+            list.body.contains(&d.id) && !list.body.contains(&other.id),
+            "{name}"
+        );
+        // The statement of reasons, without the notifier's identity.
+        let page = send(
+            &r,
+            with_cookie(&format!("/portal/decisions/{}", d.id), &cust.cookie),
+        )
+        .await;
+        assert!(
+            page.body.contains("Statement of reasons") && page.body.contains("private person"),
+            "{name}: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("Nadia") && !page.body.contains("nadia@"),
+            "{name}"
+        );
+        // An answer, then an appeal (CSRF required).
+        let respond = post_form(
+            &format!("/portal/decisions/{}/respond", d.id),
+            Some(&cust.cookie),
+            &[
+                ("csrf", &cust.csrf),
+                ("kind", "disagree"),
+                ("explanation", "It is our own office address."),
+            ],
+        );
+        assert_eq!(send(&r, respond).await.status, StatusCode::SEE_OTHER);
+        let no_csrf = post_form(
+            &format!("/portal/decisions/{}/appeal", d.id),
+            Some(&cust.cookie),
+            &[("grounds", "x")],
+        );
+        assert_eq!(send(&r, no_csrf).await.status, StatusCode::FORBIDDEN);
+        let appeal = post_form(
+            &format!("/portal/decisions/{}/appeal", d.id),
+            Some(&cust.cookie),
+            &[
+                ("csrf", &cust.csrf),
+                (
+                    "grounds",
+                    "The address is a business address, published by its owner.",
+                ),
+            ],
+        );
+        assert_eq!(send(&r, appeal).await.status, StatusCode::SEE_OTHER);
+        let again = post_form(
+            &format!("/portal/decisions/{}/appeal", d.id),
+            Some(&cust.cookie),
+            &[("csrf", &cust.csrf), ("grounds", "Again.")],
+        );
+        assert_eq!(
+            send(&r, again).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}: one pending appeal"
+        );
+        let a = t.desk.store().pending_appeals().await.unwrap().remove(0);
+        // The original decider cannot decide it.
+        let decide_appeal = |s: &Session, outcome: &'static str| {
+            post_form(
+                &format!("/appeals/{}/decide", a.id),
+                Some(&s.cookie),
+                &[
+                    ("csrf", &s.csrf),
+                    ("outcome", outcome),
+                    ("reasons", "The address is the company's registered office."),
+                ],
+            )
+        };
+        let resp = send(&r, decide_appeal(&alice, "upheld")).await;
+        assert_eq!(
+            resp.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}: {}",
+            resp.body
+        );
+        assert!(resp.body.contains("did not take the decision"));
+        // Reasons are required.
+        let no_reasons = post_form(
+            &format!("/appeals/{}/decide", a.id),
+            Some(&bob.cookie),
+            &[
+                ("csrf", &bob.csrf),
+                ("outcome", "reversed"),
+                ("reasons", " "),
+            ],
+        );
+        assert_eq!(
+            send(&r, no_reasons).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(policy(&t).await.restrictions.len(), 2);
+        // A different senior analyst reverses: the restriction is lifted in a new policy.
+        assert_eq!(
+            send(&r, decide_appeal(&bob, "reversed")).await.status,
+            StatusCode::SEE_OTHER
+        );
+        let p = policy(&t).await;
+        assert_eq!(p.restrictions.len(), 1, "{name}");
+        assert_eq!(p.restrictions[0].id.0, other.id);
+        let page = send(
+            &r,
+            with_cookie(&format!("/portal/decisions/{}", d.id), &cust.cookie),
+        )
+        .await;
+        assert!(page.body.contains("reversed"), "{name}");
+        let notice = send(&r, get(&format!("/notices/{}", d.id))).await;
+        assert!(notice.body.contains("Lifted after an appeal"), "{name}");
+        let acts = actions(&t).await;
+        assert_eq!(count(&acts, "appeal.filed"), 1);
+        assert_eq!(count(&acts, "appeal.reversed"), 1);
+        assert_eq!(count(&acts, "appeal.upheld"), 0);
+    }
+}
+
+#[tokio::test]
+async fn appeals_close_after_six_months_and_an_upheld_one_changes_nothing() {
+    for (name, t) in desks(NO_EVIDENCE).await {
+        let (case, _) = file(
+            &t,
+            "https://forum.example/t/1",
+            "doxxing",
+            "My address.",
+            "nadia@example.org",
+        )
+        .await;
+        let alice = login(&t, "alice", Role::Analyst).await;
+        assert_eq!(
+            decide(
+                &t,
+                &alice,
+                &case,
+                &restrict_url("https://forum.example/t/1", "doxxing"),
+                true
+            )
+            .await
+            .status,
+            StatusCode::SEE_OTHER
+        );
+        let d = t
+            .desk
+            .store()
+            .case_decisions(&case)
+            .await
+            .unwrap()
+            .remove(0);
+        t.clock.advance(Duration::days(100));
+        let cust = customer_login(&t, "forum-owner", &["forum.example"]).await;
+        let bob = login(&t, "bob", Role::SeniorAnalyst).await;
+        let r = t.desk.router();
+        let appeal = post_form(
+            &format!("/portal/decisions/{}/appeal", d.id),
+            Some(&cust.cookie),
+            &[("csrf", &cust.csrf), ("grounds", "Not illegal.")],
+        );
+        assert_eq!(
+            send(&r, appeal).await.status,
+            StatusCode::SEE_OTHER,
+            "{name}"
+        );
+        let a = t.desk.store().pending_appeals().await.unwrap().remove(0);
+        let upheld = post_form(
+            &format!("/appeals/{}/decide", a.id),
+            Some(&bob.cookie),
+            &[
+                ("csrf", &bob.csrf),
+                ("outcome", "upheld"),
+                ("reasons", "The page identifies a private person's home."),
+            ],
+        );
+        assert_eq!(send(&r, upheld).await.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            policy(&t).await.restrictions.len(),
+            1,
+            "{name}: still restricted"
+        );
+        assert_eq!(count(&actions(&t).await, "appeal.upheld"), 1);
+        // After six months: closed.
+        t.clock.advance(Duration::days(90));
+        let cust = customer_login(&t, "forum-owner-2", &["forum.example"]).await;
+        let late = post_form(
+            &format!("/portal/decisions/{}/appeal", d.id),
+            Some(&cust.cookie),
+            &[("csrf", &cust.csrf), ("grounds", "Late.")],
+        );
+        let resp = send(&r, late).await;
+        assert_eq!(resp.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(resp.body.contains("passed"), "{}", resp.body);
+    }
+}
+
+#[tokio::test]
+async fn the_notifier_reads_the_decision_and_appeals_a_decision_not_to_act() {
+    for (name, t) in desks(NO_EVIDENCE).await {
+        let (case, follow) = file(
+            &t,
+            "https://forum.example/t/1",
+            "harassment",
+            "They harass me.",
+            "nadia@example.org",
+        )
+        .await;
+        let token = follow.rsplit('/').next().unwrap().to_string();
+        let alice = login(&t, "alice", Role::Analyst).await;
+        let bob = login(&t, "bob", Role::SeniorAnalyst).await;
+        let resp = decide(
+            &t,
+            &alice,
+            &case,
+            &[
+                ("action", "no_action"),
+                ("ground_kind", "terms_of_service"),
+                (
+                    "ground",
+                    "Criticism of a public figure's statements is allowed.",
+                ),
+                ("facts", "Read the thread."),
+                ("category", "harassment"),
+            ],
+            false,
+        )
+        .await;
+        assert_eq!(resp.status, StatusCode::SEE_OTHER, "{name}: {}", resp.body);
+        let r = t.desk.router();
+        let followed = send(&r, get(&format!("/r/{token}"))).await;
+        assert!(
+            followed.body.contains(&format!("/r/{token}/decision")),
+            "{name}: the follow page links to the reasons"
+        );
+        let page = send(&r, get(&format!("/r/{token}/decision?lang=fr"))).await;
+        assert_eq!(page.status, StatusCode::OK, "{name}");
+        assert!(
+            page.body.contains("Aucune mesure")
+                && page.body.contains("Criticism of a public figure"),
+            "{name}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("Contester") || page.body.contains("recours"),
+            "{}",
+            page.body
+        );
+        let csrf_cookie = page
+            .headers
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let csrf = extract_csrf(&page.body);
+        let d = t
+            .desk
+            .store()
+            .case_decisions(&case)
+            .await
+            .unwrap()
+            .remove(0);
+        // Without the CSRF cookie: refused.
+        let bad = post_form(
+            &format!("/r/{token}/appeals"),
+            None,
+            &[("csrf", &csrf), ("decision", &d.id), ("grounds", "x")],
+        );
+        assert_eq!(send(&r, bad).await.status, StatusCode::FORBIDDEN);
+        // A wrong token: not found.
+        let bad = post_form(
+            "/r/not-a-token/appeals",
+            Some(&csrf_cookie),
+            &[("csrf", &csrf), ("decision", &d.id), ("grounds", "x")],
+        );
+        assert_eq!(send(&r, bad).await.status, StatusCode::NOT_FOUND);
+        let ok = post_form(
+            &format!("/r/{token}/appeals"),
+            Some(&csrf_cookie),
+            &[
+                ("csrf", &csrf),
+                ("decision", &d.id),
+                (
+                    "grounds",
+                    "It names me and my employer and calls for action.",
+                ),
+            ],
+        );
+        assert_eq!(send(&r, ok).await.status, StatusCode::SEE_OTHER, "{name}");
+        let a = t.desk.store().pending_appeals().await.unwrap().remove(0);
+        assert_eq!(a.party, "notifier");
+        // Reversed by someone else: the case is back in the queue for a new decision.
+        let rev = post_form(
+            &format!("/appeals/{}/decide", a.id),
+            Some(&bob.cookie),
+            &[
+                ("csrf", &bob.csrf),
+                ("outcome", "reversed"),
+                ("reasons", "The thread targets a private person."),
+            ],
+        );
+        assert_eq!(send(&r, rev).await.status, StatusCode::SEE_OTHER);
+        assert!(
+            t.desk
+                .store()
+                .queue(i64::MAX / 2, 10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|c| c.id == case),
+            "{name}: reopened"
+        );
+        let page = send(&r, get(&format!("/r/{token}/decision"))).await;
+        assert!(
+            page.body.contains("the decision was reversed"),
+            "{name}: {}",
+            page.body
+        );
+    }
+}

@@ -156,7 +156,7 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let u = authenticate(&state, &headers, Role::Analyst).await?;
+    let u = authenticate(&state, &headers, Role::Customer).await?;
     u.check_csrf(f.csrf.as_deref())?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.store.delete_session(&sha256_hex(token)).await?;

@@ -1,14 +1,11 @@
-//! What edges and the public see of decisions: the policy long-poll and notice pages.
+//! What edges see of decisions: the policy long-poll (notice pages are in `notice`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use maud::html;
 use serde::Deserialize;
 
 use super::auth::edge_name;
-use super::intake::scope_text;
-use super::pages::{layout, when, PageError};
 use super::AppState;
 use crate::error::DeskError;
 
@@ -56,42 +53,4 @@ pub(crate) async fn policy(
             _ = &mut deadline => return Ok(StatusCode::NO_CONTENT.into_response()),
         }
     }
-}
-
-/// `GET /notices/{id}`: the public notice of a restriction. No notifier data, no facts (the
-/// statement of reasons comes with due process).
-pub(crate) async fn notice_page(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let d = state.store.decision(&id).await?;
-    let now = state.now_ms();
-    let in_force = d.lifted_at.is_none() && d.ends_at.is_none_or(|e| e > now) && d.starts_at <= now;
-    let ground_kind = match d.ground_kind.as_str() {
-        "legal" => "Legal ground (the content is considered illegal)",
-        _ => "Terms of service",
-    };
-    let action = crate::decision::action_label(&d.action);
-    Ok(layout(
-        "en",
-        "Notice of restriction",
-        None,
-        html! {
-            h1 { "Notice " (d.id) }
-            p { "Implemented by " strong { (state.config.provider_name) } "." }
-            dl {
-                dt { "Measure" } dd { (action) }
-                @if let Some(scope) = &d.scope { dt { "Applies to" } dd { code { (scope_text(scope)) } } }
-                dt { "Ground" } dd { (ground_kind) ": " (d.ground) }
-                dt { "Category" } dd { (d.category.replace('_', " ")) }
-                dt { "Since" } dd { (when(d.starts_at)) }
-                @if let Some(end) = d.ends_at { dt { "Until" } dd { (when(end)) } }
-                dt { "Status" } dd id="status" {
-                    @if d.lifted_at.is_some() { "Lifted" } @else if in_force { "In force" } @else { "Not in force" }
-                }
-            }
-            p { "If you are affected by this measure, you may contest it by writing to the provider's abuse desk, quoting the notice number." }
-        },
-    )
-    .into_response())
 }

@@ -546,6 +546,7 @@ pub(crate) async fn follow_page(
                     }
                 }
             }
+            p { a id="reasons" href={ "/r/" (token) "/decision?lang=" (lang.tag()) } { (t("reasons-link", &[])) } }
         },
     )
     .into_response())

@@ -6,6 +6,7 @@ mod batch;
 pub(crate) mod due;
 mod edge;
 mod intake;
+mod notice;
 mod pages;
 mod portal;
 mod ratelimit;
@@ -272,7 +273,9 @@ fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/r/{token}", get(intake::follow_page))
-        .route("/notices/{id}", get(edge::notice_page))
+        .route("/notices/{id}", get(notice::notice_page))
+        .route("/r/{token}/decision", get(notice::reasons_page))
+        .route("/r/{token}/appeals", post(notice::notifier_appeal))
         .route("/api/v1/policy", get(edge::policy))
         .route("/login", get(analyst::login_page).post(analyst::login))
         .route("/logout", post(analyst::logout))
@@ -295,6 +298,10 @@ fn router(state: AppState) -> Router {
         .route("/appeals/{id}/decide", post(due::decide_appeal))
         .route("/api/v1/statements", get(due::api_statements))
         .route("/api/v1/statements/{id}", get(due::api_statement))
+        .route("/portal", get(portal::portal_page))
+        .route("/portal/decisions/{id}", get(portal::decision_page))
+        .route("/portal/decisions/{id}/respond", post(portal::respond))
+        .route("/portal/decisions/{id}/appeal", post(portal::appeal))
         .merge(intake)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))
