@@ -316,7 +316,16 @@ async fn scenario(
     fill(c, "#username", user).await;
     fill(c, "#password", password).await;
     click(c, "form[action='/login'] button[type=submit]").await;
-    let url = c.current_url().await.unwrap();
+    // The click may return before the navigation it starts: wait for the page to change.
+    let url = until(
+        Duration::from_secs(10),
+        "leaving the sign-in page",
+        || async {
+            let url = c.current_url().await.ok()?;
+            (url.path() != "/login").then_some(url)
+        },
+    )
+    .await;
     if url.path() != "/queue" {
         return Err(format!(
             "after signing in: {url}\n{}",

@@ -133,7 +133,8 @@ pub fn restriction_of(d: &DecisionRow, ctx: &PolicyContext) -> Option<Restrictio
         kind: parse_kind(&d.ground_kind)?,
         category: parse_category(&d.category)?,
         notice_url: format!("{}/notices/{}", ctx.public_url, d.id),
-        ground: d.ground.clone(),
+        // Shown on the edge's public block page: no personal data found in the analyst's words.
+        ground: crate::dueprocess::public_text(&d.ground, &[]),
         implemented_by: ctx.implemented_by.clone(),
         starts_at: from_millis(d.starts_at),
         ends_at: d.ends_at.map(from_millis),

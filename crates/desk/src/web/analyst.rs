@@ -654,6 +654,7 @@ fn admin_markup(u: &CurrentUser, message: Option<maud::Markup>) -> maud::Markup 
         html! {
             h1 { "Accounts" }
             @if let Some(m) = message { div role="status" { (m) } }
+            p { a href="/admin/customers" { "Create a customer account (zone owner)" } }
             h2 { "Create an account" }
             form method="post" action="/admin/users" {
                 input type="hidden" name="csrf" value=(u.csrf);

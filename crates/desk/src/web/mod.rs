@@ -298,6 +298,10 @@ fn router(state: AppState) -> Router {
         .route("/appeals/{id}/decide", post(due::decide_appeal))
         .route("/api/v1/statements", get(due::api_statements))
         .route("/api/v1/statements/{id}", get(due::api_statement))
+        .route(
+            "/admin/customers",
+            get(portal::admin_customers_page).post(portal::admin_create_customer),
+        )
         .route("/portal", get(portal::portal_page))
         .route("/portal/decisions/{id}", get(portal::decision_page))
         .route("/portal/decisions/{id}/respond", post(portal::respond))

@@ -260,3 +260,104 @@ pub(crate) async fn appeal(
     state.checkpoint().await;
     Ok(Redirect::to(&format!("/portal/decisions/{id}")).into_response())
 }
+
+fn customer_admin_markup(u: &CurrentUser, message: Option<Markup>) -> Markup {
+    layout(
+        "en",
+        "Customer accounts — Rempart desk",
+        Some((u.user.username.as_str(), u.csrf.as_str(), true)),
+        html! {
+            h1 { "Create a customer account" }
+            @if let Some(m) = message { div role="status" { (m) } }
+            form method="post" action="/admin/customers" {
+                input type="hidden" name="csrf" value=(u.csrf);
+                label for="username" { "User name" }
+                input type="text" id="username" name="username" required maxlength="64";
+                label for="email" { "E-mail address (statements of reasons are sent there)" }
+                input type="email" id="email" name="email" required maxlength="254";
+                label for="zones" { "Zones owned (hostnames, comma-separated; each covers its subdomains)" }
+                input type="text" id="zones" name="zones" required;
+                p { button type="submit" { "Create (shows a one-time password)" } }
+            }
+        },
+    )
+}
+
+/// `GET /admin/customers`.
+pub(crate) async fn admin_customers_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let u = authenticate(&state, &headers, Role::Admin).await?;
+    Ok(customer_admin_markup(&u, None).into_response())
+}
+
+/// The new-customer form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewCustomerForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    username: String,
+    email: String,
+    zones: String,
+}
+
+/// `POST /admin/customers`.
+pub(crate) async fn admin_create_customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<NewCustomerForm>,
+) -> Result<Response, PageError> {
+    let u = authenticate(&state, &headers, Role::Admin).await?;
+    u.check_csrf(f.csrf.as_deref())?;
+    let mut problems = Vec::new();
+    let name = f.username.trim();
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        problems.push("user names use letters, digits, '.', '_' and '-'".to_string());
+    }
+    let email = f.email.trim();
+    if email.len() > 254 || email.parse::<lettre::Address>().is_err() {
+        problems.push("give a valid e-mail address".into());
+    }
+    let mut zones = Vec::new();
+    for z in f.zones.split([',', ' ']).filter(|z| !z.is_empty()) {
+        let z = z.trim().trim_end_matches('.').to_ascii_lowercase();
+        if z.is_empty()
+            || z.len() > 253
+            || !z
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            problems.push(format!("'{z}' is not a hostname"));
+        } else {
+            zones.push(z);
+        }
+    }
+    if zones.is_empty() {
+        problems.push("name at least one zone".into());
+    }
+    if !problems.is_empty() {
+        return Err(DeskError::Invalid(problems).into());
+    }
+    let password = super::auth::random_token(18);
+    let hash = hash_password(&password).map_err(|e| DeskError::Internal(e.to_string()))?;
+    state
+        .store
+        .create_customer(name, &hash, email, &zones, &state.actor(u.actor_name()))
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => DeskError::Conflict("this user name is taken"),
+            other => DeskError::Store(other),
+        })?;
+    state.checkpoint().await;
+    Ok(customer_admin_markup(
+        &u,
+        Some(html! { p { "Customer " code { (name) } " created. One-time password: " code id="password" { (password) } } }),
+    )
+    .into_response())
+}

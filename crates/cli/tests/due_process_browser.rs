@@ -1,0 +1,465 @@
+//! Due process in a real browser (headless Chromium over WebDriver) against `rempart up`:
+//! a customer signs into the portal, reads the statement of reasons of the seeded restriction
+//! and appeals; a different senior analyst reverses it; the edge serves the URL again. Then an
+//! analyst applies an emergency measure; the edge's 451 page links to its public notice, which
+//! renders in English and French.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`scripts/setup --tests`); without them the
+//! test says so and passes, except under `CI=true`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(cmd))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Chromium and its driver, or `None` (outside CI) when they are missing.
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let chromium = which("chromium").or_else(|| which("chromium-browser"));
+    let driver = which("chromedriver");
+    match (chromium, driver) {
+        (Some(c), Some(d)) => Some((c, d)),
+        _ => {
+            let msg = "the browser test needs Debian's chromium and chromium-driver \
+                       (run scripts/setup --tests)";
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "{msg}: not found on PATH under CI=true"
+            );
+            eprintln!("SKIPPED: {msg}");
+            None
+        }
+    }
+}
+
+/// A base port such that every port `rempart up` uses (base..base+3, base+10) is free now.
+fn up_base_port() -> u16 {
+    let mut base = 20_000 + (std::process::id() % 20_000) as u16;
+    for _ in 0..200 {
+        let ok = [0u16, 1, 2, 3, 10]
+            .iter()
+            .all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok());
+        if ok {
+            return base;
+        }
+        base = base.wrapping_add(17).max(20_000);
+    }
+    panic!("no free port range for rempart up");
+}
+
+/// Polls `f` until it returns `Some`, or fails with `what` after `limit`.
+async fn until<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The analyst's user name and one-time password from `rempart up`'s stdout.
+fn credentials(out: &str) -> Option<(String, String)> {
+    let user = out.split("user ").nth(1)?.split(',').next()?.trim();
+    let password = out
+        .split("one-time password ")
+        .nth(1)?
+        .split(')')
+        .next()?
+        .trim();
+    (!user.is_empty() && !password.is_empty()).then(|| (user.to_string(), password.to_string()))
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    let url = c.current_url().await.ok();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} on {url:?}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+async fn sign_in(c: &Client, desk: &str, user: &str, password: &str) -> String {
+    c.goto(&format!("{desk}/login")).await.unwrap();
+    fill(c, "#username", user).await;
+    fill(c, "#password", password).await;
+    click(c, "form[action='/login'] button[type=submit]").await;
+    // The click may return before the navigation it starts: wait for the page to change.
+    until(
+        Duration::from_secs(10),
+        "leaving the sign-in page",
+        || async {
+            let path = c.current_url().await.ok()?.path().to_string();
+            (path != "/login").then_some(path)
+        },
+    )
+    .await
+}
+
+/// Waits until the current page (after a form's navigation) contains `text`.
+async fn page_with(c: &Client, what: &str, text: &str) -> String {
+    until(Duration::from_secs(10), what, || async {
+        let s = c.source().await.ok()?;
+        s.contains(text).then_some(s)
+    })
+    .await
+}
+
+async fn sign_out(c: &Client) {
+    click(c, "form[action='/logout'] button[type=submit]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_appeals_senior_reverses_and_an_emergency_measure_links_its_notice() {
+    let Some((chromium, chromedriver)) = browser() else {
+        return;
+    };
+    let dir = TempDir::new("due-process-browser");
+    // fantoccini's connector is built with rustls (chromedriver itself is plain HTTP).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    // rempart up: origin, desk and edge.
+    let base = up_base_port();
+    let (http, admin, desk_port) = (base, base + 2, base + 3);
+    let desk = format!("http://127.0.0.1:{desk_port}");
+    let (up_out, up_log) = (dir.path("up.out"), dir.path("up.log"));
+    let _up = Proc(
+        Command::new(bin())
+            .args(["up", "--dir"])
+            .arg(dir.path("demo"))
+            .args(["--port", &base.to_string()])
+            .stdout(std::fs::File::create(&up_out).unwrap())
+            .stderr(std::fs::File::create(&up_log).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    // chromedriver on a free port; it starts Chromium with the capabilities below.
+    let driver_port = free_port();
+    let driver_log = dir.path("chromedriver.log");
+    let _driver = Proc(
+        Command::new(&chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .arg(format!("--log-path={}", driver_log.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display())),
+    );
+
+    let http_client = reqwest::Client::new();
+    let hc = &http_client;
+    until(Duration::from_secs(60), "rempart up ready", || async {
+        let r = hc
+            .get(format!("http://127.0.0.1:{admin}/readyz"))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let (user, password) = until(Duration::from_secs(10), "credentials on stdout", || async {
+        credentials(&log_of(&up_out))
+    })
+    .await;
+    // The seeded restriction has reached the edge: the policy channel works.
+    until(
+        Duration::from_secs(30),
+        "seeded restriction at the edge",
+        || async {
+            let r = hc
+                .get(format!("http://127.0.0.1:{http}/t/2"))
+                .header("host", "forum.localhost")
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 451).then_some(())
+        },
+    )
+    .await;
+
+    let profile = dir.path("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium.to_string_lossy(),
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--no-proxy-server", "--window-size=1280,1000",
+                "--host-resolver-rules=MAP forum.localhost 127.0.0.1",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }
+    });
+    let caps = match caps {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    let driver_url = format!("http://127.0.0.1:{driver_port}");
+    let c: Client = until(Duration::from_secs(30), "a Chromium session", || {
+        let caps = caps.clone();
+        let url = driver_url.clone();
+        let driver_log = driver_log.clone();
+        async move {
+            match ClientBuilder::rustls()
+                .expect("rustls")
+                .capabilities(caps)
+                .connect(&url)
+                .await
+            {
+                Ok(c) => Some(c),
+                Err(fantoccini::error::NewSessionError::Lost(_))
+                | Err(fantoccini::error::NewSessionError::NotW3C(_)) => None,
+                Err(e) if format!("{e}").contains("onnect") => None,
+                Err(e) => panic!(
+                    "Chromium did not start under chromedriver: {e}\n{}",
+                    log_of(&driver_log)
+                        .lines()
+                        .rev()
+                        .take(40)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            }
+        }
+    })
+    .await;
+    let result = scenario(&c, hc, &desk, http, &user, &password).await;
+    let _ = c.close().await;
+    if let Err(e) = result {
+        panic!("{e}\n--- rempart up ---\n{}", log_of(&up_log));
+    }
+}
+
+async fn scenario(
+    c: &Client,
+    hc: &reqwest::Client,
+    desk: &str,
+    http: u16,
+    admin: &str,
+    admin_password: &str,
+) -> Result<(), String> {
+    let edge = |path: &'static str| {
+        let hc = hc.clone();
+        async move {
+            hc.get(format!("http://127.0.0.1:{http}{path}"))
+                .header("host", "forum.localhost")
+                .send()
+                .await
+                .ok()
+                .map(|r| r.status().as_u16())
+        }
+    };
+    // The admin creates a senior analyst and the forum's owner (a customer).
+    let home = sign_in(c, desk, admin, admin_password).await;
+    if home != "/queue" {
+        return Err(format!("admin sign-in landed on {home}"));
+    }
+    c.goto(&format!("{desk}/admin")).await.unwrap();
+    fill(c, "#username", "sam").await;
+    select(c, "#role", "senior_analyst").await;
+    click(c, "form[action='/admin/users'] button[type=submit]").await;
+    let sam_password = text_of(c, "#password").await;
+    c.goto(&format!("{desk}/admin/customers")).await.unwrap();
+    fill(c, "#username", "owner").await;
+    fill(c, "#email", "owner@forum.example").await;
+    fill(c, "#zones", "forum.localhost").await;
+    click(c, "form[action='/admin/customers'] button[type=submit]").await;
+    let owner_password = text_of(c, "#password").await;
+    sign_out(c).await;
+
+    // The customer reads the statement of reasons of the seeded restriction (/t/2) and appeals.
+    let home = sign_in(c, desk, "owner", &owner_password).await;
+    if home != "/portal" {
+        return Err(format!("the customer landed on {home}"));
+    }
+    click(c, "#notices a[href^='/portal/decisions/']").await;
+    let statement = text_of(c, "#statement").await;
+    for want in [
+        "Statement of reasons",
+        "Territorial scope",
+        "Redress",
+        "https://forum.localhost/t/2",
+    ] {
+        if !statement.contains(want) {
+            return Err(format!("the statement lacks {want:?}: {statement}"));
+        }
+    }
+    fill(
+        c,
+        "#grounds",
+        "This thread is our own staff directory, published with consent.",
+    )
+    .await;
+    click(c, "#appeal button[type=submit]").await;
+    page_with(c, "the appeal, pending", "pending: decided by a person").await;
+    sign_out(c).await;
+
+    // A senior analyst who did not take the decision reverses it; the edge serves /t/2 again.
+    assert_eq!(edge("/t/2").await, Some(451));
+    sign_in(c, desk, "sam", &sam_password).await;
+    c.goto(&format!("{desk}/due")).await.unwrap();
+    fill(
+        c,
+        "#appeals textarea[name=reasons]",
+        "Consent of the people listed was shown.",
+    )
+    .await;
+    click(c, "#appeals button[value=reversed]").await;
+    until(
+        Duration::from_secs(30),
+        "/t/2 served again after the reversal",
+        || async { (edge("/t/2").await == Some(200)).then_some(()) },
+    )
+    .await;
+
+    // An emergency measure for a threat to life, applied by one analyst.
+    let report = hc
+        .post(format!("{desk}/api/v1/reports"))
+        .json(&serde_json::json!({
+            "urls": ["https://forum.localhost/t/5"], "category": "threat_to_life",
+            "explanation": "The post says he will shoot his ex-wife at her work tonight.",
+            "notifier_name": "Camille Notifier", "notifier_email": "camille@example.org", "good_faith": true,
+        }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if report.status() != 201 {
+        return Err(format!("report: {}", report.status()));
+    }
+    c.goto(&format!("{desk}/queue")).await.unwrap();
+    click(c, "#queue a").await;
+    select(c, "#action", "restrict_url").await;
+    fill(c, "#scope", "https://forum.localhost/t/5").await;
+    select(c, "#ground_kind", "legal").await;
+    fill(
+        c,
+        "#ground",
+        "A threat to kill a person, a criminal offence.",
+    )
+    .await;
+    fill(
+        c,
+        "#facts",
+        "Reported through the form; the post names the place and the time.",
+    )
+    .await;
+    select(c, "#category", "threat_to_life").await;
+    fill(
+        c,
+        "#explanation",
+        "The post threatens a person's life at a named place tonight.",
+    )
+    .await;
+    click(c, "#emergency").await;
+    click(c, "#decide button[type=submit]").await;
+    page_with(
+        c,
+        "the emergency countdown on the case page",
+        "unless confirmed",
+    )
+    .await;
+    until(Duration::from_secs(30), "451 for /t/5", || async {
+        (edge("/t/5").await == Some(451)).then_some(())
+    })
+    .await;
+    // The 451 page links to the notice, which renders in both languages.
+    c.goto(&format!("http://forum.localhost:{http}/t/5"))
+        .await
+        .unwrap();
+    let link = c
+        .find(Locator::Css("a[href*='/notices/']"))
+        .await
+        .map_err(|e| format!("no notice link on the 451 page: {e}"))?;
+    link.click().await.unwrap();
+    let en = c.source().await.unwrap();
+    for want in [
+        "Notice of restriction",
+        "Emergency measure",
+        "Access to one URL restricted",
+        "In force",
+    ] {
+        if !en.contains(want) {
+            return Err(format!("the English notice lacks {want:?}:\n{en}"));
+        }
+    }
+    click(c, "a[hreflang=fr]").await;
+    let fr = c.source().await.unwrap();
+    for want in [
+        "Avis de restriction",
+        "Mesure d'urgence",
+        "Accès à une URL restreint",
+        "En vigueur",
+    ] {
+        if !fr.contains(want) {
+            return Err(format!("the French notice lacks {want:?}:\n{fr}"));
+        }
+    }
+    for page in [&en, &fr] {
+        if page.contains("Camille") || page.contains("camille@") {
+            return Err("the notice shows the notifier".into());
+        }
+    }
+    Ok(())
+}
