@@ -463,3 +463,193 @@ async fn scenario(
     }
     Ok(())
 }
+
+/// The session cookie of a `Set-Cookie` header set.
+fn set_cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.split(';')
+                .next()?
+                .strip_prefix(&format!("{name}="))
+                .map(str::to_string)
+        })
+}
+
+fn csrf_in(body: &str) -> String {
+    let i =
+        body.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
+    body[i..].split('"').next().unwrap_or_default().to_string()
+}
+
+/// An emergency measure nobody confirms: the real edge answers 451, then, at the measure's
+/// expiry, serves the URL again by itself (the policy's `ends_at`), with the desk stopped
+/// before the expiry so that nothing but the edge's own clock can lift it. No browser needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_stops_enforcing_an_unconfirmed_emergency_measure_at_its_expiry_even_cut_off() {
+    let dir = TempDir::new("emergency-lapse");
+    let origin = Origin::plain("forum").await;
+    // The desk, in this process, with a short expiry; the edge, the real binary, polls it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let desk_addr = listener.local_addr().unwrap();
+    let desk_url = format!("http://{desk_addr}");
+    let token = "edge-token-for-the-lapse-test";
+    let config = format!(
+        "listen = \"{desk_addr}\"\npublic_url = \"{desk_url}\"\nprovider_name = \"Example Provider\"\n\
+         database = \"sqlite://{}\"\nkey_dir = \"{}\"\nlong_poll_seconds = 5\n\
+         [evidence]\nenabled = false\n[due_process]\nemergency_expiry_seconds = 20\n\
+         [[edge_tokens]]\nname = \"edge-1\"\nsha256 = \"{}\"\n",
+        dir.path("desk.db").display(),
+        dir.path("keys").display(),
+        hex::encode(rempart_desk::edge_token_sha256(token)),
+    );
+    let config = rempart_desk::DeskConfig::from_toml(&config, Path::new("desk.toml")).unwrap();
+    let desk = rempart_desk::Desk::open(config).await.unwrap();
+    let password = desk
+        .create_user("alice", rempart_desk::store::Role::Analyst)
+        .await
+        .unwrap();
+    let running = desk.start_on(listener).await.unwrap();
+    dir.write("edge-token", token);
+    let edge = Edge::start(
+        &dir,
+        &format!(
+            "[policy]\ndesk_url = \"{desk_url}/api/v1/policy\"\ndesk_token_file = \"{}\"\ncache_file = \"{}\"\n\n{}",
+            dir.path("edge-token").display(),
+            dir.path("policy-cache.json").display(),
+            zone("forum", &["forum.example"], &[&origin], "")
+        ),
+    )
+    .await;
+    let hc = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let status = |path: &'static str| {
+        let hc = hc.clone();
+        let url = edge.url(path);
+        async move {
+            hc.get(url)
+                .header("host", "forum.example")
+                .send()
+                .await
+                .ok()
+                .map(|r| r.status().as_u16())
+        }
+    };
+    assert_eq!(status("/live").await, Some(200));
+
+    // A threat-to-life report, and an analyst's emergency measure, through the desk's HTTP.
+    let r = hc
+        .post(format!("{desk_url}/api/v1/reports"))
+        .json(&serde_json::json!({
+            "urls": ["https://forum.example/live"], "category": "threat_to_life",
+            "explanation": "He says he will kill her tonight.", "notifier_name": "Camille Notifier",
+            "notifier_email": "camille@example.org", "good_faith": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let page = hc.get(format!("{desk_url}/login")).send().await.unwrap();
+    let login_csrf = set_cookie_value(&page, "rempart_login_csrf").unwrap();
+    let r = hc
+        .post(format!("{desk_url}/login"))
+        .header("cookie", format!("rempart_login_csrf={login_csrf}"))
+        .form(&[
+            ("username", "alice"),
+            ("password", password.as_str()),
+            ("csrf", login_csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = format!(
+        "rempart_session={}",
+        set_cookie_value(&r, "rempart_session").unwrap()
+    );
+    let queue: serde_json::Value = hc
+        .get(format!("{desk_url}/api/v1/queue"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let case = queue[0]["id"].as_str().unwrap().to_string();
+    let body = hc
+        .get(format!("{desk_url}/cases/{case}"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&body);
+    let r = hc
+        .post(format!("{desk_url}/cases/{case}/decisions"))
+        .header("cookie", &session)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "restrict_url"),
+            ("scope", "https://forum.example/live"),
+            ("ground_kind", "legal"),
+            ("ground", "A threat to kill a person."),
+            ("facts", "Reported through the API."),
+            ("category", "threat_to_life"),
+            ("explanation", "The post threatens a person's life tonight."),
+            ("territorial_scope", "EEA"),
+            ("automated_detection", "no"),
+            ("automated_decision", "not_automated"),
+            ("emergency", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    let (_, doc) = running_policy(&desk_url, token).await;
+    let policy = rempart_policy::Policy::from_json(&doc).unwrap();
+    let ends_at = policy.restrictions[0]
+        .ends_at
+        .expect("an emergency measure carries its expiry");
+
+    // The edge enforces it…
+    until(Duration::from_secs(15), "451 for /live", || async {
+        (status("/live").await == Some(451)).then_some(())
+    })
+    .await;
+    assert!(
+        chrono::Utc::now() < ends_at,
+        "the measure was seen before its expiry"
+    );
+    // …the desk goes away (the edge keeps its last policy)…
+    running.shutdown().await;
+    // …and at the expiry the edge serves the URL again by itself.
+    let served_at = until(
+        Duration::from_secs(60),
+        "200 for /live after the expiry",
+        || async { (status("/live").await == Some(200)).then(chrono::Utc::now) },
+    )
+    .await;
+    assert!(
+        served_at >= ends_at,
+        "served again at {served_at}, before the expiry {ends_at}"
+    );
+    assert_eq!(status("/other").await, Some(200));
+}
+
+/// The desk's current policy, as an edge fetches it.
+async fn running_policy(desk_url: &str, token: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .get(format!("{desk_url}/api/v1/policy?after=0"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
