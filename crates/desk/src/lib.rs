@@ -27,10 +27,19 @@
 //! | `GET /api/v1/policy?after=N` | edges (Bearer token): 200 policy JSON, or 204 after the long poll |
 //! | `GET /login`, `POST /login`, `POST /logout` | analysts |
 //! | `GET /queue`, `GET /cases/{id}`, `GET /evidence/{id}` | analyst and above |
-//! | `POST /cases/{id}/decisions` | analyst (exact URL, no action, ask customer); senior analyst for wider scopes |
+//! | `POST /cases/{id}/decisions` | analyst (exact URL, no action, ask customer, emergency measure); senior analyst for wider scopes (four-eyes for a hostname or zone); a restriction needs its statement of reasons |
 //! | `POST /decisions/{id}/lift` | senior analyst and above |
 //! | `GET /admin`, `POST /admin/users`, `POST /admin/tokens` | admin |
 //! | `GET /api/v1/queue`, `GET /api/v1/cases/{id}` | analyst and above (session or API token); identities for senior analysts |
+//! | `GET /r/{token}/decision`, `POST /r/{token}/appeals` | the notifier: the decision and its reasons; appeal of a decision not to act |
+//! | `GET /due` | analyst and above: emergency measures with their countdown, four-eyes approvals, appeals |
+//! | `POST /decisions/{id}/confirm` | a second analyst confirms an emergency measure |
+//! | `POST /decisions/{id}/orders` | analyst: records an authority's order (confirms an emergency measure) |
+//! | `POST /approvals/{id}/approve`, `POST /approvals/{id}/reject` | a senior analyst other than the proposer |
+//! | `POST /appeals/{id}/decide` | a senior analyst who did not take the decision |
+//! | `GET /api/v1/statements`, `GET /api/v1/statements/{id}` | analyst: statements of reasons in the DSA Transparency Database format |
+//! | `GET /portal`, `GET /portal/decisions/{id}`, `POST …/respond`, `POST …/appeal` | customers, for their own zones |
+//! | `GET /admin/customers`, `POST /admin/customers` | admin: customer accounts and the zones they own |
 
 #![deny(missing_docs)]
 

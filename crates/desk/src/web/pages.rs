@@ -34,6 +34,7 @@ pub(crate) fn layout(
                 @if let Some((user, csrf, admin)) = nav {
                     nav {
                         a href="/queue" { "Queue" } " · "
+                        a href="/due" { "Due process" } " · "
                         @if admin { a href="/admin" { "Admin" } " · " }
                         "Signed in as " (user) " · "
                         form method="post" action="/logout" style="display:inline" {
