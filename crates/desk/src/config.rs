@@ -695,6 +695,28 @@ key_dir = "/tmp/keys"
     }
 
     #[test]
+    fn due_process_settings_are_checked() {
+        let c = DeskConfig::from_toml(MINIMAL, Path::new("d.toml")).unwrap();
+        assert_eq!(c.due_process.emergency_expiry, chrono::Duration::hours(24));
+        assert_eq!(
+            c.due_process.four_eyes,
+            [
+                crate::decision::Action::RestrictHost,
+                crate::decision::Action::SuspendZone
+            ]
+        );
+        let text = format!(
+            "{MINIMAL}\n[due_process]\nemergency_expiry_seconds = 0\nfour_eyes = [\"no_action\", \"nuke\"]\nappeal_window_days = 30\n"
+        );
+        let Err(ConfigError::Invalid { problems, .. }) =
+            DeskConfig::from_toml(&text, Path::new("d.toml"))
+        else {
+            panic!("expected invalid")
+        };
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let text = format!(
             "{MINIMAL}\n[paging]\nwebhook_url = \"http://127.0.0.1:9/hook\"\nwebhook_secret = \"supersecretsupersecret\"\n"
