@@ -532,6 +532,10 @@ impl Store {
                 "decision": decision_id, "order": id, "authority": order.authority,
                 "reference": order.reference, "scope": order.scope, "order_date": order.order_date,
                 "ends_at": order.ends_at,
+                // Recorded on receipt, and in force from then on (the restriction exists, or
+                // its emergency measure is confirmed in this very transaction).
+                "received_at": actor.at,
+                "effective_at": actor.at,
             }),
         )
         .await?;
