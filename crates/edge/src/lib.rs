@@ -7,6 +7,7 @@
 //! policy source, health checks), [`admin`] and [`metrics`].
 
 pub mod admin;
+pub mod challenge;
 pub mod config;
 pub mod control;
 pub mod headers;

@@ -188,7 +188,7 @@ fn date(lang: Lang, t: DateTime<Utc>) -> String {
     }
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}h1{font-size:1.6rem}dt{font-weight:bold}dd{margin:0 0 .6rem 0}a{color:#0645ad}footer{margin-top:2rem;font-size:.9rem;color:#444}";
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}h1{font-size:1.6rem}dt{font-weight:bold}dd{margin:0 0 .6rem 0}a{color:#0645ad}footer{margin-top:2rem;font-size:.9rem;color:#444}";
 
 fn html_document(lang: Lang, title: &str, main: &str, footer: &str) -> Vec<u8> {
     format!(

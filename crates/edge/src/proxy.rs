@@ -35,7 +35,8 @@ pub struct RequestCtx {
     request_id: String,
     zone: Option<Arc<Zone>>,
     host: String,
-    /// Which layer decided the response: `origin`, `policy`, `routing`, `hygiene`, `redirect`.
+    /// Which layer decided the response: `origin`, `policy`, `routing`, `hygiene`, `redirect`,
+    /// `challenge`, ….
     decided_by: &'static str,
     restriction: Option<String>,
     upstream_sent: Option<Instant>,
@@ -293,31 +294,69 @@ impl ProxyHttp for EdgeProxy {
             }
         }
 
+        // Challenges: answers to them, then the zone's challenge mode (always, or automatic
+        // above its request rate) for requests without a valid clearance.
+        if crate::challenge::is_submit(session.req_header().uri.path()) {
+            ctx.decided_by = "challenge";
+            crate::challenge::handle_submit(&self.state, session, &zone, self.tls, &ctx.request_id)
+                .await?;
+            return Ok(true);
+        }
+        // A plain-HTTP request about to be redirected to HTTPS is challenged there.
+        let redirecting = !self.tls && zone.https_redirect;
+        if let Some(trigger) = zone.challenge.on_request().filter(|_| !redirecting) {
+            if crate::challenge::enforce(&self.state, session, &zone, trigger, &ctx.request_id)
+                .await?
+            {
+                ctx.decided_by = "challenge";
+                ctx.restriction = Some(format!("challenge:{}", trigger.label()));
+                return Ok(true);
+            }
+        }
+
         // Rate limits: provider-wide, then the zone's.
         if !zones.rate_rules.is_empty() || !zone.rate_rules.is_empty() {
             if let Some(ip) = Self::client_ip(session) {
                 let req = session.req_header();
-                let limited =
-                    crate::ratelimit::check(&zones.rate_rules, ip, &req.method, req.uri.path())
-                        .or_else(|| {
-                            crate::ratelimit::check(
-                                &zone.rate_rules,
-                                ip,
-                                &req.method,
-                                req.uri.path(),
-                            )
-                        });
+                let limited = crate::ratelimit::check_rule(
+                    &zones.rate_rules,
+                    ip,
+                    &req.method,
+                    req.uri.path(),
+                )
+                .or_else(|| {
+                    crate::ratelimit::check_rule(&zone.rate_rules, ip, &req.method, req.uri.path())
+                });
                 if let Some((rule, wait)) = limited {
-                    ctx.restriction = Some(format!("rate_limit:{rule}"));
                     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                    return self
-                        .send_error(
+                    if rule.challenge {
+                        // A cleared client goes on to the origin; others get the challenge.
+                        let trigger = crate::challenge::Trigger::RateLimit(secs.max(1));
+                        if crate::challenge::enforce(
+                            &self.state,
                             session,
-                            ctx,
-                            EdgeError::RateLimited(secs.max(1)),
-                            "rate_limit",
+                            &zone,
+                            trigger,
+                            &ctx.request_id,
                         )
-                        .await;
+                        .await?
+                        {
+                            ctx.decided_by = "challenge";
+                            ctx.restriction = Some(format!("rate_limit:{}", rule.name));
+                            return Ok(true);
+                        }
+                    } else {
+                        let rule = &rule.name;
+                        ctx.restriction = Some(format!("rate_limit:{rule}"));
+                        return self
+                            .send_error(
+                                session,
+                                ctx,
+                                EdgeError::RateLimited(secs.max(1)),
+                                "rate_limit",
+                            )
+                            .await;
+                    }
                 }
             }
         }

@@ -60,6 +60,8 @@ pub struct Zone {
     pub inflight: Option<Arc<tokio::sync::Semaphore>>,
     /// How long a request waits for a slot.
     pub queue_timeout: Duration,
+    /// The zone's challenge mode (off, always, or automatic under load).
+    pub challenge: crate::challenge::ZoneChallenge,
 }
 
 impl std::fmt::Debug for Zone {
@@ -163,6 +165,7 @@ async fn build_zone(
     limiters: &LimiterRegistry,
 ) -> Result<Zone, String> {
     let name = zc.name.get_ref().clone();
+    let name_for_challenge = name.clone();
     let mut set = BTreeSet::new();
     let mut any_tls = None;
     let mut origin_settings = Vec::new();
@@ -253,6 +256,11 @@ async fn build_zone(
         inflight: (zc.max_concurrent_requests > 0)
             .then(|| Arc::new(tokio::sync::Semaphore::new(zc.max_concurrent_requests))),
         queue_timeout: Duration::from_millis(zc.queue_timeout_ms),
+        challenge: crate::challenge::ZoneChallenge::new(
+            &name_for_challenge,
+            &zc.challenge,
+            metrics,
+        ),
     })
 }
 
