@@ -1098,6 +1098,51 @@ weight = 0
     }
 
     #[test]
+    fn challenge_settings_are_checked_with_their_line() {
+        let text = format!(
+            "[challenge]\ndifficulty = 40\n{GOOD}[zone.challenge]\nmode = \"auto\"\nthreshold_rps = 10\nrelease_rps = 10\n"
+        );
+        let err = parse(&text).unwrap_err();
+        let lines: Vec<usize> = err.0.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![2, 15], "{err}");
+        assert!(err.0[0].message.contains("between 1 and 32"), "{err}");
+        assert!(err.0[1].message.contains("hysteresis"), "{err}");
+
+        let err = parse(&format!("{GOOD}[zone.challenge]\nmode = \"sometimes\"\n")).unwrap_err();
+        assert_eq!(err.0[0].line, 11, "{err}");
+        let err = parse(&format!("{GOOD}[zone.challenge]\nmode = \"auto\"\n")).unwrap_err();
+        assert!(err.to_string().contains("needs threshold_rps"), "{err}");
+        let err = parse(&format!(
+            "{GOOD}[[zone.rate_limit]]\nname = \"x\"\nrequests = 1\naction = \"captcha\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.0[0].line, 13, "{err}");
+
+        let dir = std::env::temp_dir().join(format!("rempart-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("short.key"), "too short\n").unwrap();
+        let path = dir.join("edge.toml");
+        let err = EdgeConfig::parse(
+            &path,
+            &format!("[challenge]\nsecret_file = \"short.key\"\n{GOOD}"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 32"), "{err}");
+        std::fs::write(dir.join("good.key"), format!("{}\n", "k".repeat(44))).unwrap();
+        let c = EdgeConfig::parse(
+            &path,
+            &format!("[challenge]\nsecret_file = \"good.key\"\n{GOOD}"),
+        )
+        .expect("valid");
+        assert_eq!(c.challenge.key.0.as_deref().map(Vec::len), Some(44));
+        assert!(
+            !format!("{c:?}").contains("kkkk"),
+            "the key is never printed"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn host_patterns() {
         assert!(valid_host_pattern("a.example"));
         assert!(valid_host_pattern("*.a.example"));

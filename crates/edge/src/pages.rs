@@ -467,6 +467,30 @@ mod tests {
     }
 
     #[test]
+    fn challenge_strings_are_translated() {
+        let c = Catalog::default();
+        for id in [
+            "challenge-title",
+            "challenge-lead",
+            "challenge-privacy",
+            "challenge-working",
+            "challenge-done",
+            "challenge-nojs",
+            "challenge-nojs-off",
+            "challenge-continue",
+            "challenge-too-early",
+            "challenge-failed-title",
+            "challenge-failed-body",
+            "challenge-retry",
+        ] {
+            let en = c.text(Lang::En, id, &[("seconds", "5"), ("minutes", "60")]);
+            let fr = c.text(Lang::Fr, id, &[("seconds", "5"), ("minutes", "60")]);
+            assert_ne!(en, id, "{id} missing in English");
+            assert_ne!(fr, en, "{id} missing in French");
+        }
+    }
+
+    #[test]
     fn every_category_is_translated() {
         let c = Catalog::default();
         for cat in rempart_policy::Category::ALL {
