@@ -628,13 +628,13 @@ impl Answer {
         }
     }
 
-    fn from_form(&mut self, bytes: &[u8]) {
+    fn read_form(&mut self, bytes: &[u8]) {
         for (k, v) in url::form_urlencoded::parse(bytes) {
             self.take(&k, v.into_owned());
         }
     }
 
-    fn from_json(&mut self, bytes: &[u8]) -> bool {
+    fn read_json(&mut self, bytes: &[u8]) -> bool {
         let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) else {
             return false;
         };
@@ -667,7 +667,7 @@ pub async fn handle_submit(
     }
     let mut answer = Answer::default();
     if let Some(q) = session.req_header().uri.query() {
-        answer.from_form(q.as_bytes());
+        answer.read_form(q.as_bytes());
     }
     if method == http::Method::POST {
         let mut body = Vec::new();
@@ -684,8 +684,8 @@ pub async fn handle_submit(
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
-        if !(is_json && answer.from_json(&body)) {
-            answer.from_form(&body);
+        if !(is_json && answer.read_json(&body)) {
+            answer.read_form(&body);
         }
     }
     let back = safe_return(answer.back.as_deref().unwrap_or("/")).to_string();
