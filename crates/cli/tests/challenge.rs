@@ -738,3 +738,67 @@ async fn auto_mode_turns_on_above_the_threshold_and_off_when_calm() {
             >= 1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_and_http2_the_clearance_cookie_is_secure() {
+    let dir = TempDir::new("challenge-https");
+    let pki = Pki::new();
+    let (cert, key) = pki.leaf(&dir, "forum", &["forum.test"]);
+    let origin = Origin::plain("o").await;
+    let config = settings(&dir)
+        + &zone(
+            "forum",
+            &["forum.test"],
+            &[&origin],
+            &format!(
+                "tls = {{ cert = \"{}\", key = \"{}\" }}\nhttps_redirect = true\n[zone.challenge]\nmode = \"always\"\n",
+                cert.display(),
+                key.display()
+            ),
+        );
+    let edge = Edge::start(&dir, &config).await;
+
+    // Plain HTTP is redirected first, not challenged.
+    let plain = no_redirects(None);
+    let r = plain
+        .get(edge.url("/a"))
+        .header("host", "forum.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
+        .resolve("forum.test", ([127, 0, 0, 1], edge.https).into())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("https://forum.test:{}", edge.https);
+    let r = client.get(format!("{base}/a")).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 503);
+    let token = field(&r.text().await.unwrap(), "token");
+    let r = client
+        .post(format!("{base}{SUBMIT}"))
+        .form(&[
+            ("token", token.as_str()),
+            ("solution", &solve(&token, 8)),
+            ("return", "/a"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", edge.log_text());
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.contains("; Secure"), "{set}");
+    let cookie = clearance_of(&r);
+    let r = client
+        .get(format!("{base}/a"))
+        .header("cookie", format!("a=1; rempart_clearance={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(origin.count(), 1);
+}
