@@ -793,5 +793,6 @@ mod example {
         let c = super::DeskConfig::load(&path).unwrap();
         assert_eq!(c.edge_tokens.len(), 1);
         assert_eq!(c.targets.minutes, [15, 240, 1440, 4320]);
+        assert_eq!(c.referrals.map(|r| r.authorities.len()), Some(1));
     }
 }

@@ -302,10 +302,11 @@ pub async fn compute(store: &Store, period: &Period) -> Result<Figures, StoreErr
     for (id, category, signal) in &reports {
         notices.total += 1;
         *notices.by_category.entry(category.clone()).or_default() += 1;
-        let source = match source_of.get(id).map(String::as_str) {
-            Some(s @ ("trusted_flagger" | "authority")) => s,
-            _ => "public",
-        };
+        let source = source_of
+            .get(id)
+            .map(String::as_str)
+            .filter(|s| matches!(*s, "trusted_flagger" | "authority"))
+            .unwrap_or("public");
         *notices.by_source.entry(source.into()).or_default() += 1;
         if signal.is_some() {
             notices.automated_detection += 1;
