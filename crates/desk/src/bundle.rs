@@ -202,6 +202,14 @@ pub fn write_bundle(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
+    std::fs::create_dir(&tmp).map_err(io(&tmp))?;
+    #[cfg(unix)]
+    {
+        // Evidence of a threat to life is sensitive: only the desk's user reads the bundle.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(&tmp))?;
+    }
     let mut files: Vec<ManifestFile> = Vec::new();
     let mut put = |rel: &str, kind: &str, bytes: &[u8]| -> Result<(), BundleError> {
         let path = tmp.join(rel);
