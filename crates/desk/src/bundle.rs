@@ -207,8 +207,7 @@ pub fn write_bundle(
     {
         // Evidence of a threat to life is sensitive: only the desk's user reads the bundle.
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(&tmp))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).map_err(io(&tmp))?;
     }
     let mut files: Vec<ManifestFile> = Vec::new();
     let mut put = |rel: &str, kind: &str, bytes: &[u8]| -> Result<(), BundleError> {

@@ -62,8 +62,8 @@ pub(crate) async fn csv(
 
 /// A horizontal bar chart as inline SVG: one bar per item, the value written after it.
 fn bar_chart(title: &str, items: &[(String, i64)]) -> Markup {
-    const LABEL_W: i64 = 300;
-    const BAR_W: i64 = 340;
+    const LABEL_W: i64 = 420;
+    const BAR_W: i64 = 300;
     const ROW_H: i64 = 26;
     let max = items.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
     let height = ROW_H * items.len().max(1) as i64 + 8;
@@ -76,13 +76,23 @@ fn bar_chart(title: &str, items: &[(String, i64)]) -> Markup {
                 @for (i, (label, v)) in items.iter().enumerate() {
                     @let y = 4 + i as i64 * ROW_H;
                     @let w = if *v > 0 { (BAR_W * v / max).max(2) } else { 0 };
-                    text x=(LABEL_W - 8) y=(y + 17) text-anchor="end" font-size="13" fill="#222" { (label) }
+                    text x=(LABEL_W - 8) y=(y + 17) text-anchor="end" font-size="13" fill="#222" { (short(label)) }
                     rect x=(LABEL_W) y=(y + 3) width=(w) height=(ROW_H - 8) fill="#2f5d9b" {}
                     text x=(LABEL_W + w + 6) y=(y + 17) font-size="13" fill="#222" { (v) }
                 }
             }
             figcaption { (title) }
         }
+    }
+}
+
+/// A label that fits the chart's label column (the table-free chart has no wrapping).
+fn short(label: &str) -> String {
+    const MAX: usize = 60;
+    if label.chars().count() <= MAX {
+        label.to_string()
+    } else {
+        label.chars().take(MAX - 1).chain(['…']).collect()
     }
 }
 
