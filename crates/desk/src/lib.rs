@@ -31,10 +31,13 @@
 //! | `POST /decisions/{id}/lift` | senior analyst and above |
 //! | `GET /admin`, `POST /admin/users`, `POST /admin/tokens` | admin |
 //! | `GET /api/v1/queue`, `GET /api/v1/cases/{id}` | analyst and above (session or API token); identities for senior analysts |
+//! | `GET`/`POST /cases/{id}/referrals`, `POST /cases/{id}/authority-responses` (and `/api/v1/…`) | analyst: referrals to authorities ([`bundle`]) |
+//! | `GET /transparency`, `/transparency.json`, `/transparency.csv` | public figures ([`transparency`]) |
 
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod bundle;
 pub mod clock;
 pub mod config;
 pub mod decision;
@@ -45,6 +48,7 @@ pub mod keys;
 mod signals_hook;
 pub mod store;
 pub mod testkit;
+pub mod transparency;
 pub mod triage;
 mod web;
 mod worker;

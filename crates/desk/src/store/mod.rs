@@ -18,6 +18,7 @@ mod cases;
 mod decisions;
 mod evidence;
 mod jobs;
+mod referrals;
 mod users;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -28,6 +29,7 @@ pub use cases::{CaseRow, CaseSummary, NewReport, ReportRow, ReportUrlRow, Submit
 pub use decisions::{DecisionRow, NewDecision};
 pub use evidence::{EvidenceRow, NewEvidence};
 pub use jobs::Job;
+pub use referrals::{AuthorityResponseRow, NewAuthorityResponse, NewReferral, ReferralRow};
 pub use users::{Role, SessionRow, UserRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

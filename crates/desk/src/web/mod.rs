@@ -7,6 +7,8 @@ mod edge;
 mod intake;
 mod pages;
 mod ratelimit;
+mod referral;
+mod transparency;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -284,6 +286,26 @@ fn router(state: AppState) -> Router {
         .route("/admin/tokens", post(analyst::admin_create_token))
         .route("/api/v1/queue", get(analyst::api_queue))
         .route("/api/v1/cases/{id}", get(analyst::api_case))
+        .route(
+            "/cases/{id}/referrals",
+            get(referral::page).post(referral::refer_form),
+        )
+        .route(
+            "/cases/{id}/authority-responses",
+            post(referral::response_form),
+        )
+        .route("/referrals/{id}/bundle", post(referral::rewrite_bundle))
+        .route(
+            "/api/v1/cases/{id}/referrals",
+            get(referral::api_list).post(referral::api_refer),
+        )
+        .route(
+            "/api/v1/cases/{id}/authority-responses",
+            post(referral::api_response),
+        )
+        .route("/transparency", get(transparency::page))
+        .route("/transparency.json", get(transparency::json))
+        .route("/transparency.csv", get(transparency::csv))
         .merge(intake)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))
