@@ -46,3 +46,5 @@ error-rate-limited-title = Too many requests
 error-rate-limited-body = You have sent too many requests in a short time. Please wait a moment and try again.
 error-overloaded-title = Site busy
 error-overloaded-body = The servers of { $zone } are handling as many requests as they can. Please try again in a moment.
+error-rule-blocked-title = Request refused
+error-rule-blocked-body = This site's protection rules refused this request.

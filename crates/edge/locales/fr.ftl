@@ -46,3 +46,5 @@ error-rate-limited-title = Trop de requêtes
 error-rate-limited-body = Vous avez envoyé trop de requêtes en peu de temps. Patientez un instant puis réessayez.
 error-overloaded-title = Site surchargé
 error-overloaded-body = Les serveurs de { $zone } traitent autant de requêtes qu'ils le peuvent. Réessayez dans un instant.
+error-rule-blocked-title = Requête refusée
+error-rule-blocked-body = Les règles de protection de ce site ont refusé cette requête.

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// Origins up (1) or down (0).
     pub origin_up: IntGaugeVec,
+    /// Request rules that matched, by zone, rule and action.
+    pub rule_matches: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -83,6 +85,14 @@ impl Metrics {
             Opts::new("origin_up", "Whether an origin passes its health check"),
             &["zone", "origin"],
         )?;
+        let rule_matches = IntCounterVec::new(
+            Opts::new(
+                "rule_matches_total",
+                "Request rules that matched, by zone, rule and action",
+            ),
+            &["zone", "rule", "action"],
+        )?;
+        registry.register(Box::new(rule_matches.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
         registry.register(Box::new(restrictions_served.clone()))?;
@@ -103,6 +113,7 @@ impl Metrics {
             policy_restrictions,
             reloads,
             origin_up,
+            rule_matches,
         })
     }
 

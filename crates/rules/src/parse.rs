@@ -221,7 +221,11 @@ fn string(
             c => out.push(c),
         }
     }
-    Err(error(src, start, "this string is never closed (missing '\"')"))
+    Err(error(
+        src,
+        start,
+        "this string is never closed (missing '\"')",
+    ))
 }
 
 #[derive(Clone, Copy)]
@@ -427,12 +431,12 @@ impl<'s> Parser<'s, '_> {
                     Tok::Le => Cmp::Le,
                     Tok::Gt => Cmp::Gt,
                     Tok::Ge => Cmp::Ge,
-                    _ => {
-                        return Err(self.err_at(
-                            op_at,
-                            format!("'{op_name}' does not apply to {name} (a number); use == != < <= > >="),
-                        ))
-                    }
+                    _ => return Err(self.err_at(
+                        op_at,
+                        format!(
+                            "'{op_name}' does not apply to {name} (a number); use == != < <= > >="
+                        ),
+                    )),
                 };
                 let (v, v_at) = self.next();
                 let n = match v {
@@ -488,7 +492,9 @@ impl<'s> Parser<'s, '_> {
             ));
         }
         // Header names are case-insensitive: compare in lower case, once, here.
-        Ok(TextField::Header(name.to_ascii_lowercase().into_boxed_str()))
+        Ok(TextField::Header(
+            name.to_ascii_lowercase().into_boxed_str(),
+        ))
     }
 
     fn string_value(&mut self, op_name: &str) -> Result<(String, usize), ParseError> {
@@ -661,7 +667,10 @@ impl<'s> Parser<'s, '_> {
         if t != Tok::LBrace {
             return Err(self.err_at(
                 at,
-                format!("expected '{{' to start a set after 'in', found {}", t.describe()),
+                format!(
+                    "expected '{{' to start a set after 'in', found {}",
+                    t.describe()
+                ),
             ));
         }
         let mut items = Vec::new();

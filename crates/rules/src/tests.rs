@@ -22,10 +22,7 @@ impl Default for Req {
             path: "/wp-login.php",
             method: "POST",
             query: "a=1&b=2",
-            headers: vec![
-                ("user-agent", b"curl/8.5.0"),
-                ("x-raw", b"\xff\xfebin"),
-            ],
+            headers: vec![("user-agent", b"curl/8.5.0"), ("x-raw", b"\xff\xfebin")],
             ip: Some("10.1.2.3".parse().unwrap()),
             rate: 12.5,
             tls: true,
@@ -47,7 +44,10 @@ impl Request for Req {
         self.query
     }
     fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
     fn client_ip(&self) -> Option<IpAddr> {
         self.ip
@@ -112,7 +112,9 @@ fn string_operators() {
 #[test]
 fn headers_are_case_insensitive_and_absent_is_empty() {
     assert!(eval(r#"http.header["User-Agent"] starts_with "curl/""#));
-    assert!(eval(r#"http.header["USER-AGENT"] matches "^curl/[0-9.]+$""#));
+    assert!(eval(
+        r#"http.header["USER-AGENT"] matches "^curl/[0-9.]+$""#
+    ));
     assert!(eval(r#"http.header["accept"] == """#));
     assert!(!eval(r#"http.header["accept"] contains "html""#));
     // Header values are bytes, not necessarily UTF-8.
@@ -166,7 +168,9 @@ fn number_and_bool_operators() {
 fn precedence_not_binds_tighter_than_and_tighter_than_or() {
     // true or (false and false) = true; (true or false) and false would be false.
     assert!(eval(r#"ssl or http.path == "/x" and http.method == "GET""#));
-    assert!(!eval(r#"(ssl or http.path == "/x") and http.method == "GET""#));
+    assert!(!eval(
+        r#"(ssl or http.path == "/x") and http.method == "GET""#
+    ));
     // not applies to the comparison only.
     assert!(eval(r#"not http.method == "GET" and ssl"#));
     assert!(!eval(r#"not (http.method == "POST" and ssl)"#));
@@ -248,10 +252,22 @@ fn rule(id: &str, src: &str, action: Action) -> Rule {
 #[test]
 fn first_terminal_rule_wins_and_logs_accumulate() {
     let set = RuleSet::new(vec![
-        rule("log-curl", r#"http.header["user-agent"] contains "curl""#, Action::Log),
-        rule("nothing", r#"http.path == "/nope""#, Action::Block { status: 403 }),
+        rule(
+            "log-curl",
+            r#"http.header["user-agent"] contains "curl""#,
+            Action::Log,
+        ),
+        rule(
+            "nothing",
+            r#"http.path == "/nope""#,
+            Action::Block { status: 403 },
+        ),
         rule("log-post", r#"http.method == "POST""#, Action::Log),
-        rule("login", r#"http.path contains "login""#, Action::Block { status: 418 }),
+        rule(
+            "login",
+            r#"http.path contains "login""#,
+            Action::Block { status: 418 },
+        ),
         rule("office", "ip.src in $office", Action::Allow),
     ]);
     let v = set.evaluate(&Req::default(), |_| false);
@@ -262,14 +278,25 @@ fn first_terminal_rule_wins_and_logs_accumulate() {
     // Order matters: an allow placed first wins over the block.
     let set = RuleSet::new(vec![
         rule("office", "ip.src in $office", Action::Allow),
-        rule("login", r#"http.path contains "login""#, Action::Block { status: 403 }),
+        rule(
+            "login",
+            r#"http.path contains "login""#,
+            Action::Block { status: 403 },
+        ),
     ]);
-    assert_eq!(set.evaluate(&Req::default(), |_| false).outcome, Outcome::Allow(0));
+    assert_eq!(
+        set.evaluate(&Req::default(), |_| false).outcome,
+        Outcome::Allow(0)
+    );
 
     let set = RuleSet::new(vec![rule("c", "ssl", Action::Challenge)]);
-    assert_eq!(set.evaluate(&Req::default(), |_| false).outcome, Outcome::Challenge(0));
+    assert_eq!(
+        set.evaluate(&Req::default(), |_| false).outcome,
+        Outcome::Challenge(0)
+    );
 
-    let v = RuleSet::new(vec![rule("l", "not ssl", Action::Log)]).evaluate(&Req::default(), |_| false);
+    let v =
+        RuleSet::new(vec![rule("l", "not ssl", Action::Log)]).evaluate(&Req::default(), |_| false);
     assert_eq!(v.outcome, Outcome::Continue);
     assert!(v.logged.is_empty());
 }
@@ -277,7 +304,11 @@ fn first_terminal_rule_wins_and_logs_accumulate() {
 #[test]
 fn rate_limit_rules_refuse_only_over_their_limit() {
     let set = RuleSet::new(vec![
-        rule("api", r#"http.path starts_with "/wp""#, Action::RateLimit("logins".into())),
+        rule(
+            "api",
+            r#"http.path starts_with "/wp""#,
+            Action::RateLimit("logins".into()),
+        ),
         rule("later", "ssl", Action::Block { status: 403 }),
     ]);
     let mut asked = Vec::new();
