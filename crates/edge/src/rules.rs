@@ -266,9 +266,12 @@ pub fn evaluate(
 /// `CAPACITY` clients (IPv6 by /64); when a shard is full, clients idle for long (score < 1)
 /// go first, then the quietest of a sample, which only ever under-counts that client.
 pub struct RateMeter {
-    shards: Box<[Mutex<HashMap<ClientKey, (f64, u64)>>]>,
+    shards: Box<[Mutex<Scores>]>,
     per_shard: usize,
 }
+
+/// Per client: the decayed score and when it was last updated (ns).
+type Scores = HashMap<ClientKey, (f64, u64)>;
 
 const TAU_S: f64 = 1.0;
 const CAPACITY: usize = 1 << 20;

@@ -35,7 +35,7 @@ pub(crate) enum TextField {
 pub(crate) enum TextTest {
     Eq(Box<[u8]>),
     Ne(Box<[u8]>),
-    Contains(Finder<'static>),
+    Contains(Box<Finder<'static>>),
     StartsWith(Box<[u8]>),
     EndsWith(Box<[u8]>),
     Matches(Box<regex::bytes::Regex>),

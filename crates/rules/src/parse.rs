@@ -431,12 +431,14 @@ impl<'s> Parser<'s, '_> {
                     Tok::Le => Cmp::Le,
                     Tok::Gt => Cmp::Gt,
                     Tok::Ge => Cmp::Ge,
-                    _ => return Err(self.err_at(
-                        op_at,
-                        format!(
+                    _ => {
+                        return Err(self.err_at(
+                            op_at,
+                            format!(
                             "'{op_name}' does not apply to {name} (a number); use == != < <= > >="
                         ),
-                    )),
+                        ))
+                    }
                 };
                 let (v, v_at) = self.next();
                 let n = match v {
@@ -524,7 +526,7 @@ impl<'s> Parser<'s, '_> {
             (Tok::Ne, _) => TextTest::Ne(bytes(self.string_value(op_name)?.0)),
             (Tok::Word(_), "contains") => {
                 let (s, _) = self.string_value(op_name)?;
-                TextTest::Contains(Finder::new(s.as_bytes()).into_owned())
+                TextTest::Contains(Box::new(Finder::new(s.as_bytes()).into_owned()))
             }
             (Tok::Word(_), "starts_with") => {
                 TextTest::StartsWith(bytes(self.string_value(op_name)?.0))

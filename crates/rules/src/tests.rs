@@ -322,5 +322,5 @@ fn rate_limit_rules_refuse_only_over_their_limit() {
     assert_eq!(asked, vec!["logins"]);
     let v = set.evaluate(&Req::default(), |_| true);
     assert_eq!(v.outcome, Outcome::RateLimited(0));
-    assert!(set.is_empty() == false && !set.uses_rate());
+    assert!(!set.is_empty() && !set.uses_rate());
 }
