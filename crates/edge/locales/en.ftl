@@ -60,3 +60,5 @@ challenge-too-early = Please wait { $seconds } more seconds, then press Continue
 challenge-failed-title = The check could not be verified
 challenge-failed-body = The answer to the check was refused ({ $reason }). Go back to the page to get a new check.
 challenge-retry = Back to the page
+error-rule-blocked-title = Request refused
+error-rule-blocked-body = This site's protection rules refused this request.

@@ -60,3 +60,5 @@ challenge-too-early = Patientez encore { $seconds } secondes, puis appuyez sur C
 challenge-failed-title = La vérification n'a pas pu être validée
 challenge-failed-body = La réponse à la vérification a été refusée ({ $reason }). Revenez à la page pour obtenir une nouvelle vérification.
 challenge-retry = Revenir à la page
+error-rule-blocked-title = Requête refusée
+error-rule-blocked-body = Les règles de protection de ce site ont refusé cette requête.

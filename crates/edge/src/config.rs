@@ -78,6 +78,12 @@ pub struct EdgeConfig {
     /// Proof-of-work challenges: the signing key and the defaults for every zone.
     #[serde(default)]
     pub challenge: Challenge,
+    /// Provider-wide request rules, evaluated before each zone's own.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleConfig>,
+    /// Named address lists for the rules (`ip.src in $name`): name = ["10.0.0.0/8", ...].
+    #[serde(default)]
+    pub lists: HashMap<String, Vec<Spanned<String>>>,
     /// Write one JSON access-log line per request.
     #[serde(default = "default_true")]
     pub access_log: bool,
@@ -281,6 +287,24 @@ fn default_cool_down() -> u64 {
     30
 }
 
+/// A request rule: an expression in the rules language (`docs/rules.md`) and an action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// An identifier for logs and metrics (default: the rule's position in its scope).
+    pub id: Option<Spanned<String>>,
+    /// What the rule is for.
+    pub description: Option<String>,
+    /// The expression, e.g. `http.path starts_with "/admin" and not ip.src in $office`.
+    pub expr: Spanned<String>,
+    /// `block`, `challenge`, `rate_limit`, `allow` or `log`.
+    pub action: Spanned<String>,
+    /// The status for `block` (403 by default).
+    pub status: Option<u16>,
+    /// The `[[rate_limit]]` (same scope) that `rate_limit` sends matching requests to.
+    pub rate_limit: Option<Spanned<String>>,
+}
+
 fn default_queue_timeout() -> u64 {
     100
 }
@@ -420,6 +444,9 @@ pub struct Zone {
     /// The zone's rate limits.
     #[serde(default, rename = "rate_limit")]
     pub rate_limits: Vec<RateLimit>,
+    /// The zone's request rules, after the provider-wide ones.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleConfig>,
     /// Most requests in flight toward the zone's origins at once (0: no limit). Requests over
     /// it wait up to `queue_timeout_ms`, then get 503, so an origin is never overrun.
     #[serde(default)]
@@ -735,6 +762,75 @@ impl EdgeConfig {
             check_limits(&zone.rate_limits, &mut problems);
         }
         self.validate_challenge(locate, base, &mut problems);
+
+        for (name, entries) in &self.lists {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                let at = entries.first().map_or(0, |e| e.span().start);
+                problems.push(locate.at(
+                    at,
+                    format!("list name '{name}' must be letters, digits, '_' or '-'"),
+                ));
+            }
+            for entry in entries {
+                if parse_net(entry.get_ref()).is_none() {
+                    problems.push(locate.at(
+                        entry.span().start,
+                        format!(
+                            "list '{name}': '{}' is not an IP address or CIDR such as 10.0.0.0/8",
+                            entry.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        let lists = crate::rules::lists(self);
+        let check_rules = |rules: &[RuleConfig],
+                           limits: &[RateLimit],
+                           problems: &mut Vec<ConfigProblem>| {
+            let mut ids = std::collections::HashSet::new();
+            for (i, rule) in rules.iter().enumerate() {
+                let id = crate::rules::rule_id(rule, i);
+                let id_at = rule
+                    .id
+                    .as_ref()
+                    .map_or(rule.expr.span().start, |s| s.span().start);
+                if !ids.insert(id.clone()) {
+                    problems.push(locate.at(id_at, format!("rule id '{id}' is used twice")));
+                }
+                if let Err(e) = crate::rules::action(rule) {
+                    problems.push(locate.at(rule.action.span().start, format!("rule '{id}': {e}")));
+                }
+                if let Some(l) = &rule.rate_limit {
+                    if !limits.iter().any(|x| x.name.get_ref() == l.get_ref()) {
+                        problems.push(locate.at(
+                            l.span().start,
+                            format!(
+                                "rule '{id}': no [[rate_limit]] named '{}' in the same scope",
+                                l.get_ref()
+                            ),
+                        ));
+                    }
+                }
+                // The file position of the expression, then the position inside it.
+                if let Err(e) = crate::rules::compile(rule, &lists) {
+                    problems.push(locate.at(
+                            rule.expr.span().start,
+                            format!(
+                                "rule '{id}': expression error at {}:{} (line:column in the expression): {}",
+                                e.line, e.column, e.reason
+                            ),
+                        ));
+                }
+            }
+        };
+        check_rules(&self.rules, &self.rate_limits, &mut problems);
+        for zone in &self.zones {
+            check_rules(&zone.rules, &zone.rate_limits, &mut problems);
+        }
 
         let mut hosts: HashMap<String, String> = HashMap::new();
         let mut names: HashMap<String, ()> = HashMap::new();

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pages;
 pub mod proxy;
 pub mod ratelimit;
+pub mod rules;
 pub mod state;
 pub mod tls;
 pub mod zones;

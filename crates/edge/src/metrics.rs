@@ -37,6 +37,8 @@ pub struct Metrics {
     pub challenges_passed: IntCounterVec,
     /// Whether a zone challenges every request now (mode `always`, or `auto` above its rate).
     pub challenge_mode_active: IntGaugeVec,
+    /// Request rules that matched, by zone, rule and action.
+    pub rule_matches: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -137,6 +139,14 @@ impl Metrics {
             registry.register(Box::new(c.clone()))?;
         }
         registry.register(Box::new(challenge_mode_active.clone()))?;
+        let rule_matches = IntCounterVec::new(
+            Opts::new(
+                "rule_matches_total",
+                "Request rules that matched, by zone, rule and action",
+            ),
+            &["zone", "rule", "action"],
+        )?;
+        registry.register(Box::new(rule_matches.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
         registry.register(Box::new(restrictions_served.clone()))?;
@@ -162,6 +172,7 @@ impl Metrics {
             challenges_failed,
             challenges_passed,
             challenge_mode_active,
+            rule_matches,
         })
     }
 

@@ -337,6 +337,8 @@ pub enum EdgeError<'a> {
     RateLimited(u64),
     /// The zone's origins are at their concurrency cap (503).
     Overloaded(&'a str),
+    /// A request rule refused the request, with this status.
+    RuleBlocked(u16),
 }
 
 /// Renders an error page.
@@ -357,6 +359,7 @@ pub fn error_page(
         EdgeError::Denied => (403, "error-denied", vec![]),
         EdgeError::RateLimited(_) => (429, "error-rate-limited", vec![]),
         EdgeError::Overloaded(z) => (503, "error-overloaded", vec![("zone", z)]),
+        EdgeError::RuleBlocked(status) => (*status, "error-rule-blocked", vec![]),
     };
     let title = catalog.text(lang, &format!("{key}-title"), &[]);
     let text = catalog.text(lang, &format!("{key}-body"), &args);
