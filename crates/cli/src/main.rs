@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Referral bundles sent to authorities.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
     /// Scan text for doxxing and threats: plain text lines, or JSON lines with a `text` (and
     /// optional `id`) field, from files or standard input; one JSON report per line on stdout.
     Scan {
@@ -104,6 +109,38 @@ enum AuditCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Check a referral bundle offline: the manifest's signature, every file's SHA-256, no file
+    /// missing or added, the audit excerpt and its signed checkpoint; exit 1 naming each file.
+    Verify {
+        /// The bundle's directory.
+        path: PathBuf,
+        /// The desk's Ed25519 public key (64 hex digits, or a file holding them), obtained from
+        /// the provider by another channel; without it, only the key the manifest names.
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+fn bundle_verify(path: &std::path::Path, key: Option<&str>) -> anyhow::Result<()> {
+    let key = key
+        .map(rempart_desk::bundle::parse_public_key)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let report = rempart_desk::bundle::verify_bundle(path, key.as_ref());
+    if report.is_ok() {
+        println!("{}: {report}", path.display());
+        Ok(())
+    } else {
+        print!("{}: {report}", path.display());
+        Err(anyhow::anyhow!(
+            "the bundle {} has been altered",
+            path.display()
+        ))
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -171,6 +208,9 @@ fn main() -> ExitCode {
                 Err(anyhow::anyhow!("the audit log has been tampered with"))
             }
         }),
+        Command::Bundle {
+            command: BundleCommand::Verify { path, key },
+        } => bundle_verify(&path, key.as_deref()),
         Command::Scan { files } => scan(&files),
         Command::SignalsEval { file } => signals().and_then(|s| {
             rempart_signals::eval::run_eval_file(

@@ -49,7 +49,7 @@ pub fn entry_hash(
     hex::encode(h.finalize())
 }
 
-fn checkpoint_message(seq: i64, hash: &str, at: i64) -> Vec<u8> {
+pub(crate) fn checkpoint_message(seq: i64, hash: &str, at: i64) -> Vec<u8> {
     let mut m = b"rempart-audit-checkpoint-v1\0".to_vec();
     m.extend_from_slice(&seq.to_be_bytes());
     m.extend_from_slice(&at.to_be_bytes());

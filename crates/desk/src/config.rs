@@ -88,6 +88,9 @@ pub struct RawConfig {
     /// Audit log checkpoints.
     #[serde(default)]
     pub audit: RawAudit,
+    /// Referrals to authorities: the directory of competent authorities (absent: no referrals).
+    #[serde(default)]
+    pub referrals: Option<crate::config::ReferralConfig>,
     /// Due process: emergency measures, four-eyes, appeals, statements of reasons.
     #[serde(default)]
     pub due_process: RawDueProcess,
@@ -286,6 +289,8 @@ pub struct DeskConfig {
     pub paging: PagingConfig,
     /// Entries between signed checkpoints.
     pub checkpoint_every: i64,
+    /// Referrals to authorities, if configured.
+    pub referrals: Option<ReferralConfig>,
     /// Due process.
     pub due_process: DueProcessConfig,
 }
@@ -437,6 +442,7 @@ impl DeskConfig {
             paging: PagingConfig::default(),
             checkpoint_every: 100,
             due_process: DueProcessConfig::default(),
+            referrals: None,
         }
     }
 }
@@ -635,6 +641,123 @@ impl RawConfig {
                 appeal_window: chrono::Duration::days(dp.appeal_window_days),
                 redress: dp.redress.trim().to_string(),
             },
+            referrals: self.referrals,
+        })
+    }
+}
+
+/// Referrals to authorities (DSA Art. 18): where bundles go, and the directory of competent
+/// authorities by jurisdiction with a fallback (Art. 18(2): the State of establishment, or
+/// Europol). Each entry is checked while parsing, so a mistake is reported with its line.
+///
+/// ```toml
+/// [referrals]
+/// bundle_dir = "/var/lib/rempart/referrals"
+/// [referrals.fallback]
+/// name = "Europol (EC3)"
+/// url = "https://www.europol.europa.eu/report-a-crime"
+/// [referrals.authorities.FR]
+/// name = "PHAROS (OCLCTIC)"
+/// url = "https://www.internet-signalement.gouv.fr"
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralConfig {
+    /// Where bundles are written, one directory per referral.
+    pub bundle_dir: PathBuf,
+    /// Used when the jurisdiction is unclear or has no entry.
+    pub fallback: Authority,
+    /// By ISO 3166-1 alpha-2 country code.
+    #[serde(default)]
+    pub authorities: std::collections::BTreeMap<CountryCode, Authority>,
+}
+
+impl ReferralConfig {
+    /// The authority for `jurisdiction` (a country code), or the fallback: (directory key,
+    /// authority).
+    pub fn authority_for(&self, jurisdiction: &str) -> (String, &Authority) {
+        match self
+            .authorities
+            .iter()
+            .find(|(k, _)| k.0.eq_ignore_ascii_case(jurisdiction))
+        {
+            Some((k, a)) => (k.0.clone(), a),
+            None => ("fallback".into(), &self.fallback),
+        }
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code (two capital letters).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct CountryCode(pub String);
+
+impl TryFrom<String> for CountryCode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(CountryCode(s))
+        } else {
+            Err(format!(
+                "'{s}' is not a country code: use two capital letters (ISO 3166-1 alpha-2), e.g. FR"
+            ))
+        }
+    }
+}
+
+/// A competent authority: a name and at least one contact.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawAuthority")]
+pub struct Authority {
+    /// Its name.
+    pub name: String,
+    /// Contact e-mail.
+    pub email: Option<String>,
+    /// Contact URL (a reporting portal).
+    pub url: Option<String>,
+}
+
+/// An authority as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthority {
+    /// Name.
+    pub name: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// URL.
+    pub url: Option<String>,
+}
+
+impl TryFrom<RawAuthority> for Authority {
+    type Error = String;
+    fn try_from(r: RawAuthority) -> Result<Self, String> {
+        if r.name.trim().is_empty() {
+            return Err("an authority needs a name".into());
+        }
+        if r.email.is_none() && r.url.is_none() {
+            return Err(format!("authority '{}' needs an email or a url", r.name));
+        }
+        if let Some(e) = &r.email {
+            if e.parse::<lettre::Address>().is_err() {
+                return Err(format!(
+                    "authority '{}': '{e}' is not an e-mail address",
+                    r.name
+                ));
+            }
+        }
+        if let Some(u) = &r.url {
+            if !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) {
+                return Err(format!(
+                    "authority '{}': '{u}' is not an http(s) URL",
+                    r.name
+                ));
+            }
+        }
+        Ok(Authority {
+            name: r.name,
+            email: r.email,
+            url: r.url,
         })
     }
 }
@@ -717,6 +840,57 @@ key_dir = "/tmp/keys"
     }
 
     #[test]
+    fn authority_directory_resolves_with_fallback() {
+        let text = format!(
+            "{MINIMAL}\n[referrals]\nbundle_dir = \"/tmp/b\"\n[referrals.fallback]\nname = \"Europol\"\nurl = \"https://europol.example\"\n[referrals.authorities.FR]\nname = \"PHAROS\"\nemail = \"pharos@interieur.example\"\n"
+        );
+        let c = DeskConfig::from_toml(&text, Path::new("d.toml")).unwrap();
+        let r = c.referrals.unwrap();
+        assert_eq!(r.authority_for("fr").1.name, "PHAROS");
+        assert_eq!(r.authority_for("FR").0, "FR");
+        assert_eq!(r.authority_for("DE"), ("fallback".to_string(), &r.fallback));
+        assert_eq!(r.authority_for("").0, "fallback");
+    }
+
+    #[test]
+    fn bad_authority_entries_fail_with_their_line() {
+        let base = format!("{MINIMAL}\n[referrals]\nbundle_dir = \"/tmp/b\"\n[referrals.fallback]\nname = \"Europol\"\nurl = \"https://europol.example\"\n");
+        // Line numbers: MINIMAL is 6 lines, then a blank line, then the [referrals] block.
+        for (extra, line, needle) in [
+            (
+                "[referrals.authorities.FR]\nname = \"PHAROS\"\n",
+                13,
+                "needs an email or a url",
+            ),
+            (
+                "[referrals.authorities.FR]\nname = \"PHAROS\"\nemail = \"not-an-address\"\n",
+                13,
+                "not an e-mail address",
+            ),
+            (
+                "[referrals.authorities.fra]\nname = \"X\"\nurl = \"https://x.example\"\n",
+                13,
+                "not a country code",
+            ),
+        ] {
+            let err =
+                DeskConfig::from_toml(&format!("{base}{extra}"), Path::new("d.toml")).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!("d.toml:{line}:"))
+                    || msg.starts_with(&format!("d.toml:{}:", line + 1)),
+                "{msg}"
+            );
+            assert!(msg.contains(needle), "{msg}");
+        }
+        let no_fallback = format!("{MINIMAL}\n[referrals]\nbundle_dir = \"/tmp/b\"\n");
+        let msg = DeskConfig::from_toml(&no_fallback, Path::new("d.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("fallback"), "{msg}");
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let text = format!(
             "{MINIMAL}\n[paging]\nwebhook_url = \"http://127.0.0.1:9/hook\"\nwebhook_secret = \"supersecretsupersecret\"\n"
@@ -735,5 +909,6 @@ mod example {
         let c = super::DeskConfig::load(&path).unwrap();
         assert_eq!(c.edge_tokens.len(), 1);
         assert_eq!(c.targets.minutes, [15, 240, 1440, 4320]);
+        assert_eq!(c.referrals.map(|r| r.authorities.len()), Some(1));
     }
 }

@@ -40,10 +40,13 @@
 //! | `GET /api/v1/statements`, `GET /api/v1/statements/{id}` | analyst: statements of reasons in the DSA Transparency Database format |
 //! | `GET /portal`, `GET /portal/decisions/{id}`, `POST …/respond`, `POST …/appeal` | customers, for their own zones |
 //! | `GET /admin/customers`, `POST /admin/customers` | admin: customer accounts and the zones they own |
+//! | `GET`/`POST /cases/{id}/referrals`, `POST /cases/{id}/authority-responses` (and `/api/v1/…`) | analyst: referrals to authorities ([`bundle`]) |
+//! | `GET /transparency`, `/transparency.json`, `/transparency.csv` | public figures ([`transparency`]) |
 
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod bundle;
 pub mod clock;
 pub mod config;
 pub mod decision;
@@ -55,6 +58,7 @@ pub mod keys;
 mod signals_hook;
 pub mod store;
 pub mod testkit;
+pub mod transparency;
 pub mod triage;
 mod web;
 mod worker;

@@ -46,3 +46,19 @@ error-rate-limited-title = Too many requests
 error-rate-limited-body = You have sent too many requests in a short time. Please wait a moment and try again.
 error-overloaded-title = Site busy
 error-overloaded-body = The servers of { $zone } are handling as many requests as they can. Please try again in a moment.
+
+# Challenge ("under attack") page.
+challenge-title = Checking your browser before you continue
+challenge-lead = This site is receiving an unusual amount of automated traffic. To keep it available, your browser is asked to do a short computation before continuing. It takes a few seconds and happens once.
+challenge-privacy = No third-party script and no tracking: the only thing kept is a cookie saying the check was passed, valid for { $minutes } minutes.
+challenge-working = Checking your browser, please wait…
+challenge-done = Check passed. Continuing to the site…
+challenge-nojs = JavaScript is turned off. This page continues by itself in { $seconds } seconds; if it does not, press Continue after that time.
+challenge-nojs-off = This check needs JavaScript. Turn JavaScript on for this site, then reload the page.
+challenge-continue = Continue
+challenge-too-early = Please wait { $seconds } more seconds, then press Continue.
+challenge-failed-title = The check could not be verified
+challenge-failed-body = The answer to the check was refused ({ $reason }). Go back to the page to get a new check.
+challenge-retry = Back to the page
+error-rule-blocked-title = Request refused
+error-rule-blocked-body = This site's protection rules refused this request.

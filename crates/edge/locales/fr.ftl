@@ -46,3 +46,19 @@ error-rate-limited-title = Trop de requêtes
 error-rate-limited-body = Vous avez envoyé trop de requêtes en peu de temps. Patientez un instant puis réessayez.
 error-overloaded-title = Site surchargé
 error-overloaded-body = Les serveurs de { $zone } traitent autant de requêtes qu'ils le peuvent. Réessayez dans un instant.
+
+# Page de vérification (« sous attaque »).
+challenge-title = Vérification de votre navigateur avant de continuer
+challenge-lead = Ce site reçoit un trafic automatisé inhabituel. Pour qu'il reste disponible, votre navigateur doit effectuer un court calcul avant de continuer. Cela prend quelques secondes et n'a lieu qu'une fois.
+challenge-privacy = Aucun script tiers et aucun pistage : seul un cookie indiquant que la vérification a réussi est conservé, valable { $minutes } minutes.
+challenge-working = Vérification de votre navigateur, veuillez patienter…
+challenge-done = Vérification réussie. Accès au site…
+challenge-nojs = JavaScript est désactivé. Cette page continue d'elle-même dans { $seconds } secondes ; sinon, appuyez sur Continuer passé ce délai.
+challenge-nojs-off = Cette vérification nécessite JavaScript. Activez JavaScript pour ce site, puis rechargez la page.
+challenge-continue = Continuer
+challenge-too-early = Patientez encore { $seconds } secondes, puis appuyez sur Continuer.
+challenge-failed-title = La vérification n'a pas pu être validée
+challenge-failed-body = La réponse à la vérification a été refusée ({ $reason }). Revenez à la page pour obtenir une nouvelle vérification.
+challenge-retry = Revenir à la page
+error-rule-blocked-title = Requête refusée
+error-rule-blocked-body = Les règles de protection de ce site ont refusé cette requête.

@@ -75,6 +75,15 @@ pub struct EdgeConfig {
     /// Provider-wide rate limits, checked before each zone's own.
     #[serde(default, rename = "rate_limit")]
     pub rate_limits: Vec<RateLimit>,
+    /// Proof-of-work challenges: the signing key and the defaults for every zone.
+    #[serde(default)]
+    pub challenge: Challenge,
+    /// Provider-wide request rules, evaluated before each zone's own.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleConfig>,
+    /// Named address lists for the rules (`ip.src in $name`): name = ["10.0.0.0/8", ...].
+    #[serde(default)]
+    pub lists: HashMap<String, Vec<Spanned<String>>>,
     /// Write one JSON access-log line per request.
     #[serde(default = "default_true")]
     pub access_log: bool,
@@ -160,6 +169,140 @@ pub struct RateLimit {
     /// Most client addresses tracked at once (memory bound; see `rempart-limits`).
     #[serde(default = "default_tracked")]
     pub max_tracked: usize,
+    /// What a client over the limit gets: `reject` (429) or `challenge` (a proof-of-work page;
+    /// a client holding a valid clearance passes).
+    #[serde(default)]
+    pub action: RateAction,
+}
+
+/// What a rate limit does with a client over it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateAction {
+    /// 429 with `Retry-After`.
+    #[default]
+    Reject,
+    /// A challenge; solving it lets the client through until its clearance expires.
+    Challenge,
+}
+
+/// The HMAC key that signs challenge tokens and clearance cookies. Never printed.
+#[derive(Clone, Default)]
+pub struct SecretKey(pub Option<std::sync::Arc<Vec<u8>>>);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SecretKey(set)"
+        } else {
+            "SecretKey(none)"
+        })
+    }
+}
+
+/// Provider-wide challenge settings (`[challenge]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Challenge {
+    /// A file holding the HMAC key (at least 32 bytes). Without it a random key is made at
+    /// start: clearances then do not survive a restart and are not accepted by other edges, so
+    /// a fleet behind one name needs the same file on every edge.
+    pub secret_file: Option<Spanned<String>>,
+    /// Leading zero bits the SHA-256 of `token:solution` must have (1 to 32).
+    #[serde(default = "default_difficulty")]
+    pub difficulty: Spanned<u8>,
+    /// Seconds a challenge token can be answered.
+    #[serde(default = "default_token_ttl")]
+    pub token_ttl_s: Spanned<u64>,
+    /// Seconds a clearance cookie is valid.
+    #[serde(default = "default_clearance_ttl")]
+    pub clearance_ttl_s: Spanned<u64>,
+    /// Seconds a client without JavaScript waits before its token is accepted; 0 turns the
+    /// fallback off.
+    #[serde(default = "default_nojs_wait")]
+    pub nojs_wait_s: Spanned<u64>,
+    /// The key read from `secret_file` (set by validation).
+    #[serde(skip)]
+    pub key: SecretKey,
+}
+
+fn default_difficulty() -> Spanned<u8> {
+    Spanned::new(0..0, 16)
+}
+fn default_token_ttl() -> Spanned<u64> {
+    Spanned::new(0..0, 120)
+}
+fn default_clearance_ttl() -> Spanned<u64> {
+    Spanned::new(0..0, 3600)
+}
+fn default_nojs_wait() -> Spanned<u64> {
+    Spanned::new(0..0, 5)
+}
+
+impl Default for Challenge {
+    fn default() -> Self {
+        Challenge {
+            secret_file: None,
+            difficulty: default_difficulty(),
+            token_ttl_s: default_token_ttl(),
+            clearance_ttl_s: default_clearance_ttl(),
+            nojs_wait_s: default_nojs_wait(),
+            key: SecretKey::default(),
+        }
+    }
+}
+
+/// When a zone challenges every request without a valid clearance (`[zone.challenge]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChallengeMode {
+    /// Never (rate limits and rules may still challenge).
+    #[default]
+    Off,
+    /// Always ("under attack").
+    Always,
+    /// While the zone's request rate is above `threshold_rps`.
+    Auto,
+}
+
+/// A zone's challenge mode.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneChallenge {
+    /// `off`, `always` or `auto`.
+    #[serde(default)]
+    pub mode: ChallengeMode,
+    /// This zone's difficulty, instead of `[challenge] difficulty`.
+    pub difficulty: Option<Spanned<u8>>,
+    /// `auto`: requests per second (over one whole second) that turn challenges on.
+    pub threshold_rps: Option<Spanned<u64>>,
+    /// `auto`: the rate under which the zone counts as calm (half the threshold by default).
+    pub release_rps: Option<Spanned<u64>>,
+    /// `auto`: calm seconds in a row before challenges turn off again.
+    #[serde(default = "default_cool_down")]
+    pub cool_down_s: u64,
+}
+
+fn default_cool_down() -> u64 {
+    30
+}
+
+/// A request rule: an expression in the rules language (`docs/rules.md`) and an action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// An identifier for logs and metrics (default: the rule's position in its scope).
+    pub id: Option<Spanned<String>>,
+    /// What the rule is for.
+    pub description: Option<String>,
+    /// The expression, e.g. `http.path starts_with "/admin" and not ip.src in $office`.
+    pub expr: Spanned<String>,
+    /// `block`, `challenge`, `rate_limit`, `allow` or `log`.
+    pub action: Spanned<String>,
+    /// The status for `block` (403 by default).
+    pub status: Option<u16>,
+    /// The `[[rate_limit]]` (same scope) that `rate_limit` sends matching requests to.
+    pub rate_limit: Option<Spanned<String>>,
 }
 
 fn default_queue_timeout() -> u64 {
@@ -301,6 +444,9 @@ pub struct Zone {
     /// The zone's rate limits.
     #[serde(default, rename = "rate_limit")]
     pub rate_limits: Vec<RateLimit>,
+    /// The zone's request rules, after the provider-wide ones.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleConfig>,
     /// Most requests in flight toward the zone's origins at once (0: no limit). Requests over
     /// it wait up to `queue_timeout_ms`, then get 503, so an origin is never overrun.
     #[serde(default)]
@@ -308,6 +454,9 @@ pub struct Zone {
     /// How long a request may wait for a slot before 503.
     #[serde(default = "default_queue_timeout")]
     pub queue_timeout_ms: u64,
+    /// Challenge mode ("under attack"): off, always, or automatic above a request rate.
+    #[serde(default)]
+    pub challenge: ZoneChallenge,
     /// The origins.
     #[serde(rename = "origin")]
     pub origins: Vec<Origin>,
@@ -612,6 +761,76 @@ impl EdgeConfig {
         for zone in &self.zones {
             check_limits(&zone.rate_limits, &mut problems);
         }
+        self.validate_challenge(locate, base, &mut problems);
+
+        for (name, entries) in &self.lists {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                let at = entries.first().map_or(0, |e| e.span().start);
+                problems.push(locate.at(
+                    at,
+                    format!("list name '{name}' must be letters, digits, '_' or '-'"),
+                ));
+            }
+            for entry in entries {
+                if parse_net(entry.get_ref()).is_none() {
+                    problems.push(locate.at(
+                        entry.span().start,
+                        format!(
+                            "list '{name}': '{}' is not an IP address or CIDR such as 10.0.0.0/8",
+                            entry.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        let lists = crate::rules::lists(self);
+        let check_rules = |rules: &[RuleConfig],
+                           limits: &[RateLimit],
+                           problems: &mut Vec<ConfigProblem>| {
+            let mut ids = std::collections::HashSet::new();
+            for (i, rule) in rules.iter().enumerate() {
+                let id = crate::rules::rule_id(rule, i);
+                let id_at = rule
+                    .id
+                    .as_ref()
+                    .map_or(rule.expr.span().start, |s| s.span().start);
+                if !ids.insert(id.clone()) {
+                    problems.push(locate.at(id_at, format!("rule id '{id}' is used twice")));
+                }
+                if let Err(e) = crate::rules::action(rule) {
+                    problems.push(locate.at(rule.action.span().start, format!("rule '{id}': {e}")));
+                }
+                if let Some(l) = &rule.rate_limit {
+                    if !limits.iter().any(|x| x.name.get_ref() == l.get_ref()) {
+                        problems.push(locate.at(
+                            l.span().start,
+                            format!(
+                                "rule '{id}': no [[rate_limit]] named '{}' in the same scope",
+                                l.get_ref()
+                            ),
+                        ));
+                    }
+                }
+                // The file position of the expression, then the position inside it.
+                if let Err(e) = crate::rules::compile(rule, &lists) {
+                    problems.push(locate.at(
+                            rule.expr.span().start,
+                            format!(
+                                "rule '{id}': expression error at {}:{} (line:column in the expression): {}",
+                                e.line, e.column, e.reason
+                            ),
+                        ));
+                }
+            }
+        };
+        check_rules(&self.rules, &self.rate_limits, &mut problems);
+        for zone in &self.zones {
+            check_rules(&zone.rules, &zone.rate_limits, &mut problems);
+        }
 
         let mut hosts: HashMap<String, String> = HashMap::new();
         let mut names: HashMap<String, ()> = HashMap::new();
@@ -742,6 +961,110 @@ impl EdgeConfig {
         }
     }
 
+    fn validate_challenge(
+        &mut self,
+        locate: &Locator<'_>,
+        base: &Path,
+        problems: &mut Vec<ConfigProblem>,
+    ) {
+        let c = &mut self.challenge;
+        let check_difficulty = |d: &Spanned<u8>, problems: &mut Vec<ConfigProblem>| {
+            if !(1..=32).contains(d.get_ref()) {
+                problems.push(locate.at(
+                    d.span().start,
+                    format!(
+                        "challenge difficulty {} must be between 1 and 32 (leading zero bits)",
+                        d.get_ref()
+                    ),
+                ));
+            }
+        };
+        check_difficulty(&c.difficulty, problems);
+        if *c.token_ttl_s.get_ref() < 10 || *c.token_ttl_s.get_ref() <= *c.nojs_wait_s.get_ref() {
+            problems.push(locate.at(
+                c.token_ttl_s.span().start,
+                "challenge.token_ttl_s must be at least 10 and longer than nojs_wait_s".into(),
+            ));
+        }
+        if *c.clearance_ttl_s.get_ref() == 0 {
+            problems.push(locate.at(
+                c.clearance_ttl_s.span().start,
+                "challenge.clearance_ttl_s must be at least 1".into(),
+            ));
+        }
+        if let Some(f) = &c.secret_file {
+            let p = resolve(base, f.get_ref());
+            match std::fs::read(&p) {
+                Ok(bytes) => {
+                    let key = bytes.trim_ascii().to_vec();
+                    if key.len() < 32 {
+                        problems.push(locate.at(
+                            f.span().start,
+                            format!(
+                                "challenge.secret_file '{}' holds {} bytes; the key needs at least 32 (e.g. head -c 32 /dev/urandom | base64)",
+                                p.display(),
+                                key.len()
+                            ),
+                        ));
+                    } else {
+                        c.key = SecretKey(Some(std::sync::Arc::new(key)));
+                    }
+                }
+                Err(e) => problems.push(locate.at(
+                    f.span().start,
+                    format!(
+                        "challenge.secret_file '{}' cannot be read: {e}",
+                        p.display()
+                    ),
+                )),
+            }
+        }
+        for zone in &self.zones {
+            let zc = &zone.challenge;
+            if let Some(d) = &zc.difficulty {
+                check_difficulty(d, problems);
+            }
+            let at = zone.name.span().start;
+            match (zc.mode, &zc.threshold_rps) {
+                (ChallengeMode::Auto, None) => problems.push(locate.at(
+                    at,
+                    format!(
+                        "zone '{}': challenge mode \"auto\" needs threshold_rps",
+                        zone.name.get_ref()
+                    ),
+                )),
+                (ChallengeMode::Auto, Some(t)) => {
+                    if *t.get_ref() == 0 {
+                        problems.push(locate.at(
+                            t.span().start,
+                            "challenge.threshold_rps must be at least 1".into(),
+                        ));
+                    }
+                    if let Some(r) = &zc.release_rps {
+                        if r.get_ref() >= t.get_ref() {
+                            problems.push(locate.at(
+                                r.span().start,
+                                "challenge.release_rps must be below threshold_rps (hysteresis)"
+                                    .into(),
+                            ));
+                        }
+                    }
+                    if zc.cool_down_s == 0 {
+                        problems.push(locate.at(
+                            t.span().start,
+                            "challenge.cool_down_s must be at least 1".into(),
+                        ));
+                    }
+                }
+                (_, Some(t)) => problems.push(locate.at(
+                    t.span().start,
+                    "challenge.threshold_rps is only used with mode = \"auto\"".into(),
+                )),
+                _ => {}
+            }
+        }
+    }
+
     /// A path in the config, resolved relative to the config file's folder.
     pub fn path(&self, p: &str) -> PathBuf {
         resolve(self.source.parent().unwrap_or(Path::new(".")), p)
@@ -868,6 +1191,51 @@ weight = 0
             err.to_string().contains("already served by zone 'forum'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn challenge_settings_are_checked_with_their_line() {
+        let text = format!(
+            "[challenge]\ndifficulty = 40\n{GOOD}[zone.challenge]\nmode = \"auto\"\nthreshold_rps = 10\nrelease_rps = 10\n"
+        );
+        let err = parse(&text).unwrap_err();
+        let lines: Vec<usize> = err.0.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![2, 15], "{err}");
+        assert!(err.0[0].message.contains("between 1 and 32"), "{err}");
+        assert!(err.0[1].message.contains("hysteresis"), "{err}");
+
+        let err = parse(&format!("{GOOD}[zone.challenge]\nmode = \"sometimes\"\n")).unwrap_err();
+        assert_eq!(err.0[0].line, 11, "{err}");
+        let err = parse(&format!("{GOOD}[zone.challenge]\nmode = \"auto\"\n")).unwrap_err();
+        assert!(err.to_string().contains("needs threshold_rps"), "{err}");
+        let err = parse(&format!(
+            "{GOOD}[[zone.rate_limit]]\nname = \"x\"\nrequests = 1\naction = \"captcha\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.0[0].line, 13, "{err}");
+
+        let dir = std::env::temp_dir().join(format!("rempart-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("short.key"), "too short\n").unwrap();
+        let path = dir.join("edge.toml");
+        let err = EdgeConfig::parse(
+            &path,
+            &format!("[challenge]\nsecret_file = \"short.key\"\n{GOOD}"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 32"), "{err}");
+        std::fs::write(dir.join("good.key"), format!("{}\n", "k".repeat(44))).unwrap();
+        let c = EdgeConfig::parse(
+            &path,
+            &format!("[challenge]\nsecret_file = \"good.key\"\n{GOOD}"),
+        )
+        .expect("valid");
+        assert_eq!(c.challenge.key.0.as_deref().map(Vec::len), Some(44));
+        assert!(
+            !format!("{c:?}").contains("kkkk"),
+            "the key is never printed"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

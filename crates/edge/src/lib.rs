@@ -7,6 +7,7 @@
 //! policy source, health checks), [`admin`] and [`metrics`].
 
 pub mod admin;
+pub mod challenge;
 pub mod config;
 pub mod control;
 pub mod headers;
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod pages;
 pub mod proxy;
 pub mod ratelimit;
+pub mod rules;
 pub mod state;
 pub mod tls;
 pub mod zones;

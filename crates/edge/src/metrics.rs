@@ -27,6 +27,18 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// Origins up (1) or down (0).
     pub origin_up: IntGaugeVec,
+    /// Challenge pages (or JSON challenges) served, by zone and what triggered them.
+    pub challenges_issued: IntCounterVec,
+    /// Challenges answered correctly (a clearance was set), by zone and method (`pow`, `wait`).
+    pub challenges_solved: IntCounterVec,
+    /// Refused answers and clearances, by zone and reason.
+    pub challenges_failed: IntCounterVec,
+    /// Requests let through by a valid clearance cookie, by zone.
+    pub challenges_passed: IntCounterVec,
+    /// Whether a zone challenges every request now (mode `always`, or `auto` above its rate).
+    pub challenge_mode_active: IntGaugeVec,
+    /// Request rules that matched, by zone, rule and action.
+    pub rule_matches: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -83,6 +95,58 @@ impl Metrics {
             Opts::new("origin_up", "Whether an origin passes its health check"),
             &["zone", "origin"],
         )?;
+        let challenges_issued = IntCounterVec::new(
+            Opts::new(
+                "challenges_issued_total",
+                "Challenges served, by zone and trigger",
+            ),
+            &["zone", "trigger"],
+        )?;
+        let challenges_solved = IntCounterVec::new(
+            Opts::new(
+                "challenges_solved_total",
+                "Challenges answered correctly, by zone and method",
+            ),
+            &["zone", "method"],
+        )?;
+        let challenges_failed = IntCounterVec::new(
+            Opts::new(
+                "challenges_failed_total",
+                "Refused challenge answers and clearance cookies, by zone and reason",
+            ),
+            &["zone", "reason"],
+        )?;
+        let challenges_passed = IntCounterVec::new(
+            Opts::new(
+                "challenges_passed_total",
+                "Requests let through by a valid clearance cookie, by zone",
+            ),
+            &["zone"],
+        )?;
+        let challenge_mode_active = IntGaugeVec::new(
+            Opts::new(
+                "challenge_mode_active",
+                "Whether the zone challenges every request now (1) or not (0)",
+            ),
+            &["zone"],
+        )?;
+        for c in [
+            &challenges_issued,
+            &challenges_solved,
+            &challenges_failed,
+            &challenges_passed,
+        ] {
+            registry.register(Box::new(c.clone()))?;
+        }
+        registry.register(Box::new(challenge_mode_active.clone()))?;
+        let rule_matches = IntCounterVec::new(
+            Opts::new(
+                "rule_matches_total",
+                "Request rules that matched, by zone, rule and action",
+            ),
+            &["zone", "rule", "action"],
+        )?;
+        registry.register(Box::new(rule_matches.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
         registry.register(Box::new(restrictions_served.clone()))?;
@@ -103,6 +167,12 @@ impl Metrics {
             policy_restrictions,
             reloads,
             origin_up,
+            challenges_issued,
+            challenges_solved,
+            challenges_failed,
+            challenges_passed,
+            challenge_mode_active,
+            rule_matches,
         })
     }
 

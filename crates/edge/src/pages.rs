@@ -188,7 +188,7 @@ fn date(lang: Lang, t: DateTime<Utc>) -> String {
     }
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}h1{font-size:1.6rem}dt{font-weight:bold}dd{margin:0 0 .6rem 0}a{color:#0645ad}footer{margin-top:2rem;font-size:.9rem;color:#444}";
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}h1{font-size:1.6rem}dt{font-weight:bold}dd{margin:0 0 .6rem 0}a{color:#0645ad}footer{margin-top:2rem;font-size:.9rem;color:#444}";
 
 fn html_document(lang: Lang, title: &str, main: &str, footer: &str) -> Vec<u8> {
     format!(
@@ -337,6 +337,8 @@ pub enum EdgeError<'a> {
     RateLimited(u64),
     /// The zone's origins are at their concurrency cap (503).
     Overloaded(&'a str),
+    /// A request rule refused the request, with this status.
+    RuleBlocked(u16),
 }
 
 /// Renders an error page.
@@ -357,6 +359,7 @@ pub fn error_page(
         EdgeError::Denied => (403, "error-denied", vec![]),
         EdgeError::RateLimited(_) => (429, "error-rate-limited", vec![]),
         EdgeError::Overloaded(z) => (503, "error-overloaded", vec![("zone", z)]),
+        EdgeError::RuleBlocked(status) => (*status, "error-rule-blocked", vec![]),
     };
     let title = catalog.text(lang, &format!("{key}-title"), &[]);
     let text = catalog.text(lang, &format!("{key}-body"), &args);
@@ -464,6 +467,30 @@ mod tests {
         assert_eq!(v["restriction_id"], "d-7");
         assert_eq!(v["category"], "doxxing");
         assert_eq!(v["until"], "2026-11-02T10:00:00Z");
+    }
+
+    #[test]
+    fn challenge_strings_are_translated() {
+        let c = Catalog::default();
+        for id in [
+            "challenge-title",
+            "challenge-lead",
+            "challenge-privacy",
+            "challenge-working",
+            "challenge-done",
+            "challenge-nojs",
+            "challenge-nojs-off",
+            "challenge-continue",
+            "challenge-too-early",
+            "challenge-failed-title",
+            "challenge-failed-body",
+            "challenge-retry",
+        ] {
+            let en = c.text(Lang::En, id, &[("seconds", "5"), ("minutes", "60")]);
+            let fr = c.text(Lang::Fr, id, &[("seconds", "5"), ("minutes", "60")]);
+            assert_ne!(en, id, "{id} missing in English");
+            assert_ne!(fr, en, "{id} missing in French");
+        }
     }
 
     #[test]

@@ -35,9 +35,14 @@ pub struct RequestCtx {
     request_id: String,
     zone: Option<Arc<Zone>>,
     host: String,
-    /// Which layer decided the response: `origin`, `policy`, `routing`, `hygiene`, `redirect`.
+    /// Which layer decided the response: `origin`, `policy`, `routing`, `hygiene`, `redirect`,
+    /// `challenge`, ….
     decided_by: &'static str,
     restriction: Option<String>,
+    /// The request rule that decided (logged as `decided_by = "rule:<id>"`).
+    rule: Option<String>,
+    /// The `log` rules that matched, comma-separated.
+    rules_logged: Option<String>,
     upstream_sent: Option<Instant>,
     upstream_ms: Option<f64>,
     origin: Option<String>,
@@ -104,6 +109,7 @@ impl EdgeProxy {
             EdgeError::Denied => "ip_denied",
             EdgeError::RateLimited(_) => "rate_limited",
             EdgeError::Overloaded(_) => "zone_overloaded",
+            EdgeError::RuleBlocked(_) => "rule_blocked",
         };
         self.state
             .metrics
@@ -192,6 +198,8 @@ impl ProxyHttp for EdgeProxy {
             host: String::new(),
             decided_by: "origin",
             restriction: None,
+            rule: None,
+            rules_logged: None,
             upstream_sent: None,
             upstream_ms: None,
             origin: None,
@@ -293,31 +301,126 @@ impl ProxyHttp for EdgeProxy {
             }
         }
 
+        // Challenges: answers to them, then the zone's challenge mode (always, or automatic
+        // above its request rate) for requests without a valid clearance.
+        if crate::challenge::is_submit(session.req_header().uri.path()) {
+            ctx.decided_by = "challenge";
+            crate::challenge::handle_submit(&self.state, session, &zone, self.tls, &ctx.request_id)
+                .await?;
+            return Ok(true);
+        }
+        // A plain-HTTP request about to be redirected to HTTPS is challenged there.
+        let redirecting = !self.tls && zone.https_redirect;
+        if let Some(trigger) = zone.challenge.on_request().filter(|_| !redirecting) {
+            if crate::challenge::enforce(&self.state, session, &zone, trigger, &ctx.request_id)
+                .await?
+            {
+                ctx.decided_by = "challenge";
+                ctx.restriction = Some(format!("challenge:{}", trigger.label()));
+                return Ok(true);
+            }
+        }
+
+        // Request rules: provider-wide, then the zone's; the first terminal rule decides.
+        let mut skip_rate_limits = false;
+        if !zones.rules.is_empty() || !zone.rules.is_empty() {
+            let ip = Self::client_ip(session);
+            let rate = match ip {
+                Some(ip) if zones.rules_use_rate => crate::rules::measure(ip),
+                _ => 0.0,
+            };
+            let view = crate::rules::View {
+                host: &ctx.host,
+                req: session.req_header(),
+                ip,
+                rate,
+                tls: self.tls,
+            };
+            let decision = crate::rules::evaluate(
+                &zones.rules,
+                &zone.rules,
+                &zone.name,
+                &view,
+                &self.state.metrics,
+            );
+            ctx.rules_logged = decision.logged;
+            ctx.rule = decision.rule;
+            use crate::rules::Effect;
+            let refusal = match decision.effect {
+                Effect::Continue => None,
+                Effect::Allow => {
+                    skip_rate_limits = true;
+                    None
+                }
+                Effect::Block(status) => Some(EdgeError::RuleBlocked(status)),
+                Effect::Challenge => {
+                    // A cleared client goes on; others get the challenge page.
+                    let trigger = crate::challenge::Trigger::Rule;
+                    if crate::challenge::enforce(
+                        &self.state,
+                        session,
+                        &zone,
+                        trigger,
+                        &ctx.request_id,
+                    )
+                    .await?
+                    {
+                        ctx.decided_by = "rule";
+                        ctx.restriction = Some("challenge:rule".to_string());
+                        return Ok(true);
+                    }
+                    None
+                }
+                Effect::RateLimited(secs) => Some(EdgeError::RateLimited(secs)),
+            };
+            if let Some(err) = refusal {
+                return self.send_error(session, ctx, err, "rule").await;
+            }
+        }
+
         // Rate limits: provider-wide, then the zone's.
-        if !zones.rate_rules.is_empty() || !zone.rate_rules.is_empty() {
+        if !skip_rate_limits && (!zones.rate_rules.is_empty() || !zone.rate_rules.is_empty()) {
             if let Some(ip) = Self::client_ip(session) {
                 let req = session.req_header();
-                let limited =
-                    crate::ratelimit::check(&zones.rate_rules, ip, &req.method, req.uri.path())
-                        .or_else(|| {
-                            crate::ratelimit::check(
-                                &zone.rate_rules,
-                                ip,
-                                &req.method,
-                                req.uri.path(),
-                            )
-                        });
+                let limited = crate::ratelimit::check_rule(
+                    &zones.rate_rules,
+                    ip,
+                    &req.method,
+                    req.uri.path(),
+                )
+                .or_else(|| {
+                    crate::ratelimit::check_rule(&zone.rate_rules, ip, &req.method, req.uri.path())
+                });
                 if let Some((rule, wait)) = limited {
-                    ctx.restriction = Some(format!("rate_limit:{rule}"));
                     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                    return self
-                        .send_error(
+                    if rule.challenge {
+                        // A cleared client goes on to the origin; others get the challenge.
+                        let trigger = crate::challenge::Trigger::RateLimit(secs.max(1));
+                        if crate::challenge::enforce(
+                            &self.state,
                             session,
-                            ctx,
-                            EdgeError::RateLimited(secs.max(1)),
-                            "rate_limit",
+                            &zone,
+                            trigger,
+                            &ctx.request_id,
                         )
-                        .await;
+                        .await?
+                        {
+                            ctx.decided_by = "challenge";
+                            ctx.restriction = Some(format!("rate_limit:{}", rule.name));
+                            return Ok(true);
+                        }
+                    } else {
+                        let rule = &rule.name;
+                        ctx.restriction = Some(format!("rate_limit:{rule}"));
+                        return self
+                            .send_error(
+                                session,
+                                ctx,
+                                EdgeError::RateLimited(secs.max(1)),
+                                "rate_limit",
+                            )
+                            .await;
+                    }
                 }
             }
         }
@@ -577,6 +680,12 @@ impl ProxyHttp for EdgeProxy {
         }
         let req = session.req_header();
         let client = Self::client_ip(session).map(|ip| ip.to_string());
+        let rule_decided = ctx
+            .rule
+            .as_ref()
+            .filter(|_| ctx.decided_by == "rule")
+            .map(|id| format!("rule:{id}"));
+        let decided_by = rule_decided.as_deref().unwrap_or(ctx.decided_by);
         tracing::info!(
             target: "access",
             request_id = %ctx.request_id,
@@ -586,7 +695,8 @@ impl ProxyHttp for EdgeProxy {
             path = %req.uri.path(),
             version = ?req.version,
             status,
-            decided_by = ctx.decided_by,
+            decided_by,
+            rules_logged = ctx.rules_logged.as_deref(),
             restriction = ctx.restriction.as_deref(),
             origin = ctx.origin.as_deref(),
             client = client.as_deref(),

@@ -18,6 +18,8 @@ pub struct RateRule {
     method: Option<http::Method>,
     ipv6_prefix: u8,
     limiter: Arc<Gcra<ClientKey>>,
+    /// Over the limit, challenge instead of 429 (`action = "challenge"`).
+    pub challenge: bool,
 }
 
 /// Limiters that outlive a reload.
@@ -62,6 +64,7 @@ impl LimiterRegistry {
                     method: l.method.as_deref().and_then(|m| m.parse().ok()),
                     ipv6_prefix: l.ipv6_prefix,
                     limiter,
+                    challenge: l.action == crate::config::RateAction::Challenge,
                 }
             })
             .collect()
@@ -80,6 +83,16 @@ pub fn check<'a>(
     method: &http::Method,
     path: &str,
 ) -> Option<(&'a str, Duration)> {
+    check_rule(rules, ip, method, path).map(|(r, wait)| (r.name.as_str(), wait))
+}
+
+/// Like [`check`], giving the rule itself (its action).
+pub fn check_rule<'a>(
+    rules: &'a [RateRule],
+    ip: IpAddr,
+    method: &http::Method,
+    path: &str,
+) -> Option<(&'a RateRule, Duration)> {
     if rules.is_empty() {
         return None;
     }
@@ -97,7 +110,7 @@ pub fn check<'a>(
         }
         let key = ClientKey::of(ip, rule.ipv6_prefix);
         if let Decision::Deny { retry_after } = rule.limiter.check(key, now) {
-            return Some((&rule.name, retry_after));
+            return Some((rule, retry_after));
         }
     }
     None

@@ -32,6 +32,8 @@ pub struct EdgeState {
     pub limiters: Arc<crate::ratelimit::LimiterRegistry>,
     /// Counters for requests that matched no zone.
     pub no_zone: crate::metrics::ZoneMetrics,
+    /// The challenge key made at start (used when the config names no key file).
+    pub challenges: crate::challenge::Challenges,
     ready: AtomicBool,
 }
 
@@ -58,6 +60,7 @@ impl EdgeState {
             policy: ArcSwap::from_pointee(PolicyIndex::build(&Policy::empty())),
             catalog: Catalog::default(),
             no_zone: metrics.zone("-"),
+            challenges: crate::challenge::Challenges::default(),
             limiters,
             metrics,
             access_log,

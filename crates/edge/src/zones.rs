@@ -56,10 +56,14 @@ pub struct Zone {
     pub ip_rules: IpRules,
     /// The zone's rate limits.
     pub rate_rules: Vec<RateRule>,
+    /// The zone's request rules.
+    pub rules: crate::rules::ScopeRules,
     /// Slots for requests in flight toward the origins, if limited.
     pub inflight: Option<Arc<tokio::sync::Semaphore>>,
     /// How long a request waits for a slot.
     pub queue_timeout: Duration,
+    /// The zone's challenge mode (off, always, or automatic under load).
+    pub challenge: crate::challenge::ZoneChallenge,
 }
 
 impl std::fmt::Debug for Zone {
@@ -108,6 +112,10 @@ pub struct ZoneTable {
     pub ip_rules: IpRules,
     /// The provider-wide rate limits.
     pub rate_rules: Vec<RateRule>,
+    /// The provider-wide request rules.
+    pub rules: crate::rules::ScopeRules,
+    /// Whether any rule reads `http.rate` (so the edge measures each client's rate).
+    pub rules_use_rate: bool,
 }
 
 impl ZoneTable {
@@ -129,12 +137,21 @@ pub async fn build(
 ) -> Result<(ZoneTable, CertTable), String> {
     let mut table = ZoneTable {
         ip_rules: build_rules(config, &config.ip_lists)?,
-        rate_rules: limiters.rules("", &config.rate_limits),
+        rate_rules: limiters.rules("", &general_limits(&config.rate_limits, &config.rules)),
+        rules: crate::rules::ScopeRules::build(
+            "",
+            &config.rules,
+            &config.rate_limits,
+            &crate::rules::lists(config),
+            limiters,
+        )?,
         ..ZoneTable::default()
     };
+    table.rules_use_rate = table.rules.set.uses_rate();
     let mut certs = CertTable::default();
     for zc in &config.zones {
         let zone = Arc::new(build_zone(config, zc, metrics, limiters).await?);
+        table.rules_use_rate |= zone.rules.set.uses_rate();
         if let Some(tls) = &zc.tls {
             let key = load_certified_key(
                 &config.path(tls.cert.get_ref()),
@@ -163,6 +180,7 @@ async fn build_zone(
     limiters: &LimiterRegistry,
 ) -> Result<Zone, String> {
     let name = zc.name.get_ref().clone();
+    let name_for_challenge = name.clone();
     let mut set = BTreeSet::new();
     let mut any_tls = None;
     let mut origin_settings = Vec::new();
@@ -249,11 +267,41 @@ async fn build_zone(
         health_interval: Duration::from_millis(zc.health_check.interval_ms),
         metrics: metrics.zone(zc.name.get_ref()),
         ip_rules: build_rules(config, &zc.ip_lists)?,
-        rate_rules: limiters.rules(zc.name.get_ref(), &zc.rate_limits),
+        rate_rules: limiters.rules(
+            zc.name.get_ref(),
+            &general_limits(&zc.rate_limits, &zc.rules),
+        ),
+        rules: crate::rules::ScopeRules::build(
+            zc.name.get_ref(),
+            &zc.rules,
+            &zc.rate_limits,
+            &crate::rules::lists(config),
+            limiters,
+        )
+        .map_err(|e| format!("zone '{}': {e}", zc.name.get_ref()))?,
         inflight: (zc.max_concurrent_requests > 0)
             .then(|| Arc::new(tokio::sync::Semaphore::new(zc.max_concurrent_requests))),
         queue_timeout: Duration::from_millis(zc.queue_timeout_ms),
+        challenge: crate::challenge::ZoneChallenge::new(
+            &name_for_challenge,
+            &zc.challenge,
+            metrics,
+        ),
     })
+}
+
+/// The rate limits that apply to every request of a scope: those that no rule sends
+/// requests to (a limit named by a `rate_limit` rule counts only what its rules send).
+fn general_limits(
+    limits: &[config::RateLimit],
+    rules: &[config::RuleConfig],
+) -> Vec<config::RateLimit> {
+    let referenced = crate::rules::referenced_limits(rules);
+    limits
+        .iter()
+        .filter(|l| !referenced.contains(l.name.get_ref()))
+        .cloned()
+        .collect()
 }
 
 /// Builds address lists from inline entries and files.

@@ -359,7 +359,12 @@ impl Edge {
             }
             let url = format!("http://127.0.0.1:{}/readyz", self.admin);
             if let Ok(r) = client.get(&url).send().await {
-                if r.status() == 200 {
+                // Pingora starts each service on its own thread: the admin listener can answer
+                // before the proxy listener is bound, so wait for that one too.
+                let proxy_up = tokio::net::TcpStream::connect(("127.0.0.1", self.http))
+                    .await
+                    .is_ok();
+                if r.status() == 200 && proxy_up {
                     return;
                 }
             }

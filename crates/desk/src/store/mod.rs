@@ -19,6 +19,7 @@ mod decisions;
 mod dueprocess;
 mod evidence;
 mod jobs;
+mod referrals;
 mod users;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -33,6 +34,7 @@ pub use dueprocess::{
 };
 pub use evidence::{EvidenceRow, NewEvidence};
 pub use jobs::Job;
+pub use referrals::{AuthorityResponseRow, NewAuthorityResponse, NewReferral, ReferralRow};
 pub use users::{Role, SessionRow, UserRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

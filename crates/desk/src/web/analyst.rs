@@ -309,6 +309,7 @@ pub(crate) async fn case_page(
                     (extra)
                 }
             } }
+            p { a href={ "/cases/" (case.id) "/referrals" } { "Referrals to authorities, acknowledgements and orders" } }
             h2 { "Decide" }
             form method="post" action={ "/cases/" (case.id) "/decisions" } id="decide" {
                 input type="hidden" name="csrf" value=(u.csrf);

@@ -10,6 +10,8 @@ mod notice;
 mod pages;
 mod portal;
 mod ratelimit;
+mod referral;
+mod transparency;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -306,6 +308,26 @@ fn router(state: AppState) -> Router {
         .route("/portal/decisions/{id}", get(portal::decision_page))
         .route("/portal/decisions/{id}/respond", post(portal::respond))
         .route("/portal/decisions/{id}/appeal", post(portal::appeal))
+        .route(
+            "/cases/{id}/referrals",
+            get(referral::page).post(referral::refer_form),
+        )
+        .route(
+            "/cases/{id}/authority-responses",
+            post(referral::response_form),
+        )
+        .route("/referrals/{id}/bundle", post(referral::rewrite_bundle))
+        .route(
+            "/api/v1/cases/{id}/referrals",
+            get(referral::api_list).post(referral::api_refer),
+        )
+        .route(
+            "/api/v1/cases/{id}/authority-responses",
+            post(referral::api_response),
+        )
+        .route("/transparency", get(transparency::page))
+        .route("/transparency.json", get(transparency::json))
+        .route("/transparency.csv", get(transparency::csv))
         .merge(intake)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))
