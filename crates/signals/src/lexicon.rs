@@ -558,7 +558,7 @@ impl Lexicon {
         }
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
         Ok(Lexicon { ac, entries })
