@@ -60,7 +60,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let warm = measured(&signals, &texts, 0) + texts.iter().filter(|t| signals.scan(t).threat.decision).count();
+    let warm = measured(&signals, &texts, 0)
+        + texts
+            .iter()
+            .filter(|t| signals.scan(t).threat.decision)
+            .count();
     let flagged = measured(&signals, &texts, passes);
     let bytes: usize = texts.iter().map(String::len).sum();
     eprintln!("corpus {bytes} bytes x {passes} passes; flagged {flagged} (warm-up {warm})");

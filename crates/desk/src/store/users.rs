@@ -8,6 +8,9 @@ use super::{get, new_id, Actor, Store, StoreError};
 /// What an account may do. Ordered: each role may do what the ones before it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
+    /// Forum moderators' API clients: may only call `POST /api/v1/scan` (no case, report or
+    /// evidence access).
+    Moderator,
     /// Reviews cases, decides on single URLs, views evidence.
     Analyst,
     /// Also sees notifiers' identities, decides wider scopes, lifts decisions.
@@ -20,6 +23,7 @@ impl Role {
     /// Stored name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Moderator => "moderator",
             Role::Analyst => "analyst",
             Role::SeniorAnalyst => "senior_analyst",
             Role::Admin => "admin",
@@ -29,6 +33,7 @@ impl Role {
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Role> {
         match s {
+            "moderator" => Some(Role::Moderator),
             "analyst" => Some(Role::Analyst),
             "senior_analyst" => Some(Role::SeniorAnalyst),
             "admin" => Some(Role::Admin),

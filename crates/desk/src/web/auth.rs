@@ -117,6 +117,7 @@ impl CurrentUser {
             Ok(())
         } else {
             Err(DeskError::Forbidden(match role {
+                Role::Moderator => "moderators only",
                 Role::Analyst => "analysts only",
                 Role::SeniorAnalyst => "senior analysts only",
                 Role::Admin => "admins only",

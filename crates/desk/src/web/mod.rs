@@ -4,9 +4,11 @@ mod analyst;
 mod auth;
 mod batch;
 mod edge;
+mod highlight;
 mod intake;
 mod pages;
 mod ratelimit;
+mod scan;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -284,6 +286,7 @@ fn router(state: AppState) -> Router {
         .route("/admin/tokens", post(analyst::admin_create_token))
         .route("/api/v1/queue", get(analyst::api_queue))
         .route("/api/v1/cases/{id}", get(analyst::api_case))
+        .route("/api/v1/scan", post(scan::scan))
         .merge(intake)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))
