@@ -7,7 +7,8 @@
 //! is the detector's report (labels with scores, spans with byte and code-point offsets,
 //! evidence) plus its `severity`. The text is never logged nor stored.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,7 +19,6 @@ use rempart_signals::{Report, Severity, Signals};
 use serde::Serialize;
 
 use super::auth::{bearer, sha256_hex};
-use super::ratelimit::RateLimiter;
 use super::AppState;
 use crate::error::DeskError;
 
@@ -36,10 +36,40 @@ pub(crate) fn signals() -> Result<&'static Signals, DeskError> {
         .map_err(|e| DeskError::Internal(format!("content signals: {e}")))
 }
 
-/// Per-token windows, keyed by the token's hash (never the token itself).
-fn limiter() -> &'static RateLimiter {
-    static LIMITER: OnceLock<RateLimiter> = OnceLock::new();
-    LIMITER.get_or_init(|| RateLimiter::new(SCANS_PER_TOKEN_PER_MINUTE))
+/// Per-token fixed windows of one minute of the desk's clock, keyed by the token's hash (never
+/// the token itself). Each token has its own window, so one token's traffic never resets
+/// another's count.
+struct TokenLimiter {
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl TokenLimiter {
+    /// Counts one scan for `key` at `now_ms`; `Err(seconds to wait)` when over the limit.
+    fn check(&self, key: &str, now_ms: i64) -> Result<(), u64> {
+        let minute = now_ms.div_euclid(60_000);
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() > 100_000 {
+            // Bounded memory: forget tokens idle since an earlier minute.
+            w.retain(|_, (m, _)| *m == minute);
+        }
+        let (m, n) = w.entry(key.to_string()).or_insert((minute, 0));
+        if *m != minute {
+            (*m, *n) = (minute, 0);
+        }
+        if *n >= SCANS_PER_TOKEN_PER_MINUTE {
+            let left = 60_000 - now_ms.rem_euclid(60_000);
+            return Err((left as u64).div_ceil(1000).max(1));
+        }
+        *n += 1;
+        Ok(())
+    }
+}
+
+fn limiter() -> &'static TokenLimiter {
+    static LIMITER: OnceLock<TokenLimiter> = OnceLock::new();
+    LIMITER.get_or_init(|| TokenLimiter {
+        windows: Mutex::new(HashMap::new()),
+    })
 }
 
 #[derive(Serialize)]
