@@ -473,10 +473,9 @@ fn phone_valid(m: &str) -> Option<&'static str> {
     } else if d[0] == b'0' {
         &[(Some(Id::GB), "pii.phone.uk")]
     } else {
-        &[
-            (Some(Id::US), "pii.phone.nanp"),
-            (Some(Id::CA), "pii.phone.nanp"),
-        ]
+        // Parsed as US or as Canadian, a NANP number is the same +1 number and libphonenumber
+        // finds its region from the area code either way: one try covers both.
+        &[(Some(Id::US), "pii.phone.nanp")]
     };
     for (country, rule) in tries {
         if let Ok(num) = phonenumber::parse(*country, &digits) {
