@@ -198,6 +198,13 @@ async fn fetch_evidence(state: &AppState, job: &Job) -> Result<(), String> {
         .store_evidence(&ev, &state.actor("system:evidence"))
         .await
         .map_err(|e| format!("storing evidence: {e}"))?;
+    crate::signals_hook::retriage_on_evidence(
+        state,
+        report_id,
+        url,
+        ev.body.as_deref().unwrap_or_default(),
+    )
+    .await;
     Ok(())
 }
 

@@ -109,6 +109,7 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
                 neg(Cue::Business, 0.5, &mut ev)
                     + neg(Cue::PublicOffice, 0.5, &mut ev)
                     + neg(Cue::Fictional, 0.6, &mut ev)
+                    + neg(Cue::Fiction, 0.5, &mut ev)
                     + neg(Cue::SelfDisclose, 0.3, &mut ev)
             }
             SpanKind::Phone => {
@@ -429,6 +430,18 @@ fn targeted(folded: &str, h: &Hit) -> bool {
     const BEFORE: &[&str] = &[
         "te", "t'", "le", "la", "l'", "lui", "les", "vous", "leur", "me", "nous",
     ];
+    // Entries that carry their object ("break her", "cut his") are aimed at someone whatever
+    // follows ("break her legs").
+    let own_last = folded[h.start..h.end].rsplit(' ').next().unwrap_or("");
+    if h.end > h.start
+        && folded[h.start..h.end].contains(' ')
+        && matches!(
+            own_last,
+            "him" | "her" | "his" | "their" | "your" | "ur" | "you" | "u" | "them"
+        )
+    {
+        return true;
+    }
     let after = word_after(folded, h.end);
     if AFTER.contains(&after) {
         return true;

@@ -149,6 +149,7 @@ const GROUPS: &[Group] = &[
         "get rid of", "once and for all", "is the only solution", "wait for him", "wait for her",
         "go shoot", "go stab", "go find", "find him", "find her", "hunt him", "hunt her", "hunt down",
         "nearby", "go visit", "send someone", "round up",
+        "call the cops on", "call the police on", "call 911 on", "call 999 on", "somebody go", "go there", "go over there", "go round", "head over", "show up at", "pay them a visit",
     ]),
     (Cue::Call, "threat.incite.fr", false, &[
         "quelqu'un", "qqn", "qui est chaud", "qui me suit", "qui vient", "ceux qui", "celui qui", "faut le",
@@ -159,6 +160,7 @@ const GROUPS: &[Group] = &[
         "la seule solution", "je paie", "je paye", "recompense", "attendez-le", "attendez-la", "guettez",
         "trouvez-le", "trouvez-la", "a vous de jouer", "les gars", "vous le", "vous la", "et c'est regle",
         "on en parle plus", "vous savez ce qu'il", "chopez", "choppez",
+        "appelez les flics chez", "appelez la police chez", "passez chez", "allez chez", "rendez-lui visite", "rendez lui visite", "allez-y et", "debarquez",
     ]),
     // ---------------------------------------------------------------- threat: violent acts
     (Cue::Violence, "threat.violence.en", true, &[
@@ -298,6 +300,8 @@ const GROUPS: &[Group] = &[
         "il est arme", "elle est arme*", "he's armed", "she's armed", "has a gun", "a une arme",
         "woman screaming", "femme crier", "une femme crier", "heard screaming", "fake report",
         "faux signalement", "send the swat", "envoyez le raid", "le raid", "le gign",
+        "got a gun", "kick the door", "kick in the door", "kick his door", "kick her door",
+        "defoncer la porte", "defoncent la porte",
     ]),
     // Short words ("u", "te", "ne") are not in the automaton: as overlapping patterns they would
     // fire inside most words and cost more than they tell; `decide` looks them up per token.
@@ -558,7 +562,7 @@ impl Lexicon {
         }
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
         Ok(Lexicon { ac, entries })

@@ -9,58 +9,118 @@
 /// Fold `text` into `out` (cleared first): lower case, accents stripped, leetspeak digits
 /// inside words mapped to letters, runs of spaced single letters joined (`t r a n s` →
 /// `trans`), runs of three or more identical letters shortened to two.
+///
+/// Hot path of every scan: ASCII bytes are handled inline (no char decoding, no per-char
+/// array), and whether a token is leetspeak is only computed when a leet digit is met.
 pub fn fold(text: &str, out: &mut String) {
     out.clear();
     out.reserve(text.len() + 8);
-    let mut prev: Option<char> = None;
+    let bytes = text.as_bytes();
+    // Last pushed char ('\0' for none: it is neither a letter nor a space, like "none").
+    let mut prev = '\0';
     let mut run = 0usize;
-    let mut chars = text.char_indices().peekable();
     // Leetspeak is decided per alphanumeric token: "k1ll" (mostly letters) is mapped, "1v1",
-    // "dust2" or "192" are not.
-    let mut leet_token = false;
+    // "dust2" or "192" are not. Start of the latest token, and its verdict once computed.
+    let mut token_start: Option<usize> = None;
+    let mut leet: Option<bool> = None;
     let mut in_token = false;
-    while let Some((i, c)) = chars.next() {
-        let next = chars.peek().map(|&(_, n)| n);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            let alnum = b.is_ascii_alphanumeric();
+            if alnum {
+                if !in_token {
+                    in_token = true;
+                    token_start = Some(i);
+                    leet = None;
+                }
+            } else {
+                in_token = false;
+            }
+            let l = b.to_ascii_lowercase();
+            let m = match l {
+                b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'$' => {
+                    let leet_token = *leet.get_or_insert_with(|| {
+                        token_start.is_some_and(|s| leet_worthy(&text[s..]))
+                    });
+                    // Leetspeak only between letters or at a word edge touching a letter:
+                    // "k1ll", "d3ath", "m0rt" but not "192.0.2.1" or "3 days".
+                    if leet_token
+                        && (prev.is_ascii_alphabetic()
+                            || text[i + 1..]
+                                .chars()
+                                .next()
+                                .is_some_and(char::is_alphabetic))
+                    {
+                        match l {
+                            b'0' => b'o',
+                            b'1' => b'i',
+                            b'3' => b'e',
+                            b'4' => b'a',
+                            b'5' | b'$' => b's',
+                            _ => b't',
+                        }
+                    } else {
+                        l
+                    }
+                }
+                b'\n' | b'\r' | b'\t' => b' ',
+                _ => l,
+            };
+            push_folded(out, m as char, &mut prev, &mut run);
+            i += 1;
+            continue;
+        }
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
         if c.is_alphanumeric() {
             if !in_token {
                 in_token = true;
-                leet_token = leet_worthy(&text[i..]);
+                token_start = Some(i);
+                leet = None;
             }
         } else {
             in_token = false;
         }
+        i += c.len_utf8();
         if let Some(tok) = emoji_token(c) {
-            for t in [" ", tok, " "] {
-                if t == " " && (out.ends_with(' ') || out.is_empty()) {
-                    continue;
-                }
-                out.push_str(t);
+            if !(out.is_empty() || out.ends_with(' ')) {
+                out.push(' ');
             }
-            prev = Some(' ');
+            out.push_str(tok);
+            out.push(' ');
+            prev = ' ';
             run = 0;
             continue;
         }
-        let mapped = map_char(c, prev, next, leet_token);
-        for m in mapped.iter().flatten() {
-            let m = *m;
-            if m == ' ' {
-                if out.ends_with(' ') || out.is_empty() {
-                    continue;
-                }
-            } else if Some(m) == prev && m.is_ascii_alphabetic() {
-                run += 1;
-                if run >= 2 {
-                    // "huuuge" -> "huuge": keeps legitimate doubles ("kill") intact.
-                    continue;
-                }
-            } else {
-                run = 0;
-            }
-            out.push(m);
-            prev = Some(m);
+        // Non-ASCII chars do not depend on their neighbours.
+        for m in map_char(c, None, None, false).into_iter().flatten() {
+            push_folded(out, m, &mut prev, &mut run);
         }
     }
     join_spaced_letters(out);
+}
+
+/// Append one folded char: spaces collapse (none at the start), and a letter repeated more
+/// than twice is dropped ("huuuge" -> "huuge", keeping legitimate doubles like "kill").
+#[inline]
+fn push_folded(out: &mut String, m: char, prev: &mut char, run: &mut usize) {
+    if m == ' ' {
+        if out.is_empty() || out.ends_with(' ') {
+            return;
+        }
+    } else if m == *prev && m.is_ascii_alphabetic() {
+        *run += 1;
+        if *run >= 2 {
+            return;
+        }
+    } else {
+        *run = 0;
+    }
+    out.push(m);
+    *prev = m;
 }
 
 /// Map one input char to up to two folded chars.
@@ -227,6 +287,114 @@ fn utf8_len(first: u8) -> usize {
 #[cfg(test)]
 mod tests {
     use super::fold;
+
+    /// The straightforward per-char implementation the fast [`fold`] must agree with.
+    fn fold_reference(text: &str, out: &mut String) {
+        out.clear();
+        out.reserve(text.len() + 8);
+        let mut prev: Option<char> = None;
+        let mut run = 0usize;
+        let mut chars = text.char_indices().peekable();
+        // Leetspeak is decided per alphanumeric token: "k1ll" (mostly letters) is mapped, "1v1",
+        // "dust2" or "192" are not.
+        let mut leet_token = false;
+        let mut in_token = false;
+        while let Some((i, c)) = chars.next() {
+            let next = chars.peek().map(|&(_, n)| n);
+            if c.is_alphanumeric() {
+                if !in_token {
+                    in_token = true;
+                    leet_token = super::leet_worthy(&text[i..]);
+                }
+            } else {
+                in_token = false;
+            }
+            if let Some(tok) = super::emoji_token(c) {
+                for t in [" ", tok, " "] {
+                    if t == " " && (out.ends_with(' ') || out.is_empty()) {
+                        continue;
+                    }
+                    out.push_str(t);
+                }
+                prev = Some(' ');
+                run = 0;
+                continue;
+            }
+            let mapped = super::map_char(c, prev, next, leet_token);
+            for m in mapped.iter().flatten() {
+                let m = *m;
+                if m == ' ' {
+                    if out.ends_with(' ') || out.is_empty() {
+                        continue;
+                    }
+                } else if Some(m) == prev && m.is_ascii_alphabetic() {
+                    run += 1;
+                    if run >= 2 {
+                        // "huuuge" -> "huuge": keeps legitimate doubles ("kill") intact.
+                        continue;
+                    }
+                } else {
+                    run = 0;
+                }
+                out.push(m);
+                prev = Some(m);
+            }
+        }
+        super::join_spaced_letters(out);
+    }
+
+    #[test]
+    fn fast_fold_agrees_with_the_reference() {
+        let samples = [
+            "T'ES MORT, Émilie",
+            "k1ll d3ath m0rt 192.0.2.1 in 3 days 1v1 dust2",
+            "a$$ k$ll 5t0p",
+            "t u e r les g e n s",
+            "Huuuuge   thanks\n\tok",
+            "⚽ match 🎮 ce soir ⚽⚽",
+            "Œuvre ßtraße æ",
+            "l’adresse «ici» — ok",
+            "",
+            " ",
+            "x",
+            "7a",
+            "a7",
+            "é7a",
+            "ABC\u{a0}DEF\u{202f}G",
+            "日本語 テスト k1ll",
+            "I'M GONNA K1LL U 2NITE!!!",
+            "z z z z",
+            "aaa bbb ccc",
+            "1a2b3c4d",
+            "$$$",
+            "é é é é",
+        ];
+        let mut fast = String::new();
+        for s in samples {
+            fold(s, &mut fast);
+            let mut slow = String::new();
+            fold_reference(s, &mut slow);
+            assert_eq!(fast, slow, "input {s:?}");
+        }
+        // Pseudo-random strings over a small alphabet that exercises every branch.
+        let alphabet: Vec<char> = "aAbzZ 0134579$.,'\n\té€⚽🎮ŒßK  tT".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let len = (x % 24) as usize;
+            let mut s = String::new();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            fold(&s, &mut fast);
+            let mut slow = String::new();
+            fold_reference(&s, &mut slow);
+            assert_eq!(fast, slow, "input {s:?}");
+            x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
+        }
+    }
 
     fn f(s: &str) -> String {
         let mut out = String::new();

@@ -463,16 +463,19 @@ fn phone_valid(m: &str) -> Option<&'static str> {
     }
     let tries: &[(Option<Id>, &'static str)] = if plus {
         &[(None, "pii.phone.intl")]
-    } else if d[0] == b'0' {
+    } else if d[0] == b'0' && d.len() == 10 {
+        // A French national number is exactly ten digits with its trunk zero; longer or
+        // shorter ones can only be British, so the French metadata is not tried for them.
         &[
             (Some(Id::FR), "pii.phone.fr"),
             (Some(Id::GB), "pii.phone.uk"),
         ]
+    } else if d[0] == b'0' {
+        &[(Some(Id::GB), "pii.phone.uk")]
     } else {
-        &[
-            (Some(Id::US), "pii.phone.nanp"),
-            (Some(Id::CA), "pii.phone.nanp"),
-        ]
+        // Parsed as US or as Canadian, a NANP number is the same +1 number and libphonenumber
+        // finds its region from the area code either way: one try covers both.
+        &[(Some(Id::US), "pii.phone.nanp")]
     };
     for (country, rule) in tries {
         if let Ok(num) = phonenumber::parse(*country, &digits) {

@@ -6,6 +6,7 @@
 //! on both ends; the match is then trimmed: leading words that cannot be a name ("her name is",
 //! "c'est") and everything in the workplace phrase after a clause break ("and", "qui", ".").
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex_automata::{meta::Regex, util::syntax, Input};
 
 use crate::pii::Candidate;
@@ -190,6 +191,7 @@ const NAME_STOP: &[&str] = &[
 #[derive(Debug)]
 pub(crate) struct WorkplaceDetector {
     re: Regex,
+    links: AhoCorasick,
 }
 
 impl WorkplaceDetector {
@@ -199,7 +201,12 @@ impl WorkplaceDetector {
             .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
             .build_many(&patterns())
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
-        Ok(WorkplaceDetector { re })
+        let links = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(LINKS)
+            .map_err(|e| crate::Error::Pattern(e.to_string()))?;
+        Ok(WorkplaceDetector { re, links })
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
@@ -208,7 +215,7 @@ impl WorkplaceDetector {
             let Some(m) = self.re.search(&Input::new(text).span(at..text.len())) else {
                 break;
             };
-            match trim(text, m.start(), m.end()) {
+            match trim(&self.links, text, m.start(), m.end()) {
                 Some((s, e)) => {
                     out.push(Candidate {
                         start: s,
@@ -240,7 +247,7 @@ fn is_stop(word: &str, list: &[&str]) -> bool {
 }
 
 /// Trim the raw match to name start .. end of workplace phrase; None when no name remains.
-fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+fn trim(links: &AhoCorasick, text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     let m = &text[s..e];
     // Leading non-name words.
     let mut start = s;
@@ -263,7 +270,7 @@ fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     // In mixed-case text, names are capitalised: "whoever returned my scarf" is not a name.
     let mixed = text.chars().any(|c| c.is_lowercase()) && text.chars().any(|c| c.is_uppercase());
     if mixed {
-        let name_part = &rest[..find_link(rest).unwrap_or(0)];
+        let name_part = &rest[..find_link(links, rest).unwrap_or(0)];
         let ok = name_part.split_whitespace().all(|w| {
             w.chars()
                 .next()
@@ -294,7 +301,7 @@ fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
         return None;
     }
     // Find where the link starts, then cut the org at punctuation or a stop word.
-    let link_pos = find_link(rest)?;
+    let link_pos = find_link(links, rest)?;
     let org_start = start + link_pos;
     let mut end = org_start;
     let mut words_after_link = 0;
@@ -326,49 +333,43 @@ fn trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     Some((start, start + trimmed.len()))
 }
 
-/// Byte offset of the first link word ("works", "cashier", "travaille", ...) in `rest`.
-fn find_link(rest: &str) -> Option<usize> {
-    let lower = rest.to_lowercase();
-    // Lower-casing can change byte lengths for some scripts; only trust ASCII-aligned positions.
-    const LINKS: &[&str] = &[
-        " works",
-        " worked",
-        " working",
-        " is employed",
-        " teaches",
-        " is a ",
-        " is an ",
-        " is the ",
-        " goes to",
-        " attends",
-        " studies at",
-        " from ",
-        ", ",
-        " travaille",
-        " bosse",
-        " taffe",
-        " enseigne",
-        " est ",
-        " va ",
-        " il ",
-        " elle ",
-        " et ",
-        " and ",
-        " who ",
-        ". she",
-        ". he",
-        " she's at",
-        " he's at",
-    ];
-    let mut best: Option<usize> = None;
-    for l in LINKS {
-        if let Some(p) = lower.find(l) {
-            // Skip a title's own ", " ("Ms. King, the ...") is fine: the comma follows the name.
-            best = Some(best.map_or(p, |b: usize| b.min(p)));
-        }
-    }
-    let p = best?;
-    (p <= rest.len() && rest.is_char_boundary(p)).then_some(p)
+/// The words that link a name to a workplace or school ("works", "cashier", "travaille", ...).
+const LINKS: &[&str] = &[
+    " works",
+    " worked",
+    " working",
+    " is employed",
+    " teaches",
+    " is a ",
+    " is an ",
+    " is the ",
+    " goes to",
+    " attends",
+    " studies at",
+    " from ",
+    ", ",
+    " travaille",
+    " bosse",
+    " taffe",
+    " enseigne",
+    " est ",
+    " va ",
+    " il ",
+    " elle ",
+    " et ",
+    " and ",
+    " who ",
+    ". she",
+    ". he",
+    " she's at",
+    " he's at",
+];
+
+/// Byte offset of the first link word in `rest`.
+/// `links` is [`LINKS`] compiled ASCII case-insensitive, leftmost-first: the leftmost match is
+/// the first link.
+fn find_link(links: &AhoCorasick, rest: &str) -> Option<usize> {
+    links.find(rest).map(|m| m.start())
 }
 
 #[cfg(test)]

@@ -516,3 +516,63 @@ impl Store {
         Ok(true)
     }
 }
+
+impl Store {
+    /// Raises (never lowers) the priority of the open case holding `report_id` to `priority`
+    /// (0 = P0), moving its review deadline earlier to `review_due` if that is sooner, after the
+    /// content signals found more in the report's evidence than in its explanation. A raise to
+    /// P0 pages the on-call as a P0 report does. Returns whether anything changed.
+    pub async fn raise_priority_on_evidence(
+        &self,
+        report_id: &str,
+        priority: i64,
+        review_due: i64,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let mut w = self.begin_write().await?;
+        let row: Option<(String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT c.id, c.priority, c.review_due, c.first_reviewed_at FROM cases c \
+             JOIN reports r ON r.case_id = c.id WHERE r.id = $1 AND c.status = 'open'",
+        )
+        .bind(report_id)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let Some((case_id, old, due, reviewed)) = row else {
+            return Ok(false);
+        };
+        if priority >= old {
+            return Ok(false);
+        }
+        let due = if reviewed.is_none() {
+            due.min(review_due)
+        } else {
+            review_due
+        };
+        sqlx::query("UPDATE cases SET priority = $2, review_due = $3 WHERE id = $1")
+            .bind(&case_id)
+            .bind(priority)
+            .bind(due)
+            .execute(&mut *w.tx)
+            .await?;
+        if priority == 0 {
+            for channel in ["webhook", "email"] {
+                super::jobs::enqueue_in(
+                    &mut w,
+                    "page",
+                    &serde_json::json!({ "report_id": report_id, "case_id": case_id, "channel": channel }),
+                    actor.at,
+                )
+                .await?;
+            }
+        }
+        w.audit(
+            actor,
+            "case.priority_raised",
+            &format!("case:{case_id}"),
+            serde_json::json!({ "report": report_id, "from": old, "to": priority, "by": "evidence_signals" }),
+        )
+        .await?;
+        w.commit().await?;
+        Ok(true)
+    }
+}

@@ -11,6 +11,9 @@ pub enum Role {
     /// A customer: sees and answers the notices and statements of its own zones, appeals.
     /// Below every analyst role, so that no analyst page admits it.
     Customer,
+    /// Forum moderators' API clients: may only call `POST /api/v1/scan` (no case, report or
+    /// evidence access).
+    Moderator,
     /// Reviews cases, decides on single URLs, views evidence.
     Analyst,
     /// Also sees notifiers' identities, decides wider scopes, lifts decisions.
@@ -24,6 +27,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Customer => "customer",
+            Role::Moderator => "moderator",
             Role::Analyst => "analyst",
             Role::SeniorAnalyst => "senior_analyst",
             Role::Admin => "admin",
@@ -34,6 +38,7 @@ impl Role {
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "customer" => Some(Role::Customer),
+            "moderator" => Some(Role::Moderator),
             "analyst" => Some(Role::Analyst),
             "senior_analyst" => Some(Role::SeniorAnalyst),
             "admin" => Some(Role::Admin),

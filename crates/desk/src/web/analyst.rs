@@ -385,7 +385,7 @@ pub(crate) async fn evidence_page(
             h2 { "Headers" }
             pre { @for (k, v) in &headers_list { (k) ": " (v) "\n" } }
             h2 { "Body (as text)" }
-            @if let Some(t) = text { pre id="body" { (t) } } @else { p { "No body." } }
+            @if let Some(t) = text { pre id="body" { (super::highlight::highlight_pii(&t)) } } @else { p { "No body." } }
         },
     )
     .into_response())
@@ -664,6 +664,7 @@ fn admin_markup(u: &CurrentUser, message: Option<maud::Markup>) -> maud::Markup 
                 label for="role" { "Role" }
                 select id="role" name="role" {
                     option value="analyst" { "Analyst" }
+                    option value="moderator" { "Moderator (scan API only)" }
                     option value="senior_analyst" { "Senior analyst" }
                     option value="admin" { "Admin" }
                 }

@@ -118,6 +118,7 @@ impl CurrentUser {
         } else {
             Err(DeskError::Forbidden(match role {
                 Role::Customer => "customers only",
+                Role::Moderator => "moderators only",
                 Role::Analyst => "analysts only",
                 Role::SeniorAnalyst => "senior analysts only",
                 Role::Admin => "admins only",

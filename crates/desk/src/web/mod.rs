@@ -5,6 +5,7 @@ mod auth;
 mod batch;
 pub(crate) mod due;
 mod edge;
+mod highlight;
 mod intake;
 mod notice;
 mod pages;
@@ -12,6 +13,7 @@ mod portal;
 mod ratelimit;
 mod referral;
 mod transparency;
+mod scan;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -328,6 +330,7 @@ fn router(state: AppState) -> Router {
         .route("/transparency", get(transparency::page))
         .route("/transparency.json", get(transparency::json))
         .route("/transparency.csv", get(transparency::csv))
+        .route("/api/v1/scan", post(scan::scan))
         .merge(intake)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))

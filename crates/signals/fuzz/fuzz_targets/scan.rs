@@ -24,6 +24,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(text[..s.start].chars().count(), s.char_start);
         assert_eq!(text[..s.end].chars().count(), s.char_end);
     }
+    // Redaction slices the text at every span: it must never panic and must remove them all.
+    let redacted = report.redact(&text);
+    assert!(redacted.len() <= text.len() + 16 * report.spans.len());
     assert!((0.0..=1.0).contains(&report.doxxing.score));
     assert!((0.0..=1.0).contains(&report.threat.score));
 });
