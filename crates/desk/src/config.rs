@@ -88,6 +88,48 @@ pub struct RawConfig {
     /// Audit log checkpoints.
     #[serde(default)]
     pub audit: RawAudit,
+    /// Policy distribution over NATS JetStream (absent: edges long-poll the desk only).
+    pub nats: Option<NatsConfig>,
+}
+
+/// `[nats]`: where the desk publishes signed policy versions and hears edges' status.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// `nats://host:4222`.
+    pub url: String,
+    /// The JetStream stream (created if missing).
+    #[serde(default = "default_nats_stream")]
+    pub stream: String,
+    /// The subject policy versions go to.
+    #[serde(default = "default_nats_subject")]
+    pub subject: String,
+    /// Edges report on `<status_subject>.<edge_id>.status`.
+    #[serde(default = "default_status_subject")]
+    pub status_subject: String,
+    /// An edge this many versions behind is flagged.
+    #[serde(default = "default_behind_versions")]
+    pub behind_versions: u64,
+    /// An edge that has lacked a version for this many seconds, or not reported for as long,
+    /// is flagged.
+    #[serde(default = "default_behind_seconds")]
+    pub behind_seconds: u64,
+}
+
+fn default_nats_stream() -> String {
+    "REMPART_POLICY".into()
+}
+fn default_nats_subject() -> String {
+    "rempart.policy.v1".into()
+}
+fn default_status_subject() -> String {
+    "rempart.edge".into()
+}
+fn default_behind_versions() -> u64 {
+    3
+}
+fn default_behind_seconds() -> u64 {
+    30
 }
 
 /// One edge's token, as its SHA-256 (hex).
@@ -254,6 +296,8 @@ pub struct DeskConfig {
     pub paging: PagingConfig,
     /// Entries between signed checkpoints.
     pub checkpoint_every: i64,
+    /// Policy distribution over NATS JetStream.
+    pub nats: Option<NatsConfig>,
 }
 
 /// Intake limits.
@@ -375,6 +419,7 @@ impl DeskConfig {
             },
             paging: PagingConfig::default(),
             checkpoint_every: 100,
+            nats: None,
         }
     }
 }
@@ -510,6 +555,36 @@ impl RawConfig {
         if self.audit.checkpoint_every < 1 {
             problems.push("audit.checkpoint_every must be positive".into());
         }
+        if let Some(n) = &self.nats {
+            if !(n.url.starts_with("nats://") || n.url.starts_with("tls://")) {
+                problems.push(format!(
+                    "nats.url '{}' must be a nats:// or tls:// URL",
+                    redact_url(&n.url)
+                ));
+            }
+            let subject = |s: &str| {
+                s.split('.').all(|t| {
+                    !t.is_empty() && t != "*" && t != ">" && !t.contains(char::is_whitespace)
+                })
+            };
+            if !subject(&n.subject) || !subject(&n.status_subject) {
+                problems.push(
+                    "nats.subject and nats.status_subject must be NATS subjects like rempart.policy.v1"
+                        .into(),
+                );
+            }
+            if n.stream.is_empty()
+                || !n
+                    .stream
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                problems.push(format!(
+                    "nats.stream '{}' must be letters, digits, '-' or '_'",
+                    n.stream
+                ));
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -541,6 +616,7 @@ impl RawConfig {
             },
             paging: PagingConfig { webhook, smtp },
             checkpoint_every: self.audit.checkpoint_every,
+            nats: self.nats,
         })
     }
 }

@@ -93,6 +93,9 @@ impl BackgroundService for Control {
         if self.state.config.load().policy.desk_url.is_some() {
             tokio::spawn(desk_poll(self.state.clone()));
         }
+        if self.state.config.load().policy.nats_url.is_some() {
+            tokio::spawn(crate::fleet::run(self.state.clone()));
+        }
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut due: HashMap<String, Instant> = HashMap::new();
         loop {
@@ -330,8 +333,17 @@ async fn desk_poll(state: Arc<EdgeState>) {
 }
 
 /// Writes a file so that readers see the old or the new content, never a part.
+/// Synced before and after the rename, so that a crash leaves one of the two whole.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

@@ -58,6 +58,30 @@ pub(crate) async fn policy(
     }
 }
 
+/// `GET /api/v1/edges` (analyst and above): each edge's enforced version and lag, from the
+/// edges' reports over NATS, flagged when behind.
+pub(crate) async fn edges(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, DeskError> {
+    super::auth::authenticate(&state, &headers, crate::store::Role::Analyst).await?;
+    let current = *state.policy_version.borrow();
+    let policy_key = hex::encode(state.keys.policy.verifying_key().as_bytes());
+    let Some(nats) = &state.config.nats else {
+        return Ok(axum::Json(serde_json::json!({
+            "current_version": current, "policy_key": policy_key, "nats": false, "edges": [],
+        }))
+        .into_response());
+    };
+    let rows = state.fleet.rows(current, chrono::Utc::now(), nats);
+    let behind = rows.iter().filter(|r| r.behind).count();
+    Ok(axum::Json(serde_json::json!({
+        "current_version": current, "policy_key": policy_key, "nats": true,
+        "behind": behind, "edges": rows,
+    }))
+    .into_response())
+}
+
 /// `GET /notices/{id}`: the public notice of a restriction. No notifier data, no facts (the
 /// statement of reasons comes with due process).
 pub(crate) async fn notice_page(

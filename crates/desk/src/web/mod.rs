@@ -42,6 +42,7 @@ pub(crate) struct Inner {
     pub(crate) intake: batch::Intake,
     pub(crate) limiter: ratelimit::RateLimiter,
     pub(crate) i18n: I18n,
+    pub(crate) fleet: Arc<crate::publish::Fleet>,
 }
 
 impl std::ops::Deref for AppState {
@@ -179,6 +180,7 @@ impl Desk {
                 intake,
                 limiter,
                 i18n: I18n::default(),
+                fleet: Arc::default(),
             })),
         })
     }
@@ -247,6 +249,9 @@ impl Desk {
             .await
         });
         let worker = tokio::spawn(crate::worker::run(self.state.clone()));
+        if let Some(nats) = self.state.config.nats.clone() {
+            tokio::spawn(crate::publish::run(self.state.clone(), nats));
+        }
         tracing::info!(%addr, "desk listening");
         Ok(RunningDesk {
             addr,
@@ -272,6 +277,7 @@ fn router(state: AppState) -> Router {
         .route("/r/{token}", get(intake::follow_page))
         .route("/notices/{id}", get(edge::notice_page))
         .route("/api/v1/policy", get(edge::policy))
+        .route("/api/v1/edges", get(edge::edges))
         .route("/login", get(analyst::login_page).post(analyst::login))
         .route("/logout", post(analyst::logout))
         .route("/queue", get(analyst::queue_page))
