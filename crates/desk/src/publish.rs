@@ -201,6 +201,31 @@ async fn session(state: &AppState, nats: &NatsConfig) -> Result<(), String> {
     }
 }
 
+impl Publisher {
+    /// Whether a message on the subject carries this desk's valid signature.
+    fn is_ours(&self, headers: &async_nats::HeaderMap, payload: &[u8]) -> bool {
+        let get = |n: &str| headers.get(n).map(|v| v.as_str().to_string());
+        let (Some(kind), Some(key_id), Some(signature)) = (get(KIND), get(KEY_ID), get(SIGNATURE))
+        else {
+            return false;
+        };
+        let (Some(kind), Ok(payload)) = (
+            rempart_policy::PayloadKind::parse(&kind),
+            String::from_utf8(payload.to_vec()),
+        ) else {
+            return false;
+        };
+        let signed = SignedPolicy {
+            kind,
+            payload,
+            key_id,
+            signature,
+        };
+        let trusted = rempart_policy::TrustedKeys::new([self.key.verifying_key()]);
+        signed.verify(&trusted).is_ok()
+    }
+}
+
 struct Publisher {
     key: SigningKey,
     /// Bytes of deltas published since the last snapshot; unknown after a (re)start, which
@@ -221,29 +246,41 @@ impl Publisher {
         let Some((latest, _)) = store.latest_policy().await.map_err(db)? else {
             return Ok(());
         };
-        let (mut published, mut last_seq) = match stream
-            .get_last_raw_message_by_subject(&nats.subject)
-            .await
-        {
-            Ok(m) => {
-                let v = m
-                    .headers
-                    .get(VERSION)
-                    .and_then(|v| v.as_str().parse::<u64>().ok())
-                    .ok_or("the last message on the subject has no version")?;
-                (v, m.sequence)
-            }
-            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
-                (0, 0)
-            }
-            Err(e) => return Err(format!("reading the last published version: {e}")),
-        };
+        let (mut published, mut last_seq, ours) =
+            match stream.get_last_raw_message_by_subject(&nats.subject).await {
+                Ok(m) => {
+                    let ours = self.is_ours(&m.headers, &m.payload);
+                    let v = m
+                        .headers
+                        .get(VERSION)
+                        .and_then(|v| v.as_str().parse::<u64>().ok())
+                        .unwrap_or(0);
+                    (v, m.sequence, ours)
+                }
+                Err(e)
+                    if e.kind()
+                        == jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+                {
+                    (0, 0, true)
+                }
+                Err(e) => return Err(format!("reading the last published version: {e}")),
+            };
+        if !ours {
+            // Something on the subject that this desk did not sign (edges refuse it): cover
+            // it with the latest version as a snapshot, whose roll-up purges it.
+            tracing::error!(
+                sequence = last_seq,
+                "the last message on the policy subject is not signed by this desk; republishing the latest version as a snapshot"
+            );
+            published = latest.saturating_sub(1);
+            self.deltas_since_snapshot = None;
+        }
         if published > latest {
             return Err(format!(
                 "the stream holds version {published}, newer than the database's {latest}: is it another desk's stream?"
             ));
         }
-        let mut previous = if published > 0 && published < latest {
+        let mut previous = if ours && published > 0 && published < latest {
             let doc = store.policy_version(published).await.map_err(db)?;
             Some(Policy::from_json(&doc).map_err(|e| format!("version {published}: {e}"))?)
         } else {
@@ -271,7 +308,11 @@ impl Publisher {
                 }
             };
             let mut publish = jetstream::context::Publish::build()
-                .message_id(format!("{}:{version}", nats.stream))
+                .message_id(if ours {
+                    format!("{}:{version}", nats.stream)
+                } else {
+                    format!("{}:{version}:after:{last_seq}", nats.stream)
+                })
                 .expected_last_subject_sequence(last_seq)
                 .header(KIND, signed.kind.as_str())
                 .header(KEY_ID, signed.key_id.as_str())

@@ -205,6 +205,21 @@ impl Desk {
         crate::worker::run_due_jobs(&self.state).await
     }
 
+    /// Tells the long poll and the NATS publisher that `version` was issued (the web handlers
+    /// do this after each decision; for callers that use the store directly).
+    pub fn policy_issued(&self, version: u64) {
+        self.state.published(version);
+    }
+
+    /// The edges heard from over NATS, with their lag (empty without `[nats]`).
+    pub fn edges(&self) -> Vec<crate::publish::EdgeRow> {
+        let Some(nats) = &self.state.config.nats else {
+            return Vec::new();
+        };
+        let current = *self.state.policy_version.borrow();
+        self.state.fleet.rows(current, chrono::Utc::now(), nats)
+    }
+
     /// Creates an admin account with a random one-time password, which is returned.
     pub async fn create_admin(&self, username: &str) -> anyhow::Result<String> {
         self.create_user(username, crate::store::Role::Admin).await

@@ -1,0 +1,400 @@
+//! The fleet channel against a real NATS JetStream (127.0.0.1:4222, or `REMPART_TEST_NATS`):
+//! a desk publishes signed policy versions, real `rempart edge` processes follow them. Each
+//! test has its own stream and subjects, so tests run in parallel without meeting.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rempart_desk::store::{Actor, NewDecision};
+use rempart_desk::{Desk, DeskConfig};
+
+fn nats_url() -> String {
+    std::env::var("REMPART_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// Whether NATS answers; without it the tests are skipped, except under CI=true.
+async fn nats_up() -> bool {
+    match async_nats::connect(nats_url()).await {
+        Ok(_) => true,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("NATS at {} is required when CI=true: {e}", nats_url())
+        }
+        Err(e) => {
+            eprintln!("SKIPPING fleet tests: NATS at {} unreachable: {e}", nats_url());
+            false
+        }
+    }
+}
+
+/// Names unique to one test.
+struct Names {
+    stream: String,
+    subject: String,
+    status: String,
+}
+
+impl Names {
+    fn new() -> Names {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Names {
+            stream: format!("RT_{id}"),
+            subject: format!("rt.{id}.policy"),
+            status: format!("rt.{id}.edge"),
+        }
+    }
+}
+
+struct FleetDesk {
+    desk: Desk,
+    _running: rempart_desk::RunningDesk,
+    key_dir: PathBuf,
+    case_id: String,
+    names: Names,
+}
+
+impl FleetDesk {
+    async fn start(dir: &TempDir) -> FleetDesk {
+        let names = Names::new();
+        let text = format!(
+            r#"
+listen = "127.0.0.1:0"
+public_url = "https://desk.test"
+provider_name = "Test Provider"
+database = "sqlite://{db}"
+key_dir = "{keys}"
+long_poll_seconds = 0
+[nats]
+url = "{url}"
+stream = "{stream}"
+subject = "{subject}"
+status_subject = "{status}"
+behind_versions = 0
+"#,
+            db = dir.path("desk.db").display(),
+            keys = dir.path("keys").display(),
+            url = nats_url(),
+            stream = names.stream,
+            subject = names.subject,
+            status = names.status,
+        );
+        let config = DeskConfig::from_toml(&text, std::path::Path::new("desk.toml")).expect("config");
+        let desk = Desk::open(config).await.expect("desk");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let running = desk.clone().start_on(listener).await.expect("start");
+        // A report opens the case the decisions are made on.
+        let resp = reqwest::Client::new()
+            .post(format!("http://{addr}/api/v1/reports"))
+            .json(&serde_json::json!({
+                "urls": ["http://site.test/secret"], "category": "doxxing",
+                "explanation": "My home address is published there.",
+                "notifier_name": "Nadia", "notifier_email": "nadia@example.org", "good_faith": true,
+            }))
+            .send()
+            .await
+            .expect("report");
+        assert!(resp.status().is_success(), "{}", resp.status());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let case_id = loop {
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Some(c) = desk.store().queue(now, 10).await.expect("queue").pop() {
+                break c.id;
+            }
+            assert!(Instant::now() < deadline, "the report opened no case");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // The stream exists once the publisher has connected.
+        let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.expect("nats"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while js.get_stream(&names.stream).await.is_err() {
+            assert!(Instant::now() < deadline, "the desk never created its stream");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        FleetDesk {
+            desk,
+            _running: running,
+            key_dir: dir.path("keys"),
+            case_id,
+            names,
+        }
+    }
+
+    /// Restricts `http://site.test<path>`; returns the new policy version.
+    async fn restrict(&self, path: &str) -> u64 {
+        let scope = serde_json::json!({"type": "url", "url": format!("http://site.test{path}")});
+        let now = chrono::Utc::now().timestamp_millis();
+        let d = NewDecision {
+            case_id: self.case_id.clone(),
+            action: "restrict_url".into(),
+            ground_kind: "legal".into(),
+            ground: "Publishes a private person's home address.".into(),
+            facts: "Reported by the person concerned.".into(),
+            category: "doxxing".into(),
+            scope: Some(scope.to_string()),
+            starts_at: now,
+            ends_at: None,
+            deadline: None,
+        };
+        let ctx = rempart_desk::decision::PolicyContext {
+            public_url: "https://desk.test".into(),
+            implemented_by: "Test Provider".into(),
+        };
+        let actor = Actor {
+            name: "analyst".into(),
+            at: now,
+        };
+        let (_, v) = self
+            .desk
+            .store()
+            .record_decision(&d, &actor, &ctx)
+            .await
+            .expect("decision");
+        let v = v.expect("a restrictive decision issues a version");
+        self.desk.policy_issued(v);
+        v
+    }
+
+    fn edge_config(&self, edge_id: &str, nats: &str, origin: &Origin) -> String {
+        format!(
+            "[policy]\nnats_url = \"{nats}\"\nnats_stream = \"{}\"\nnats_subject = \"{}\"\nstatus_subject = \"{}\"\nedge_id = \"{edge_id}\"\nstatus_interval_ms = 100\ntrusted_keys_file = \"{}\"\ncache_file = \"policy-cache.json\"\n\n{}",
+            self.names.stream,
+            self.names.subject,
+            self.names.status,
+            self.key_dir.join("policy-ed25519.pub").display(),
+            zone("site", &["site.test"], &[origin], ""),
+        )
+    }
+}
+
+async fn status_of(edge: &Edge, path: &str) -> u16 {
+    edge.get("site.test", path).await.status().as_u16()
+}
+
+/// Waits until `path` answers `status` on the edge.
+async fn wait_status(edge: &Edge, path: &str, status: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = status_of(edge, path).await;
+        if got == status {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} still answers {got}, not {status}:\n{}",
+            edge.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_reaches_three_edges_which_report_their_version() {
+    if !nats_up().await {
+        return;
+    }
+    let dir = TempDir::new("fleet-three");
+    let desk = FleetDesk::start(&dir).await;
+    let origin = Origin::plain("o1").await;
+    let mut edges = Vec::new();
+    let mut dirs = Vec::new();
+    for i in 1..=3 {
+        let d = TempDir::new(&format!("fleet-edge{i}"));
+        let e = Edge::start(&d, &desk.edge_config(&format!("e{i}"), &nats_url(), &origin)).await;
+        dirs.push(d);
+        edges.push(e);
+    }
+    for e in &edges {
+        assert_eq!(status_of(e, "/secret").await, 200);
+    }
+    let v = desk.restrict("/secret").await;
+    for e in &edges {
+        wait_status(e, "/secret", 451).await;
+        assert_eq!(e.metric("rempart_edge_policy_version").await, v as f64);
+        assert_eq!(status_of(e, "/elsewhere").await, 200);
+    }
+    // The desk hears every edge at the new version, none flagged behind.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = desk.desk.edges();
+        if rows.len() == 3 && rows.iter().all(|r| r.version == v && !r.behind) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "edges not all reported at {v}: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A second version is a delta; it reaches them too.
+    let v2 = desk.restrict("/second").await;
+    for e in &edges {
+        wait_status(e, "/second", 451).await;
+        assert_eq!(status_of(e, "/secret").await, 451);
+        assert_eq!(e.metric("rempart_edge_policy_version").await, v2 as f64);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_forged_and_tampered_messages_are_refused() {
+    if !nats_up().await {
+        return;
+    }
+    let dir = TempDir::new("fleet-tamper");
+    let desk = FleetDesk::start(&dir).await;
+    let origin = Origin::plain("o1").await;
+    let edir = TempDir::new("fleet-tamper-edge");
+    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    let v1 = desk.restrict("/secret").await;
+    wait_status(&edge, "/secret", 451).await;
+
+    // What a compromised broker could inject: a version 2 restricting /injected.
+    let mut forged = rempart_policy::Policy::from_json(&policy_json(
+        &[restriction(
+            "x-1",
+            serde_json::json!({"type": "url", "url": "http://site.test/injected"}),
+            "legal",
+        )],
+        v1 + 1,
+    ))
+    .expect("policy");
+    forged.issued_at = chrono::Utc::now();
+    let payload = serde_json::to_string(&forged).expect("json");
+    let desk_key = std::fs::read_to_string(desk.key_dir.join("policy-ed25519.key")).expect("key");
+    let desk_key = rempart_policy::SigningKey::from_bytes(
+        &<[u8; 32]>::try_from(hex::decode(desk_key.trim()).expect("hex")).expect("32 bytes"),
+    );
+    let other_key = rempart_policy::SigningKey::from_bytes(&[7; 32]);
+    let good = rempart_policy::SignedPolicy::sign(
+        rempart_policy::PayloadKind::Snapshot,
+        payload.clone(),
+        &desk_key,
+    );
+    let mut tampered = good.clone();
+    tampered.payload = payload.replace("/injected", "/other");
+    let mut forged_sig =
+        rempart_policy::SignedPolicy::sign(rempart_policy::PayloadKind::Snapshot, payload.clone(), &other_key);
+    forged_sig.key_id = good.key_id.clone();
+    let unknown_key =
+        rempart_policy::SignedPolicy::sign(rempart_policy::PayloadKind::Snapshot, payload.clone(), &other_key);
+
+    let client = async_nats::connect(nats_url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let publish = |signed: Option<rempart_policy::SignedPolicy>, body: String| {
+        let js = js.clone();
+        let subject = desk.names.subject.clone();
+        async move {
+            let mut headers = async_nats::HeaderMap::new();
+            if let Some(s) = signed {
+                headers.insert("Rempart-Kind", s.kind.as_str());
+                headers.insert("Rempart-Key-Id", s.key_id.as_str());
+                headers.insert("Rempart-Signature", s.signature.as_str());
+            }
+            js.publish_with_headers(subject, headers, body.into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
+        }
+    };
+    publish(None, payload.clone()).await;
+    publish(Some(tampered.clone()), tampered.payload.clone()).await;
+    publish(Some(forged_sig.clone()), payload.clone()).await;
+    publish(Some(unknown_key.clone()), payload.clone()).await;
+    edge.wait_metric("rempart_edge_reloads_total{outcome=\"refused\",what=\"policy\"}", 4.0)
+        .await;
+    assert_eq!(status_of(&edge, "/injected").await, 200);
+    assert_eq!(status_of(&edge, "/other").await, 200);
+    assert_eq!(status_of(&edge, "/secret").await, 451);
+    assert_eq!(edge.metric("rempart_edge_policy_version").await, v1 as f64);
+    let log = edge.log_text();
+    assert!(log.contains("unsigned"), "{log}");
+    assert!(log.contains("tampered or forged"), "{log}");
+
+    // The desk covers the junk and goes on: the next decision reaches the edge.
+    let v2 = desk.restrict("/second").await;
+    wait_status(&edge, "/second", 451).await;
+    assert_eq!(edge.metric("rempart_edge_policy_version").await, v2 as f64);
+    assert_eq!(status_of(&edge, "/injected").await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_restarted_while_nats_is_down_serves_its_last_policy() {
+    if !nats_up().await {
+        return;
+    }
+    let dir = TempDir::new("fleet-static");
+    let desk = FleetDesk::start(&dir).await;
+    let origin = Origin::plain("o1").await;
+    let edir = TempDir::new("fleet-static-edge");
+    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    let v = desk.restrict("/secret").await;
+    wait_status(&edge, "/secret", 451).await;
+    let cache = edir.path("policy-cache.json");
+    assert!(cache.is_file());
+    drop(edge);
+
+    // The broker is unreachable now (a closed port); the edge starts from its cache.
+    let closed = format!("nats://127.0.0.1:{}", free_port());
+    let edge = Edge::start(&edir, &desk.edge_config("e1", &closed, &origin)).await;
+    assert_eq!(status_of(&edge, "/secret").await, 451);
+    assert_eq!(status_of(&edge, "/elsewhere").await, 200);
+    assert_eq!(edge.metric("rempart_edge_policy_version").await, v as f64);
+    assert!(edge.log_text().contains("starting from the last verified policy on disk"));
+    drop(edge);
+
+    // A cache altered on disk is refused like a tampered message: nothing is enforced from it.
+    let text = std::fs::read_to_string(&cache).expect("cache");
+    std::fs::write(&cache, text.replace("/secret", "/public")).expect("write");
+    let log = edir.path("edge-altered.log");
+    let mut child = std::process::Command::new(bin())
+        .args(["edge", "--config"])
+        .arg(edir.path("edge.toml"))
+        .env("REMPART_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("ignoring the policy cache") {
+            assert!(text.contains("tampered or forged"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the altered cache was not refused:\n{text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_that_missed_versions_catches_up() {
+    if !nats_up().await {
+        return;
+    }
+    let dir = TempDir::new("fleet-catchup");
+    let desk = FleetDesk::start(&dir).await;
+    let origin = Origin::plain("o1").await;
+    let edir = TempDir::new("fleet-catchup-edge");
+    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    desk.restrict("/one").await;
+    wait_status(&edge, "/one", 451).await;
+    drop(edge);
+    // Versions issued while the edge is away.
+    desk.restrict("/two").await;
+    desk.restrict("/three").await;
+    let last = desk.restrict("/four").await;
+    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    wait_status(&edge, "/four", 451).await;
+    for p in ["/one", "/two", "/three"] {
+        assert_eq!(status_of(&edge, p).await, 451, "{p}");
+    }
+    assert_eq!(edge.metric("rempart_edge_policy_version").await, last as f64);
+    // A new edge with no cache starts from the snapshot and reaches the same version.
+    let fresh_dir = TempDir::new("fleet-catchup-fresh");
+    let fresh = Edge::start(&fresh_dir, &desk.edge_config("e2", &nats_url(), &origin)).await;
+    wait_status(&fresh, "/four", 451).await;
+    assert_eq!(status_of(&fresh, "/one").await, 451);
+    assert_eq!(fresh.metric("rempart_edge_policy_version").await, last as f64);
+}
