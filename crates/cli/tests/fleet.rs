@@ -23,7 +23,10 @@ async fn nats_up() -> bool {
             panic!("NATS at {} is required when CI=true: {e}", nats_url())
         }
         Err(e) => {
-            eprintln!("SKIPPING fleet tests: NATS at {} unreachable: {e}", nats_url());
+            eprintln!(
+                "SKIPPING fleet tests: NATS at {} unreachable: {e}",
+                nats_url()
+            );
             false
         }
     }
@@ -80,9 +83,12 @@ behind_versions = 0
             subject = names.subject,
             status = names.status,
         );
-        let config = DeskConfig::from_toml(&text, std::path::Path::new("desk.toml")).expect("config");
+        let config =
+            DeskConfig::from_toml(&text, std::path::Path::new("desk.toml")).expect("config");
         let desk = Desk::open(config).await.expect("desk");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let running = desk.clone().start_on(listener).await.expect("start");
         // A report opens the case the decisions are made on.
@@ -110,7 +116,10 @@ behind_versions = 0
         let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.expect("nats"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while js.get_stream(&names.stream).await.is_err() {
-            assert!(Instant::now() < deadline, "the desk never created its stream");
+            assert!(
+                Instant::now() < deadline,
+                "the desk never created its stream"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         FleetDesk {
@@ -202,7 +211,11 @@ async fn a_decision_reaches_three_edges_which_report_their_version() {
     let mut dirs = Vec::new();
     for i in 1..=3 {
         let d = TempDir::new(&format!("fleet-edge{i}"));
-        let e = Edge::start(&d, &desk.edge_config(&format!("e{i}"), &nats_url(), &origin)).await;
+        let e = Edge::start(
+            &d,
+            &desk.edge_config(&format!("e{i}"), &nats_url(), &origin),
+        )
+        .await;
         dirs.push(d);
         edges.push(e);
     }
@@ -222,7 +235,10 @@ async fn a_decision_reaches_three_edges_which_report_their_version() {
         if rows.len() == 3 && rows.iter().all(|r| r.version == v && !r.behind) {
             break;
         }
-        assert!(Instant::now() < deadline, "edges not all reported at {v}: {rows:?}");
+        assert!(
+            Instant::now() < deadline,
+            "edges not all reported at {v}: {rows:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A second version is a delta; it reaches them too.
@@ -271,11 +287,17 @@ async fn unsigned_forged_and_tampered_messages_are_refused() {
     );
     let mut tampered = good.clone();
     tampered.payload = payload.replace("/injected", "/other");
-    let mut forged_sig =
-        rempart_policy::SignedPolicy::sign(rempart_policy::PayloadKind::Snapshot, payload.clone(), &other_key);
+    let mut forged_sig = rempart_policy::SignedPolicy::sign(
+        rempart_policy::PayloadKind::Snapshot,
+        payload.clone(),
+        &other_key,
+    );
     forged_sig.key_id = good.key_id.clone();
-    let unknown_key =
-        rempart_policy::SignedPolicy::sign(rempart_policy::PayloadKind::Snapshot, payload.clone(), &other_key);
+    let unknown_key = rempart_policy::SignedPolicy::sign(
+        rempart_policy::PayloadKind::Snapshot,
+        payload.clone(),
+        &other_key,
+    );
 
     let client = async_nats::connect(nats_url()).await.expect("nats");
     let js = async_nats::jetstream::new(client);
@@ -300,8 +322,11 @@ async fn unsigned_forged_and_tampered_messages_are_refused() {
     publish(Some(tampered.clone()), tampered.payload.clone()).await;
     publish(Some(forged_sig.clone()), payload.clone()).await;
     publish(Some(unknown_key.clone()), payload.clone()).await;
-    edge.wait_metric("rempart_edge_reloads_total{outcome=\"refused\",what=\"policy\"}", 4.0)
-        .await;
+    edge.wait_metric(
+        "rempart_edge_reloads_total{outcome=\"refused\",what=\"policy\"}",
+        4.0,
+    )
+    .await;
     assert_eq!(status_of(&edge, "/injected").await, 200);
     assert_eq!(status_of(&edge, "/other").await, 200);
     assert_eq!(status_of(&edge, "/secret").await, 451);
@@ -339,7 +364,9 @@ async fn an_edge_restarted_while_nats_is_down_serves_its_last_policy() {
     assert_eq!(status_of(&edge, "/secret").await, 451);
     assert_eq!(status_of(&edge, "/elsewhere").await, 200);
     assert_eq!(edge.metric("rempart_edge_policy_version").await, v as f64);
-    assert!(edge.log_text().contains("starting from the last verified policy on disk"));
+    assert!(edge
+        .log_text()
+        .contains("starting from the last verified policy on disk"));
     drop(edge);
 
     // A cache altered on disk is refused like a tampered message: nothing is enforced from it.
@@ -361,7 +388,10 @@ async fn an_edge_restarted_while_nats_is_down_serves_its_last_policy() {
             assert!(text.contains("tampered or forged"), "{text}");
             break;
         }
-        assert!(Instant::now() < deadline, "the altered cache was not refused:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "the altered cache was not refused:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = child.kill();
@@ -390,11 +420,17 @@ async fn an_edge_that_missed_versions_catches_up() {
     for p in ["/one", "/two", "/three"] {
         assert_eq!(status_of(&edge, p).await, 451, "{p}");
     }
-    assert_eq!(edge.metric("rempart_edge_policy_version").await, last as f64);
+    assert_eq!(
+        edge.metric("rempart_edge_policy_version").await,
+        last as f64
+    );
     // A new edge with no cache starts from the snapshot and reaches the same version.
     let fresh_dir = TempDir::new("fleet-catchup-fresh");
     let fresh = Edge::start(&fresh_dir, &desk.edge_config("e2", &nats_url(), &origin)).await;
     wait_status(&fresh, "/four", 451).await;
     assert_eq!(status_of(&fresh, "/one").await, 451);
-    assert_eq!(fresh.metric("rempart_edge_policy_version").await, last as f64);
+    assert_eq!(
+        fresh.metric("rempart_edge_policy_version").await,
+        last as f64
+    );
 }

@@ -134,6 +134,12 @@ async fn upgrade_hands_the_listeners_over_without_a_failed_request() {
         std::fs::read_to_string(&new_log).unwrap_or_default()
     );
     assert!(ok.load(Ordering::Relaxed) >= 100);
+    // The sockets were handed over, not bound anew.
+    assert!(
+        old.log_text().contains("listener sockets sent"),
+        "{}",
+        old.log_text()
+    );
     assert_ne!(new_pid, old_pid);
     assert!(origin.count() >= 100);
 }

@@ -246,25 +246,24 @@ impl Publisher {
         let Some((latest, _)) = store.latest_policy().await.map_err(db)? else {
             return Ok(());
         };
-        let (mut published, mut last_seq, ours) =
-            match stream.get_last_raw_message_by_subject(&nats.subject).await {
-                Ok(m) => {
-                    let ours = self.is_ours(&m.headers, &m.payload);
-                    let v = m
-                        .headers
-                        .get(VERSION)
-                        .and_then(|v| v.as_str().parse::<u64>().ok())
-                        .unwrap_or(0);
-                    (v, m.sequence, ours)
-                }
-                Err(e)
-                    if e.kind()
-                        == jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-                {
-                    (0, 0, true)
-                }
-                Err(e) => return Err(format!("reading the last published version: {e}")),
-            };
+        let (mut published, mut last_seq, ours) = match stream
+            .get_last_raw_message_by_subject(&nats.subject)
+            .await
+        {
+            Ok(m) => {
+                let ours = self.is_ours(&m.headers, &m.payload);
+                let v = m
+                    .headers
+                    .get(VERSION)
+                    .and_then(|v| v.as_str().parse::<u64>().ok())
+                    .unwrap_or(0);
+                (v, m.sequence, ours)
+            }
+            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
+                (0, 0, true)
+            }
+            Err(e) => return Err(format!("reading the last published version: {e}")),
+        };
         if !ours {
             // Something on the subject that this desk did not sign (edges refuse it): cover
             // it with the latest version as a snapshot, whose roll-up purges it.

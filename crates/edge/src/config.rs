@@ -860,87 +860,6 @@ impl Locator<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<EdgeConfig, ConfigError> {
-        EdgeConfig::parse(Path::new("/tmp/rempart-test.toml"), text)
-    }
-
-    const GOOD: &str = r#"
-[listen]
-http = ["127.0.0.1:8080"]
-
-[[zone]]
-name = "forum"
-hosts = ["forum.example", "*.forum.example"]
-[[zone.origin]]
-address = "127.0.0.1:9000"
-"#;
-
-    #[test]
-    fn good_config_parses() {
-        let c = parse(GOOD).expect("valid");
-        assert_eq!(c.zones[0].hosts.len(), 2);
-        assert_eq!(c.limits.max_uri_bytes, 8192);
-    }
-
-    #[test]
-    fn unknown_field_is_located() {
-        let text = GOOD.replace("address =", "adress =");
-        let err = parse(&text).unwrap_err();
-        assert_eq!(err.0.len(), 1);
-        assert_eq!((err.0[0].line, err.0[0].column), (9, 1), "{err}");
-        assert!(err.0[0].message.contains("adress"), "{err}");
-    }
-
-    #[test]
-    fn every_problem_is_reported_with_its_line() {
-        let text = r#"
-[listen]
-http = ["127.0.0.1:99999"]
-[[zone]]
-name = "a"
-hosts = ["A.example"]
-[[zone.origin]]
-address = "nope"
-[[zone]]
-name = "a"
-hosts = ["b.example"]
-[[zone.origin]]
-address = "127.0.0.1:1"
-weight = 0
-"#;
-        let err = parse(text).unwrap_err();
-        let lines: Vec<usize> = err.0.iter().map(|p| p.line).collect();
-        assert_eq!(lines, vec![3, 6, 8, 10, 14], "{err}");
-        let shown = err.to_string();
-        assert!(shown.starts_with("/tmp/rempart-test.toml:3:"), "{shown}");
-    }
-
-    #[test]
-    fn duplicate_host_across_zones_is_refused() {
-        let text = format!(
-            "{GOOD}\n[[zone]]\nname = \"b\"\nhosts = [\"forum.example\"]\n[[zone.origin]]\naddress = \"127.0.0.1:1\"\n"
-        );
-        let err = parse(&text).unwrap_err();
-        assert!(
-            err.to_string().contains("already served by zone 'forum'"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn host_patterns() {
-        assert!(valid_host_pattern("a.example"));
-        assert!(valid_host_pattern("*.a.example"));
-        assert!(!valid_host_pattern("a.*.example"));
-        assert!(!valid_host_pattern("A.example"));
-        assert!(!valid_host_pattern("a..example"));
-    }
-}
-
 impl EdgeConfig {
     /// The `[policy]` keys for NATS and signatures.
     fn validate_fleet(
@@ -1059,5 +978,111 @@ impl EdgeConfig {
         if p.status_interval_ms == 0 {
             problems.push(locate.at(at, "policy.status_interval_ms must be at least 1".into()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<EdgeConfig, ConfigError> {
+        EdgeConfig::parse(Path::new("/tmp/rempart-test.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+[listen]
+http = ["127.0.0.1:8080"]
+
+[[zone]]
+name = "forum"
+hosts = ["forum.example", "*.forum.example"]
+[[zone.origin]]
+address = "127.0.0.1:9000"
+"#;
+
+    #[test]
+    fn fleet_keys_are_checked_with_their_position() {
+        let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        let ok = format!(
+            "{GOOD}\n[policy]\nnats_url = \"nats://127.0.0.1:4222\"\nedge_id = \"par-1\"\ntrusted_keys = [\"{key}\"]\n"
+        );
+        let c = parse(&ok).expect("valid");
+        assert_eq!(c.policy.trusted.len(), 1);
+        assert_eq!(c.policy.nats_stream, "REMPART_POLICY");
+
+        let bad = format!(
+            "{GOOD}\n[policy]\nnats_url = \"http://127.0.0.1:4222\"\nedge_id = \"par 1\"\ntrusted_keys = [\"abcd\"]\n"
+        );
+        let err = parse(&bad).unwrap_err();
+        let at: Vec<(usize, usize)> = err.0.iter().map(|p| (p.line, p.column)).collect();
+        assert_eq!(at, vec![(14, 17), (12, 12), (13, 11)], "{err}");
+        assert!(err.to_string().contains("64 hex digits"), "{err}");
+
+        // Without a trusted key, the broker would be trusted: refused.
+        let unkeyed =
+            format!("{GOOD}\n[policy]\nnats_url = \"nats://127.0.0.1:4222\"\nedge_id = \"e\"\n");
+        let err = parse(&unkeyed).unwrap_err();
+        assert!(err.to_string().contains("trusted_keys"), "{err}");
+    }
+
+    #[test]
+    fn good_config_parses() {
+        let c = parse(GOOD).expect("valid");
+        assert_eq!(c.zones[0].hosts.len(), 2);
+        assert_eq!(c.limits.max_uri_bytes, 8192);
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let text = GOOD.replace("address =", "adress =");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!((err.0[0].line, err.0[0].column), (9, 1), "{err}");
+        assert!(err.0[0].message.contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let text = r#"
+[listen]
+http = ["127.0.0.1:99999"]
+[[zone]]
+name = "a"
+hosts = ["A.example"]
+[[zone.origin]]
+address = "nope"
+[[zone]]
+name = "a"
+hosts = ["b.example"]
+[[zone.origin]]
+address = "127.0.0.1:1"
+weight = 0
+"#;
+        let err = parse(text).unwrap_err();
+        let lines: Vec<usize> = err.0.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![3, 6, 8, 10, 14], "{err}");
+        let shown = err.to_string();
+        assert!(shown.starts_with("/tmp/rempart-test.toml:3:"), "{shown}");
+    }
+
+    #[test]
+    fn duplicate_host_across_zones_is_refused() {
+        let text = format!(
+            "{GOOD}\n[[zone]]\nname = \"b\"\nhosts = [\"forum.example\"]\n[[zone.origin]]\naddress = \"127.0.0.1:1\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.to_string().contains("already served by zone 'forum'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn host_patterns() {
+        assert!(valid_host_pattern("a.example"));
+        assert!(valid_host_pattern("*.a.example"));
+        assert!(!valid_host_pattern("a.*.example"));
+        assert!(!valid_host_pattern("A.example"));
+        assert!(!valid_host_pattern("a..example"));
     }
 }

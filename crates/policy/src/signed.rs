@@ -217,7 +217,7 @@ impl PolicyDelta {
             upsert: new
                 .restrictions
                 .iter()
-                .filter(|r| before.get(&r.id) != Some(&r))
+                .filter(|r| before.get(&r.id) != Some(r))
                 .cloned()
                 .collect(),
             remove: old
