@@ -133,6 +133,11 @@ behind_versions = 0
 
     /// Restricts `http://site.test<path>`; returns the new policy version.
     async fn restrict(&self, path: &str) -> u64 {
+        self.restrict_until(path, None).await
+    }
+
+    /// Same, ending at `ends_at` (ms) if given.
+    async fn restrict_until(&self, path: &str, ends_at: Option<i64>) -> u64 {
         let scope = serde_json::json!({"type": "url", "url": format!("http://site.test{path}")});
         let now = chrono::Utc::now().timestamp_millis();
         let d = NewDecision {
@@ -144,7 +149,7 @@ behind_versions = 0
             category: "doxxing".into(),
             scope: Some(scope.to_string()),
             starts_at: now,
-            ends_at: None,
+            ends_at,
             deadline: None,
         };
         let ctx = rempart_desk::decision::PolicyContext {
@@ -243,6 +248,24 @@ async fn a_decision_reaches_three_edges_which_report_their_version() {
     }
     // A second version is a delta; it reaches them too.
     let v2 = desk.restrict("/second").await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.expect("nats"));
+    let stream = js.get_stream(&desk.names.stream).await.expect("stream");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        let m = stream
+            .get_last_raw_message_by_subject(&desk.names.subject)
+            .await
+            .expect("last");
+        if m.headers.get("Rempart-Version").map(|v| v.as_str()) == Some(&v2.to_string()) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "version {v2} never published");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        last.headers.get("Rempart-Kind").map(|v| v.as_str()),
+        Some("delta")
+    );
     for e in &edges {
         wait_status(e, "/second", 451).await;
         assert_eq!(status_of(e, "/secret").await, 451);
@@ -432,5 +455,39 @@ async fn an_edge_that_missed_versions_catches_up() {
     assert_eq!(
         fresh.metric("rempart_edge_policy_version").await,
         last as f64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_measure_expires_on_time_on_an_edge_cut_off_from_the_desk() {
+    if !nats_up().await {
+        return;
+    }
+    let dir = TempDir::new("fleet-expiry");
+    let desk = FleetDesk::start(&dir).await;
+    let origin = Origin::plain("o1").await;
+    let edir = TempDir::new("fleet-expiry-edge");
+    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    let ends_at = chrono::Utc::now() + chrono::Duration::seconds(4);
+    desk.restrict_until("/urgent", Some(ends_at.timestamp_millis()))
+        .await;
+    wait_status(&edge, "/urgent", 451).await;
+    drop(edge);
+    // Cut off: the broker is unreachable, no newer version can lift the measure.
+    let closed = format!("nats://127.0.0.1:{}", free_port());
+    let edge = Edge::start(&edir, &desk.edge_config("e1", &closed, &origin)).await;
+    let got = status_of(&edge, "/urgent").await;
+    if chrono::Utc::now() < ends_at {
+        assert_eq!(got, 451, "the measure is in force until its end");
+    }
+    // It stops at its end, from the edge's own clock.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_of(&edge, "/urgent").await != 200 {
+        assert!(Instant::now() < deadline, "the measure never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        chrono::Utc::now() >= ends_at,
+        "the measure stopped before its end"
     );
 }
