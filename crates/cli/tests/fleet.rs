@@ -50,8 +50,11 @@ impl Names {
     }
 }
 
+const EDGE_TOKEN: &str = "fleet-test-edge-token";
+
 struct FleetDesk {
     desk: Desk,
+    addr: std::net::SocketAddr,
     _running: rempart_desk::RunningDesk,
     key_dir: PathBuf,
     case_id: String,
@@ -75,7 +78,11 @@ stream = "{stream}"
 subject = "{subject}"
 status_subject = "{status}"
 behind_versions = 0
+[[edge_tokens]]
+name = "edge"
+sha256 = "{token_sha}"
 "#,
+            token_sha = hex::encode(rempart_desk::edge_token_sha256(EDGE_TOKEN)),
             db = dir.path("desk.db").display(),
             keys = dir.path("keys").display(),
             url = nats_url(),
@@ -124,6 +131,7 @@ behind_versions = 0
         }
         FleetDesk {
             desk,
+            addr,
             _running: running,
             key_dir: dir.path("keys"),
             case_id,
@@ -180,6 +188,15 @@ behind_versions = 0
             self.key_dir.join("policy-ed25519.pub").display(),
             zone("site", &["site.test"], &[origin], ""),
         )
+    }
+}
+
+/// Waits until the edge has written its cache (just after applying a version).
+async fn wait_cache(dir: &TempDir) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.path("policy-cache.json").is_file() {
+        assert!(Instant::now() < deadline, "no cache written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -378,7 +395,11 @@ async fn an_edge_restarted_while_nats_is_down_serves_its_last_policy() {
     let v = desk.restrict("/secret").await;
     wait_status(&edge, "/secret", 451).await;
     let cache = edir.path("policy-cache.json");
-    assert!(cache.is_file());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cache.is_file() {
+        assert!(Instant::now() < deadline, "no cache written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     drop(edge);
 
     // The broker is unreachable now (a closed port); the edge starts from its cache.
@@ -472,6 +493,7 @@ async fn an_emergency_measure_expires_on_time_on_an_edge_cut_off_from_the_desk()
     desk.restrict_until("/urgent", Some(ends_at.timestamp_millis()))
         .await;
     wait_status(&edge, "/urgent", 451).await;
+    wait_cache(&edir).await;
     drop(edge);
     // Cut off: the broker is unreachable, no newer version can lift the measure.
     let closed = format!("nats://127.0.0.1:{}", free_port());
@@ -490,4 +512,78 @@ async fn an_emergency_measure_expires_on_time_on_an_edge_cut_off_from_the_desk()
         chrono::Utc::now() >= ends_at,
         "the measure stopped before its end"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_long_poll_is_signed_and_checked_when_the_edge_has_trusted_keys() {
+    if !nats_up().await {
+        return;
+    }
+    let dir = TempDir::new("fleet-longpoll");
+    let desk = FleetDesk::start(&dir).await;
+    let origin = Origin::plain("o1").await;
+    let token = dir.write("edge.token", EDGE_TOKEN);
+    let config = |keys: &std::path::Path| {
+        format!(
+            "[policy]\ndesk_url = \"http://{}/api/v1/policy\"\ndesk_token_file = \"{}\"\ntrusted_keys_file = \"{}\"\ncache_file = \"policy-cache.json\"\n\n{}",
+            desk.addr,
+            token.display(),
+            keys.display(),
+            zone("site", &["site.test"], &[&origin], ""),
+        )
+    };
+    desk.restrict("/secret").await;
+    // Trusting the desk's key: the version is taken, and cached signed.
+    let good = TempDir::new("fleet-longpoll-good");
+    let edge = Edge::start(&good, &config(&desk.key_dir.join("policy-ed25519.pub"))).await;
+    wait_status(&edge, "/secret", 451).await;
+    // Written just after the policy is applied.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !good.path("policy-cache.json").is_file() {
+        assert!(Instant::now() < deadline, "no cache written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cache = std::fs::read_to_string(good.path("policy-cache.json")).expect("cache");
+    assert!(cache.contains("\"signature\""), "{cache}");
+    // Trusting another key only: refused, nothing enforced.
+    let bad = TempDir::new("fleet-longpoll-bad");
+    let other = bad.write(
+        "other.pub",
+        &hex::encode(
+            rempart_policy::SigningKey::from_bytes(&[9; 32])
+                .verifying_key()
+                .as_bytes(),
+        ),
+    );
+    let text = format!(
+        "[listen]\nhttp = [\"127.0.0.1:{}\"]\n\n{}",
+        free_port(),
+        config(&other)
+    );
+    let path = bad.write("edge.toml", &text);
+    let log = bad.path("edge.log");
+    let mut child = std::process::Command::new(bin())
+        .args(["edge", "--config"])
+        .arg(&path)
+        .env("REMPART_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("policy from the desk refused") {
+            assert!(text.contains("not among the trusted keys"), "{text}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unverifiable policy was not refused:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!bad.path("policy-cache.json").exists());
 }

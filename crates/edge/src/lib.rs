@@ -113,7 +113,9 @@ pub fn prepare(config: EdgeConfig) -> anyhow::Result<Arc<EdgeState>> {
         let v = control::reload_policy_file(&state).map_err(anyhow::Error::msg)?;
         tracing::info!(version = v, "policy loaded from file");
         state.set_ready();
-    } else if config.policy.nats_url.is_some() {
+    } else if config.policy.nats_url.is_some()
+        || (config.policy.desk_url.is_some() && !config.policy.trusted.is_empty())
+    {
         // Fail-static: start from the last verified policy; the fleet channel catches up.
         if let Some(path) = config.policy.cache_file.as_ref().map(|c| config.path(c)) {
             if path.is_file() {

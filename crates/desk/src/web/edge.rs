@@ -37,13 +37,27 @@ pub(crate) async fn policy(
         if current > q.after {
             let doc = state.store.policy_version(current).await?;
             tracing::debug!(%edge, version = current, "policy served");
+            // Signed like the fleet channel's messages, for edges that check (trusted_keys).
+            let signed = rempart_policy::SignedPolicy::sign(
+                rempart_policy::PayloadKind::Snapshot,
+                doc,
+                &state.keys.policy,
+            );
             return Ok((
                 StatusCode::OK,
                 [
-                    (header::CONTENT_TYPE, "application/json"),
-                    (header::CACHE_CONTROL, "no-store"),
+                    (header::CONTENT_TYPE, "application/json".to_string()),
+                    (header::CACHE_CONTROL, "no-store".to_string()),
+                    (
+                        header::HeaderName::from_static("rempart-key-id"),
+                        signed.key_id,
+                    ),
+                    (
+                        header::HeaderName::from_static("rempart-signature"),
+                        signed.signature,
+                    ),
                 ],
-                doc,
+                signed.payload,
             )
                 .into_response());
         }
