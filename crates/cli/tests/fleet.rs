@@ -200,6 +200,21 @@ async fn wait_cache(dir: &TempDir) {
     }
 }
 
+/// Starts an edge and waits until its HTTP listener accepts too: an edge that starts from its
+/// cache is ready at once, and Pingora may open the admin listener before the others.
+async fn start_edge(dir: &TempDir, config: &str) -> Edge {
+    let edge = Edge::start(dir, config).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", edge.http))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the HTTP listener never opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    edge
+}
+
 async fn status_of(edge: &Edge, path: &str) -> u16 {
     edge.get("site.test", path).await.status().as_u16()
 }
@@ -299,7 +314,7 @@ async fn unsigned_forged_and_tampered_messages_are_refused() {
     let desk = FleetDesk::start(&dir).await;
     let origin = Origin::plain("o1").await;
     let edir = TempDir::new("fleet-tamper-edge");
-    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    let edge = start_edge(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
     let v1 = desk.restrict("/secret").await;
     wait_status(&edge, "/secret", 451).await;
 
@@ -391,7 +406,7 @@ async fn an_edge_restarted_while_nats_is_down_serves_its_last_policy() {
     let desk = FleetDesk::start(&dir).await;
     let origin = Origin::plain("o1").await;
     let edir = TempDir::new("fleet-static-edge");
-    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    let edge = start_edge(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
     let v = desk.restrict("/secret").await;
     wait_status(&edge, "/secret", 451).await;
     let cache = edir.path("policy-cache.json");
@@ -404,7 +419,7 @@ async fn an_edge_restarted_while_nats_is_down_serves_its_last_policy() {
 
     // The broker is unreachable now (a closed port); the edge starts from its cache.
     let closed = format!("nats://127.0.0.1:{}", free_port());
-    let edge = Edge::start(&edir, &desk.edge_config("e1", &closed, &origin)).await;
+    let edge = start_edge(&edir, &desk.edge_config("e1", &closed, &origin)).await;
     assert_eq!(status_of(&edge, "/secret").await, 451);
     assert_eq!(status_of(&edge, "/elsewhere").await, 200);
     assert_eq!(edge.metric("rempart_edge_policy_version").await, v as f64);
@@ -451,15 +466,34 @@ async fn an_edge_that_missed_versions_catches_up() {
     let desk = FleetDesk::start(&dir).await;
     let origin = Origin::plain("o1").await;
     let edir = TempDir::new("fleet-catchup-edge");
-    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
-    desk.restrict("/one").await;
+    let edge = start_edge(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    let first = desk.restrict("/one").await;
     wait_status(&edge, "/one", 451).await;
+    // Heard by the desk at that version before it goes away.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !desk
+        .desk
+        .edges()
+        .iter()
+        .any(|r| r.edge_id == "e1" && r.version == first)
+    {
+        assert!(Instant::now() < deadline, "{:?}", desk.desk.edges());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     drop(edge);
     // Versions issued while the edge is away.
     desk.restrict("/two").await;
     desk.restrict("/three").await;
     let last = desk.restrict("/four").await;
-    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    // The desk flags the absent edge as behind.
+    let row =
+        |rows: Vec<rempart_desk::publish::EdgeRow>| rows.into_iter().find(|r| r.edge_id == "e1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !row(desk.desk.edges()).is_some_and(|r| r.behind && r.versions_behind >= 3) {
+        assert!(Instant::now() < deadline, "{:?}", desk.desk.edges());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let edge = start_edge(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
     wait_status(&edge, "/four", 451).await;
     for p in ["/one", "/two", "/three"] {
         assert_eq!(status_of(&edge, p).await, 451, "{p}");
@@ -468,9 +502,14 @@ async fn an_edge_that_missed_versions_catches_up() {
         edge.metric("rempart_edge_policy_version").await,
         last as f64
     );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while row(desk.desk.edges()).is_none_or(|r| r.behind || r.version != last) {
+        assert!(Instant::now() < deadline, "{:?}", desk.desk.edges());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // A new edge with no cache starts from the snapshot and reaches the same version.
     let fresh_dir = TempDir::new("fleet-catchup-fresh");
-    let fresh = Edge::start(&fresh_dir, &desk.edge_config("e2", &nats_url(), &origin)).await;
+    let fresh = start_edge(&fresh_dir, &desk.edge_config("e2", &nats_url(), &origin)).await;
     wait_status(&fresh, "/four", 451).await;
     assert_eq!(status_of(&fresh, "/one").await, 451);
     assert_eq!(
@@ -488,7 +527,7 @@ async fn an_emergency_measure_expires_on_time_on_an_edge_cut_off_from_the_desk()
     let desk = FleetDesk::start(&dir).await;
     let origin = Origin::plain("o1").await;
     let edir = TempDir::new("fleet-expiry-edge");
-    let edge = Edge::start(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    let edge = start_edge(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
     let ends_at = chrono::Utc::now() + chrono::Duration::seconds(4);
     desk.restrict_until("/urgent", Some(ends_at.timestamp_millis()))
         .await;
@@ -497,7 +536,7 @@ async fn an_emergency_measure_expires_on_time_on_an_edge_cut_off_from_the_desk()
     drop(edge);
     // Cut off: the broker is unreachable, no newer version can lift the measure.
     let closed = format!("nats://127.0.0.1:{}", free_port());
-    let edge = Edge::start(&edir, &desk.edge_config("e1", &closed, &origin)).await;
+    let edge = start_edge(&edir, &desk.edge_config("e1", &closed, &origin)).await;
     let got = status_of(&edge, "/urgent").await;
     if chrono::Utc::now() < ends_at {
         assert_eq!(got, 451, "the measure is in force until its end");
@@ -535,7 +574,7 @@ async fn the_long_poll_is_signed_and_checked_when_the_edge_has_trusted_keys() {
     desk.restrict("/secret").await;
     // Trusting the desk's key: the version is taken, and cached signed.
     let good = TempDir::new("fleet-longpoll-good");
-    let edge = Edge::start(&good, &config(&desk.key_dir.join("policy-ed25519.pub"))).await;
+    let edge = start_edge(&good, &config(&desk.key_dir.join("policy-ed25519.pub"))).await;
     wait_status(&edge, "/secret", 451).await;
     // Written just after the policy is applied.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -17,6 +17,16 @@ async fn upgrade_hands_the_listeners_over_without_a_failed_request() {
     let origin = Origin::plain("o1").await;
     let mut old = Edge::start(&dir, &zone("site", &["site.test"], &[&origin], "")).await;
     let old_pid = old.child.id();
+    // Ready on the admin listener does not mean the HTTP one is open yet (Pingora starts each
+    // service on its own thread): wait for it before counting anything.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", old.http))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the HTTP listener never opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // The steady client: a new connection per request, so that each request meets whichever
     // process holds the listener at that moment (a kept-alive connection would stay with the

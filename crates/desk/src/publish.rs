@@ -176,6 +176,7 @@ async fn session(state: &AppState, nats: &NatsConfig) -> Result<(), String> {
     };
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut due = true;
+    let mut flagged = std::collections::HashSet::new();
     tracing::info!(stream = %nats.stream, subject = %nats.subject, "publishing policy versions over NATS");
     loop {
         if due {
@@ -196,7 +197,10 @@ async fn session(state: &AppState, nats: &NatsConfig) -> Result<(), String> {
                     _ => tracing::debug!(subject = %msg.subject, "malformed edge report ignored"),
                 }
             }
-            _ = tick.tick() => due = true,
+            _ = tick.tick() => {
+                due = true;
+                alert_behind(state, nats, &mut flagged);
+            }
         }
     }
 }
@@ -223,6 +227,30 @@ impl Publisher {
         };
         let trusted = rempart_policy::TrustedKeys::new([self.key.verifying_key()]);
         signed.verify(&trusted).is_ok()
+    }
+}
+
+/// Logs an alert when an edge falls behind, once until it catches up (then logs that too).
+fn alert_behind(
+    state: &AppState,
+    nats: &NatsConfig,
+    flagged: &mut std::collections::HashSet<String>,
+) {
+    let current = *state.policy_version.borrow();
+    for row in state.fleet.rows(current, Utc::now(), nats) {
+        if row.behind && flagged.insert(row.edge_id.clone()) {
+            tracing::warn!(
+                edge = %row.edge_id,
+                version = row.version,
+                current,
+                versions_behind = row.versions_behind,
+                lag_seconds = row.lag_seconds,
+                last_report_seconds = row.last_report_seconds,
+                "ALERT: an edge is behind on the policy"
+            );
+        } else if !row.behind && flagged.remove(&row.edge_id) {
+            tracing::info!(edge = %row.edge_id, version = row.version, "the edge has caught up");
+        }
     }
 }
 
