@@ -215,6 +215,25 @@ async fn start_edge(dir: &TempDir, config: &str) -> Edge {
     edge
 }
 
+impl Drop for FleetDesk {
+    /// Deletes the test's stream, so that runs do not pile streams up on the shared server.
+    fn drop(&mut self) {
+        let stream = self.names.stream.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(c) = async_nats::connect(nats_url()).await {
+                    let _ = async_nats::jetstream::new(c).delete_stream(&stream).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 async fn status_of(edge: &Edge, path: &str) -> u16 {
     edge.get("site.test", path).await.status().as_u16()
 }
