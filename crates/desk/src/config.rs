@@ -94,6 +94,8 @@ pub struct RawConfig {
     /// Due process: emergency measures, four-eyes, appeals, statements of reasons.
     #[serde(default)]
     pub due_process: RawDueProcess,
+    /// Policy distribution over NATS JetStream (absent: edges long-poll the desk only).
+    pub nats: Option<NatsConfig>,
 }
 
 /// Due-process settings.
@@ -123,6 +125,46 @@ impl Default for RawDueProcess {
             redress: DEFAULT_REDRESS.into(),
         }
     }
+}
+
+/// `[nats]`: where the desk publishes signed policy versions and hears edges' status.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// `nats://host:4222`.
+    pub url: String,
+    /// The JetStream stream (created if missing).
+    #[serde(default = "default_nats_stream")]
+    pub stream: String,
+    /// The subject policy versions go to.
+    #[serde(default = "default_nats_subject")]
+    pub subject: String,
+    /// Edges report on `<status_subject>.<edge_id>.status`.
+    #[serde(default = "default_status_subject")]
+    pub status_subject: String,
+    /// An edge this many versions behind is flagged.
+    #[serde(default = "default_behind_versions")]
+    pub behind_versions: u64,
+    /// An edge that has lacked a version for this many seconds, or not reported for as long,
+    /// is flagged.
+    #[serde(default = "default_behind_seconds")]
+    pub behind_seconds: u64,
+}
+
+fn default_nats_stream() -> String {
+    "REMPART_POLICY".into()
+}
+fn default_nats_subject() -> String {
+    "rempart.policy.v1".into()
+}
+fn default_status_subject() -> String {
+    "rempart.edge".into()
+}
+fn default_behind_versions() -> u64 {
+    3
+}
+fn default_behind_seconds() -> u64 {
+    30
 }
 
 /// One edge's token, as its SHA-256 (hex).
@@ -293,6 +335,8 @@ pub struct DeskConfig {
     pub referrals: Option<ReferralConfig>,
     /// Due process.
     pub due_process: DueProcessConfig,
+    /// Policy distribution over NATS JetStream.
+    pub nats: Option<NatsConfig>,
 }
 
 /// Due process.
@@ -443,6 +487,7 @@ impl DeskConfig {
             checkpoint_every: 100,
             due_process: DueProcessConfig::default(),
             referrals: None,
+            nats: None,
         }
     }
 }
@@ -578,6 +623,36 @@ impl RawConfig {
         if self.audit.checkpoint_every < 1 {
             problems.push("audit.checkpoint_every must be positive".into());
         }
+        if let Some(n) = &self.nats {
+            if !(n.url.starts_with("nats://") || n.url.starts_with("tls://")) {
+                problems.push(format!(
+                    "nats.url '{}' must be a nats:// or tls:// URL",
+                    redact_url(&n.url)
+                ));
+            }
+            let subject = |s: &str| {
+                s.split('.').all(|t| {
+                    !t.is_empty() && t != "*" && t != ">" && !t.contains(char::is_whitespace)
+                })
+            };
+            if !subject(&n.subject) || !subject(&n.status_subject) {
+                problems.push(
+                    "nats.subject and nats.status_subject must be NATS subjects like rempart.policy.v1"
+                        .into(),
+                );
+            }
+            if n.stream.is_empty()
+                || !n
+                    .stream
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                problems.push(format!(
+                    "nats.stream '{}' must be letters, digits, '-' or '_'",
+                    n.stream
+                ));
+            }
+        }
         let dp = self.due_process;
         if !(1..=30 * 24 * 3600).contains(&dp.emergency_expiry_seconds) {
             problems.push(
@@ -635,6 +710,7 @@ impl RawConfig {
             },
             paging: PagingConfig { webhook, smtp },
             checkpoint_every: self.audit.checkpoint_every,
+            nats: self.nats,
             due_process: DueProcessConfig {
                 emergency_expiry: chrono::Duration::seconds(dp.emergency_expiry_seconds),
                 four_eyes,

@@ -9,6 +9,11 @@ use rand::RngCore;
 
 /// The audit signing key's file name.
 pub const AUDIT_KEY_FILE: &str = "audit-ed25519.key";
+/// The policy signing key's file name: separate from the audit key, so that either can be
+/// rotated, or handed to a separate signer, without the other.
+pub const POLICY_KEY_FILE: &str = "policy-ed25519.key";
+/// The policy signing public key (64 hex digits), written for edges' `trusted_keys`.
+pub const POLICY_PUBLIC_FILE: &str = "policy-ed25519.pub";
 /// The follow-link key's file name.
 pub const FOLLOW_KEY_FILE: &str = "follow-hmac.key";
 
@@ -35,6 +40,8 @@ pub struct Keys {
     pub audit: SigningKey,
     /// Derives follow-link tokens from report ids.
     pub follow: [u8; 32],
+    /// Signs policy versions for the edges.
+    pub policy: SigningKey,
 }
 
 impl std::fmt::Debug for Keys {
@@ -43,6 +50,10 @@ impl std::fmt::Debug for Keys {
             .field(
                 "audit_public",
                 &hex::encode(self.audit.verifying_key().as_bytes()),
+            )
+            .field(
+                "policy_public",
+                &hex::encode(self.policy.verifying_key().as_bytes()),
             )
             .finish_non_exhaustive()
     }
@@ -57,7 +68,24 @@ impl Keys {
         })?;
         let audit = SigningKey::from_bytes(&load_or_create_key(&dir.join(AUDIT_KEY_FILE))?);
         let follow = load_or_create_key(&dir.join(FOLLOW_KEY_FILE))?;
-        Ok(Keys { audit, follow })
+        let policy = SigningKey::from_bytes(&load_or_create_key(&dir.join(POLICY_KEY_FILE))?);
+        let public = dir.join(POLICY_PUBLIC_FILE);
+        let hex_public = hex::encode(policy.verifying_key().as_bytes());
+        if std::fs::read_to_string(&public)
+            .map(|t| t.trim().to_string())
+            .ok()
+            != Some(hex_public.clone())
+        {
+            std::fs::write(&public, format!("{hex_public}\n")).map_err(|source| KeyError::Io {
+                path: public,
+                source,
+            })?;
+        }
+        Ok(Keys {
+            audit,
+            follow,
+            policy,
+        })
     }
 
     /// Reads only the audit public key (for verification): the key file must exist.

@@ -25,6 +25,7 @@
 //! | `GET /r/{token}` | the notifier's private follow page |
 //! | `GET /notices/{id}` | public notice of a restriction |
 //! | `GET /api/v1/policy?after=N` | edges (Bearer token): 200 policy JSON, or 204 after the long poll |
+//! | `GET /api/v1/edges` | analyst and above: each edge's enforced version and lag (with `[nats]`) |
 //! | `GET /login`, `POST /login`, `POST /logout` | analysts |
 //! | `GET /queue`, `GET /cases/{id}`, `GET /evidence/{id}` | analyst and above |
 //! | `POST /cases/{id}/decisions` | analyst (exact URL, no action, ask customer, emergency measure); senior analyst for wider scopes (four-eyes for a hostname or zone); a restriction needs its statement of reasons |
@@ -55,6 +56,7 @@ pub mod dueprocess;
 pub mod error;
 pub mod i18n;
 pub mod keys;
+pub mod publish;
 mod signals_hook;
 pub mod store;
 pub mod testkit;

@@ -130,7 +130,7 @@ fn default_threads() -> usize {
 }
 
 /// Where the edge gets its policy.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySource {
     /// A policy document on disk, reloaded when it changes.
@@ -141,6 +141,65 @@ pub struct PolicySource {
     pub desk_token_file: Option<Spanned<String>>,
     /// Where the last verified policy is kept, to start from it when the desk is unreachable.
     pub cache_file: Option<String>,
+    /// NATS with JetStream (`nats://host:4222`): policy versions signed by the desk, read
+    /// from a stream (see docs/architecture.md). Needs `trusted_keys` or `trusted_keys_file`.
+    pub nats_url: Option<Spanned<String>>,
+    /// The JetStream stream holding policy versions.
+    #[serde(default = "default_nats_stream")]
+    pub nats_stream: String,
+    /// The subject policy versions are published on.
+    #[serde(default = "default_nats_subject")]
+    pub nats_subject: String,
+    /// Status reports go to `<status_subject>.<edge_id>.status`.
+    #[serde(default = "default_status_subject")]
+    pub status_subject: String,
+    /// This edge's name in status reports (letters, digits, '-', '_').
+    pub edge_id: Option<Spanned<String>>,
+    /// Milliseconds between status reports.
+    #[serde(default = "default_status_interval")]
+    pub status_interval_ms: u64,
+    /// The desk's policy-signing public keys (64 hex digits each); policy not signed by one
+    /// of them is refused.
+    #[serde(default)]
+    pub trusted_keys: Vec<Spanned<String>>,
+    /// A file of such keys, one per line (`#` starts a comment).
+    pub trusted_keys_file: Option<Spanned<String>>,
+    /// The parsed trusted keys (set by validation).
+    #[serde(skip)]
+    pub trusted: Vec<rempart_policy::VerifyingKey>,
+}
+
+impl Default for PolicySource {
+    fn default() -> Self {
+        PolicySource {
+            file: None,
+            desk_url: None,
+            desk_token_file: None,
+            cache_file: None,
+            nats_url: None,
+            nats_stream: default_nats_stream(),
+            nats_subject: default_nats_subject(),
+            status_subject: default_status_subject(),
+            edge_id: None,
+            status_interval_ms: default_status_interval(),
+            trusted_keys: Vec::new(),
+            trusted_keys_file: None,
+            trusted: Vec::new(),
+        }
+    }
+}
+
+fn default_nats_stream() -> String {
+    "REMPART_POLICY".into()
+}
+fn default_nats_subject() -> String {
+    "rempart.policy.v1".into()
+}
+fn default_status_subject() -> String {
+    "rempart.edge".into()
+}
+fn default_status_interval() -> u64 {
+    1_000
 }
 
 /// A rate limit per client address: `requests` per `period_s` seconds with `burst` more at
@@ -691,6 +750,8 @@ impl EdgeConfig {
             _ => {}
         }
 
+        self.validate_fleet(locate, base, &mut problems);
+
         let base_dir = base.to_path_buf();
         let check_lists = |lists: &IpLists, problems: &mut Vec<ConfigProblem>| {
             for entry in lists.allow.iter().chain(lists.deny.iter()) {
@@ -1122,6 +1183,127 @@ impl Locator<'_> {
     }
 }
 
+impl EdgeConfig {
+    /// The `[policy]` keys for NATS and signatures.
+    fn validate_fleet(
+        &mut self,
+        locate: &Locator<'_>,
+        base: &Path,
+        problems: &mut Vec<ConfigProblem>,
+    ) {
+        let p = &mut self.policy;
+        for k in &p.trusted_keys {
+            match rempart_policy::parse_public_key(k.get_ref()) {
+                Ok(key) => p.trusted.push(key),
+                Err(e) => problems.push(locate.at(
+                    k.span().start,
+                    format!("policy.trusted_keys entry '{}': {e}", k.get_ref()),
+                )),
+            }
+        }
+        if let Some(f) = &p.trusted_keys_file {
+            match std::fs::read_to_string(resolve(base, f.get_ref())) {
+                Err(e) => problems.push(locate.at(
+                    f.span().start,
+                    format!("policy.trusted_keys_file '{}': {e}", f.get_ref()),
+                )),
+                Ok(text) => {
+                    for (i, line) in text.lines().enumerate() {
+                        let line = line.split('#').next().unwrap_or("").trim();
+                        if line.is_empty() {
+                            continue;
+                        }
+                        match rempart_policy::parse_public_key(line) {
+                            Ok(key) => p.trusted.push(key),
+                            Err(e) => problems.push(locate.at(
+                                f.span().start,
+                                format!(
+                                    "policy.trusted_keys_file '{}', line {}: {e}",
+                                    f.get_ref(),
+                                    i + 1
+                                ),
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+        let Some(url) = &p.nats_url else { return };
+        let at = url.span().start;
+        let u = url.get_ref();
+        if !(u.starts_with("nats://") || u.starts_with("tls://")) {
+            problems.push(locate.at(
+                at,
+                format!("policy.nats_url '{u}' must be a nats:// or tls:// URL"),
+            ));
+        }
+        if p.file.is_some() || p.desk_url.is_some() {
+            problems.push(
+                locate.at(
+                    at,
+                    "policy.nats_url excludes policy.file and policy.desk_url: choose one source"
+                        .into(),
+                ),
+            );
+        }
+        if p.trusted_keys.is_empty() && p.trusted_keys_file.is_none() {
+            problems.push(locate.at(
+                at,
+                "policy.nats_url needs the desk's public key in policy.trusted_keys or policy.trusted_keys_file: the broker is not trusted with the policy"
+                    .into(),
+            ));
+        }
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        match &p.edge_id {
+            None => problems.push(locate.at(
+                at,
+                "policy.nats_url needs policy.edge_id, this edge's name in status reports".into(),
+            )),
+            Some(id) if !token(id.get_ref()) => problems.push(locate.at(
+                id.span().start,
+                format!(
+                    "policy.edge_id '{}' must be letters, digits, '-' or '_'",
+                    id.get_ref()
+                ),
+            )),
+            Some(_) => {}
+        }
+        let subject = |s: &str| {
+            !s.is_empty()
+                && s.split('.').all(|t| {
+                    !t.is_empty() && t != "*" && t != ">" && !t.contains(char::is_whitespace)
+                })
+        };
+        for (name, v) in [
+            ("nats_subject", &p.nats_subject),
+            ("status_subject", &p.status_subject),
+        ] {
+            if !subject(v) {
+                problems.push(locate.at(
+                    at,
+                    format!("policy.{name} '{v}' must be a NATS subject like rempart.policy.v1"),
+                ));
+            }
+        }
+        if !token(&p.nats_stream) {
+            problems.push(locate.at(
+                at,
+                format!(
+                    "policy.nats_stream '{}' must be letters, digits, '-' or '_'",
+                    p.nats_stream
+                ),
+            ));
+        }
+        if p.status_interval_ms == 0 {
+            problems.push(locate.at(at, "policy.status_interval_ms must be at least 1".into()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1140,6 +1322,31 @@ hosts = ["forum.example", "*.forum.example"]
 [[zone.origin]]
 address = "127.0.0.1:9000"
 "#;
+
+    #[test]
+    fn fleet_keys_are_checked_with_their_position() {
+        let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        let ok = format!(
+            "{GOOD}\n[policy]\nnats_url = \"nats://127.0.0.1:4222\"\nedge_id = \"par-1\"\ntrusted_keys = [\"{key}\"]\n"
+        );
+        let c = parse(&ok).expect("valid");
+        assert_eq!(c.policy.trusted.len(), 1);
+        assert_eq!(c.policy.nats_stream, "REMPART_POLICY");
+
+        let bad = format!(
+            "{GOOD}\n[policy]\nnats_url = \"http://127.0.0.1:4222\"\nedge_id = \"par 1\"\ntrusted_keys = [\"abcd\"]\n"
+        );
+        let err = parse(&bad).unwrap_err();
+        let at: Vec<(usize, usize)> = err.0.iter().map(|p| (p.line, p.column)).collect();
+        assert_eq!(at, vec![(14, 17), (12, 12), (13, 11)], "{err}");
+        assert!(err.to_string().contains("64 hex digits"), "{err}");
+
+        // Without a trusted key, the broker would be trusted: refused.
+        let unkeyed =
+            format!("{GOOD}\n[policy]\nnats_url = \"nats://127.0.0.1:4222\"\nedge_id = \"e\"\n");
+        let err = parse(&unkeyed).unwrap_err();
+        assert!(err.to_string().contains("trusted_keys"), "{err}");
+    }
 
     #[test]
     fn good_config_parses() {

@@ -93,6 +93,9 @@ impl BackgroundService for Control {
         if self.state.config.load().policy.desk_url.is_some() {
             tokio::spawn(desk_poll(self.state.clone()));
         }
+        if self.state.config.load().policy.nats_url.is_some() {
+            tokio::spawn(crate::fleet::run(self.state.clone()));
+        }
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut due: HashMap<String, Instant> = HashMap::new();
         loop {
@@ -252,6 +255,7 @@ async fn desk_poll(state: Arc<EdgeState>) {
         }
     };
     let cache = config.policy.cache_file.as_ref().map(|c| config.path(c));
+    let trusted = crate::fleet::trusted_keys(&config);
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(40))
         .build()
@@ -274,10 +278,34 @@ async fn desk_poll(state: Arc<EdgeState>) {
         match result {
             Ok(resp) if resp.status() == reqwest::StatusCode::OK => {
                 backoff = Duration::from_millis(200);
+                let header = |n: &str| {
+                    resp.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let (key_id, signature) = (header("rempart-key-id"), header("rempart-signature"));
                 match resp.text().await.map_err(|e| e.to_string()).and_then(|t| {
-                    Policy::from_json(&t)
-                        .map(|p| (p, t))
-                        .map_err(|e| e.to_string())
+                    if trusted.is_empty() {
+                        return Policy::from_json(&t)
+                            .map(|p| (p, t))
+                            .map_err(|e| e.to_string());
+                    }
+                    // With trusted keys, only a policy signed by the desk is taken, and the
+                    // cache keeps it signed (re-verified at start).
+                    let signed = rempart_policy::SignedPolicy {
+                        kind: rempart_policy::PayloadKind::Snapshot,
+                        payload: t,
+                        key_id: key_id.clone().ok_or("unsigned (no signature headers)")?,
+                        signature: signature.clone().ok_or("unsigned (no signature headers)")?,
+                    };
+                    match signed.verify(&trusted).map_err(|e| e.to_string())? {
+                        rempart_policy::Verified::Snapshot(p) => {
+                            let chain = crate::fleet::VerifiedChain::of_snapshot(signed);
+                            Ok((p, serde_json::to_string(&chain).unwrap_or_default()))
+                        }
+                        rempart_policy::Verified::Delta(_) => Err("not a snapshot".into()),
+                    }
                 }) {
                     Ok((policy, text)) => {
                         if state.install_policy(&policy, false) {
@@ -304,7 +332,9 @@ async fn desk_poll(state: Arc<EdgeState>) {
                             .reloads
                             .with_label_values(&["policy", "failed"])
                             .inc();
-                        tracing::error!("policy from the desk rejected: {e}");
+                        tracing::error!(
+                            "policy from the desk refused, the policy in force stays: {e}"
+                        );
                         tokio::time::sleep(backoff).await;
                     }
                 }
@@ -330,8 +360,17 @@ async fn desk_poll(state: Arc<EdgeState>) {
 }
 
 /// Writes a file so that readers see the old or the new content, never a part.
+/// Synced before and after the rename, so that a crash leaves one of the two whole.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

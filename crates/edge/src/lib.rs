@@ -10,6 +10,7 @@ pub mod admin;
 pub mod challenge;
 pub mod config;
 pub mod control;
+pub mod fleet;
 pub mod headers;
 pub mod iplist;
 pub mod metrics;
@@ -114,6 +115,25 @@ pub fn prepare(config: EdgeConfig) -> anyhow::Result<Arc<EdgeState>> {
         let v = control::reload_policy_file(&state).map_err(anyhow::Error::msg)?;
         tracing::info!(version = v, "policy loaded from file");
         state.set_ready();
+    } else if config.policy.nats_url.is_some()
+        || (config.policy.desk_url.is_some() && !config.policy.trusted.is_empty())
+    {
+        // Fail-static: start from the last verified policy; the fleet channel catches up.
+        if let Some(path) = config.policy.cache_file.as_ref().map(|c| config.path(c)) {
+            if path.is_file() {
+                match fleet::load_cache(&path, &fleet::trusted_keys(&config)) {
+                    Ok((p, _)) => {
+                        state.install_policy(&p, true);
+                        state.set_ready();
+                        tracing::info!(
+                            version = p.version,
+                            "starting from the last verified policy on disk"
+                        );
+                    }
+                    Err(e) => tracing::error!("ignoring the policy cache: {e}"),
+                }
+            }
+        }
     } else if config.policy.desk_url.is_some() {
         if let Some(cache) = &config.policy.cache_file {
             let path = config.path(cache);

@@ -12,10 +12,16 @@
 mod index;
 mod model;
 mod normalize;
+mod signed;
 
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use index::{Match, PolicyIndex};
 pub use model::{
     Category, Policy, PolicyError, Restriction, RestrictionId, RestrictionKind, Scope,
     POLICY_SCHEMA,
 };
 pub use normalize::{normalize_host, normalize_path};
+pub use signed::{
+    key_id, parse_public_key, PayloadKind, PolicyDelta, SignatureError, SignedPolicy, TrustedKeys,
+    Verified,
+};

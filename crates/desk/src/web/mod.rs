@@ -49,6 +49,7 @@ pub(crate) struct Inner {
     pub(crate) intake: batch::Intake,
     pub(crate) limiter: ratelimit::RateLimiter,
     pub(crate) i18n: I18n,
+    pub(crate) fleet: Arc<crate::publish::Fleet>,
 }
 
 impl std::ops::Deref for AppState {
@@ -186,6 +187,7 @@ impl Desk {
                 intake,
                 limiter,
                 i18n: I18n::default(),
+                fleet: Arc::default(),
             })),
         })
     }
@@ -208,6 +210,21 @@ impl Desk {
     /// ran. The background worker calls this; tests call it directly.
     pub async fn run_due_jobs(&self) -> usize {
         crate::worker::run_due_jobs(&self.state).await
+    }
+
+    /// Tells the long poll and the NATS publisher that `version` was issued (the web handlers
+    /// do this after each decision; for callers that use the store directly).
+    pub fn policy_issued(&self, version: u64) {
+        self.state.published(version);
+    }
+
+    /// The edges heard from over NATS, with their lag (empty without `[nats]`).
+    pub fn edges(&self) -> Vec<crate::publish::EdgeRow> {
+        let Some(nats) = &self.state.config.nats else {
+            return Vec::new();
+        };
+        let current = *self.state.policy_version.borrow();
+        self.state.fleet.rows(current, chrono::Utc::now(), nats)
     }
 
     /// Creates an admin account with a random one-time password, which is returned.
@@ -254,6 +271,9 @@ impl Desk {
             .await
         });
         let worker = tokio::spawn(crate::worker::run(self.state.clone()));
+        if let Some(nats) = self.state.config.nats.clone() {
+            tokio::spawn(crate::publish::run(self.state.clone(), nats));
+        }
         tracing::info!(%addr, "desk listening");
         Ok(RunningDesk {
             addr,
@@ -281,6 +301,7 @@ fn router(state: AppState) -> Router {
         .route("/r/{token}/decision", get(notice::reasons_page))
         .route("/r/{token}/appeals", post(notice::notifier_appeal))
         .route("/api/v1/policy", get(edge::policy))
+        .route("/api/v1/edges", get(edge::edges))
         .route("/login", get(analyst::login_page).post(analyst::login))
         .route("/logout", post(analyst::logout))
         .route("/queue", get(analyst::queue_page))
