@@ -12,6 +12,11 @@
 //! Every write runs in a transaction that first takes the audit chain's head row
 //! (`UPDATE audit_head … RETURNING`), so writes are serialised across processes on both engines
 //! and each state change commits together with its audit entry.
+//!
+//! On SQLite, writers of this process also queue on an async, first-come-first-served lock
+//! before touching the database: SQLite has one writer at a time and its busy handler retries
+//! by sleeping (up to 100 ms a try), so a writer that loses the race to a busy intake could
+//! wait for many batches; queued on the lock it waits for at most the writes ahead of it.
 
 mod audit;
 mod cases;
@@ -20,6 +25,8 @@ mod evidence;
 mod jobs;
 mod users;
 
+use std::sync::Arc;
+
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};
 
@@ -27,7 +34,7 @@ pub use audit::{AuditEntry, CheckpointRow};
 pub use cases::{CaseRow, CaseSummary, NewReport, ReportRow, ReportUrlRow, SubmitOutcome};
 pub use decisions::{DecisionRow, NewDecision};
 pub use evidence::{EvidenceRow, NewEvidence};
-pub use jobs::Job;
+pub use jobs::{Job, Lane};
 pub use users::{Role, SessionRow, UserRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -67,6 +74,8 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: the in-process writers' queue (see the module's documentation).
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Audit data for a write: who did it and when.
@@ -124,7 +133,85 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store::new(pool, backend))
+    }
+
+    fn new(pool: AnyPool, backend: Backend) -> Store {
+        let write_lock =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Store {
+            pool,
+            backend,
+            write_lock,
+        }
+    }
+
+    /// Connects to `url` without touching the schema, for tools that only read (`rempart audit
+    /// verify`): a SQLite file is opened read-only and must exist; a PostgreSQL session is set
+    /// to read-only transactions. Fails if the schema is missing or older than this build's.
+    pub async fn connect_read_only(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let base = url.split('?').next().unwrap_or(url);
+                AnyPoolOptions::new()
+                    .max_connections(2)
+                    .connect(&format!("{base}?mode=ro"))
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(2)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::Executor::execute(
+                                &mut *conn,
+                                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+        };
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| StoreError::Conflict(format!("no desk schema in this database ({e})")))?;
+        let missing: Vec<i64> = migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect();
+        if !missing.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "the database's schema is not up to date (migrations {missing:?} not applied); \
+                 start the desk on it once to migrate"
+            )));
+        }
+        Ok(Store::new(pool, backend))
+    }
+
+    /// Waits for this process's turn to write (SQLite); `None` on PostgreSQL, whose row locks
+    /// queue writers fairly.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// The engine.
@@ -139,6 +226,7 @@ impl Store {
 
     /// Starts a write transaction holding the audit chain's head.
     async fn begin_write(&self) -> Result<WriteTx<'static>, StoreError> {
+        let turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let (seq, hash): (i64, String) =
             sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
@@ -146,6 +234,7 @@ impl Store {
                 .await?;
         Ok(WriteTx {
             tx,
+            _turn: turn,
             head_seq: seq,
             head_hash: hash,
             appended: Vec::new(),
@@ -158,6 +247,8 @@ impl Store {
 /// commit.
 pub(crate) struct WriteTx<'c> {
     pub(crate) tx: Transaction<'c, Any>,
+    /// Held until commit or rollback (declared after `tx`, so dropped after it).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     head_seq: i64,
     head_hash: String,
     appended: Vec<i64>,
