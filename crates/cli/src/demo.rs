@@ -188,11 +188,11 @@ address = "127.0.0.1:{origin}"
             }
         });
     });
-    let admin = ready_rx
+    let account = ready_rx
         .recv()
         .context("demo thread")?
         .map_err(anyhow::Error::msg)?;
-    let analysts = match admin {
+    let analysts = match account {
         Admin::Created { user, password } => {
             format!("analysts: user {user}, one-time password {password}")
         }

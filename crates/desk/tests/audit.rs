@@ -271,16 +271,20 @@ async fn verifying_reads_and_never_migrates() {
         let report = verify_store(&ro, &key.verifying_key()).await.unwrap();
         assert!(report.is_ok(), "{name}: {report}");
         assert!(
-            sqlx::query("DELETE FROM audit_log").execute(ro.pool()).await.is_err(),
+            sqlx::query("DELETE FROM audit_log")
+                .execute(ro.pool())
+                .await
+                .is_err(),
             "{name}: the verifying connection could write"
         );
         exec(&store, "DELETE FROM _sqlx_migrations WHERE version = 2").await;
         let err = Store::connect_read_only(&url).await.unwrap_err();
         assert!(err.to_string().contains("not up to date"), "{name}: {err}");
-        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 2")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 2")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
         assert_eq!(left, 0, "{name}: verifying migrated the database");
     }
 }

@@ -526,9 +526,10 @@ async fn a_batch_stores_what_one_by_one_would() {
     ));
     reports.push(reports[1].clone());
     let mut two_urls = report(30, "multi.example", "other", 3, "two", "m@e.org");
-    two_urls
-        .urls
-        .push(("https://elsewhere.example/x".into(), "elsewhere.example".into()));
+    two_urls.urls.push((
+        "https://elsewhere.example/x".into(),
+        "elsewhere.example".into(),
+    ));
     reports.push(two_urls);
     for (name, url) in testkit::database_urls().await {
         let one = Store::connect(&url).await.unwrap();
@@ -540,7 +541,14 @@ async fn a_batch_stores_what_one_by_one_would() {
         let batched = Store::connect(&other_url).await.unwrap();
         // Before: one similar report already stored, and a reviewed case on old.example.
         let seed = [
-            report(1, "flood.example", "harassment", 2, "take it down", "s@e.org"),
+            report(
+                1,
+                "flood.example",
+                "harassment",
+                2,
+                "take it down",
+                "s@e.org",
+            ),
             report(2, "old.example", "doxxing", 1, "first", "o@e.org"),
         ];
         for store in [&one, &batched] {
@@ -553,7 +561,11 @@ async fn a_batch_stores_what_one_by_one_would() {
         }
         let mut one_by_one = Vec::new();
         for (i, r) in reports.iter().enumerate() {
-            one_by_one.push(one.submit_report(r, &actor(1_000 + i as i64)).await.unwrap());
+            one_by_one.push(
+                one.submit_report(r, &actor(1_000 + i as i64))
+                    .await
+                    .unwrap(),
+            );
         }
         let items: Vec<(NewReport, Actor)> = reports
             .iter()
@@ -577,10 +589,15 @@ async fn a_batch_stores_what_one_by_one_would() {
             "{name}"
         );
         assert!(
-            matches!(together[0], SubmitOutcome::Created { campaign: false, .. })
-                && together[1..4]
-                    .iter()
-                    .all(|o| matches!(o, SubmitOutcome::Created { campaign: true, .. })),
+            matches!(
+                together[0],
+                SubmitOutcome::Created {
+                    campaign: false,
+                    ..
+                }
+            ) && together[1..4]
+                .iter()
+                .all(|o| matches!(o, SubmitOutcome::Created { campaign: true, .. })),
             "{name}: the third similar report crosses the threshold"
         );
         let (a, b) = (snapshot(&one).await, snapshot(&batched).await);
@@ -622,7 +639,14 @@ async fn pages_have_a_lane_of_their_own() {
         let flood: Vec<(NewReport, Actor)> = (0..300)
             .map(|n| {
                 (
-                    report(n, "flood.example", "harassment", 2, "x", &format!("{n}@e.org")),
+                    report(
+                        n,
+                        "flood.example",
+                        "harassment",
+                        2,
+                        "x",
+                        &format!("{n}@e.org"),
+                    ),
                     actor(1_000),
                 )
             })
@@ -630,7 +654,14 @@ async fn pages_have_a_lane_of_their_own() {
         store.submit_reports(&flood).await.unwrap();
         created(
             &store,
-            &report(999, "victim.example", "threat_to_life", 0, "tonight", "w@e.org"),
+            &report(
+                999,
+                "victim.example",
+                "threat_to_life",
+                0,
+                "tonight",
+                "w@e.org",
+            ),
             2_000,
         )
         .await;
@@ -661,6 +692,9 @@ async fn pages_have_a_lane_of_their_own() {
             Some(63_000),
             "{name}: the leased pages come back when their lease ends"
         );
-        assert_eq!(store.next_job_at_in(Lane::Other).await.unwrap(), Some(1_000));
+        assert_eq!(
+            store.next_job_at_in(Lane::Other).await.unwrap(),
+            Some(1_000)
+        );
     }
 }
