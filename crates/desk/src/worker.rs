@@ -258,6 +258,19 @@ pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     )
 }
 
+/// One HTTP client for every page: building a client loads the TLS roots, which costs more
+/// than the webhook itself, and a page must leave within the second.
+fn webhook_client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let c = reqwest::Client::builder()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(CLIENT.get_or_init(|| c))
+}
+
 async fn page(state: &AppState, job: &Job) -> Result<(), String> {
     let case_id = field(job, "case_id")?;
     let report_id = field(job, "report_id")?;
@@ -281,11 +294,9 @@ async fn page(state: &AppState, job: &Job) -> Result<(), String> {
             }))
             .map_err(|e| e.to_string())?;
             let ts = state.clock.now().timestamp();
-            let resp = reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .map_err(|e| e.to_string())?
+            let resp = webhook_client()?
                 .post(url)
+                .timeout(Duration::from_secs(5))
                 .header("content-type", "application/json")
                 .header(
                     "x-rempart-signature",

@@ -210,36 +210,9 @@ impl Store {
     }
 }
 
-/// Most rows per multi-row statement (18 columns × 400 stays under both engines' limits on
-/// bound parameters).
-const ROWS_PER_STATEMENT: usize = 400;
-
-/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` columns.
-fn placeholders(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
-        }
-        s.push(')');
-    }
-    s
-}
-
-/// `$1, $2, …, $n`.
-fn list(n: usize, from: usize) -> String {
-    (0..n)
-        .map(|i| format!("${}", from + i))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A JSON array, bound as one parameter (see [`super::Backend::json_rows`]).
+fn json_array(rows: Vec<serde_json::Value>) -> String {
+    serde_json::Value::Array(rows).to_string()
 }
 
 /// A case as the batch leaves it.
@@ -274,23 +247,23 @@ async fn submit_batch_in(
     use std::collections::HashMap;
 
     // Duplicates, stored before or earlier in this batch.
+    let backend = w.backend;
     let mut known: HashMap<String, (String, String, String)> = HashMap::new();
     {
-        let mut keys: Vec<&str> = batch.iter().map(|(n, _)| n.dedup_key.as_str()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT dedup_key, id, receipt, content_hash FROM reports WHERE dedup_key IN ({})",
-                list(chunk.len(), 1)
-            );
-            let mut q = sqlx::query_as::<_, (String, String, String, String)>(&sql);
-            for k in chunk {
-                q = q.bind(*k);
-            }
-            for (k, id, receipt, hash) in q.fetch_all(&mut *w.tx).await? {
-                known.insert(k, (id, receipt, hash));
-            }
+        let keys: Vec<serde_json::Value> = batch
+            .iter()
+            .map(|(n, _)| serde_json::Value::from(n.dedup_key.as_str()))
+            .collect();
+        let sql = format!(
+            "SELECT dedup_key, id, receipt, content_hash FROM reports WHERE dedup_key IN ({})",
+            backend.json_list(1)
+        );
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(&sql)
+            .bind(json_array(keys))
+            .fetch_all(&mut *w.tx)
+            .await?;
+        for (k, id, receipt, hash) in rows {
+            known.insert(k, (id, receipt, hash));
         }
     }
     let mut outcomes: Vec<Option<SubmitOutcome>> = vec![None; batch.len()];
@@ -330,29 +303,20 @@ async fn submit_batch_in(
     }
     let mut similar: HashMap<String, i64> = HashMap::new();
     {
-        let keys: Vec<(&str, i64)> = since.iter().map(|(k, s)| (*k, *s)).collect();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let clauses: Vec<String> = (0..chunk.len())
-                .map(|j| {
-                    format!(
-                        "(similarity_key = ${} AND submitted_at >= ${})",
-                        2 * j + 1,
-                        2 * j + 2
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "SELECT similarity_key, COUNT(*) FROM reports WHERE {} GROUP BY similarity_key",
-                clauses.join(" OR ")
-            );
-            let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
-            for (k, s) in chunk {
-                q = q.bind(*k).bind(*s);
-            }
-            for (k, n) in q.fetch_all(&mut *w.tx).await? {
-                similar.insert(k, n);
-            }
-        }
+        let keys: Vec<serde_json::Value> = since
+            .iter()
+            .map(|(k, s)| serde_json::json!({ "k": k, "since": s }))
+            .collect();
+        let sql = format!(
+            "SELECT r.similarity_key, COUNT(*) FROM ({}) w JOIN reports r \
+             ON r.similarity_key = w.k AND r.submitted_at >= w.since GROUP BY r.similarity_key",
+            backend.json_rows(1, &[("k", "TEXT"), ("since", "BIGINT")])
+        );
+        let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
+            .bind(json_array(keys))
+            .fetch_all(&mut *w.tx)
+            .await?;
+        similar.extend(rows);
     }
 
     // The cases of the batch's hosts.
@@ -370,31 +334,31 @@ async fn submit_batch_in(
         }
         hosts.sort_unstable();
         hosts.dedup();
-        for chunk in hosts.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT id, host, status, priority, opened_at, review_due, first_reviewed_at, campaign \
-                 FROM cases WHERE host IN ({})",
-                list(chunk.len(), 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for h in chunk {
-                q = q.bind(*h);
-            }
-            for r in q.fetch_all(&mut *w.tx).await? {
-                let c = CaseState {
-                    id: get(&r, "id")?,
-                    host: get(&r, "host")?,
-                    status: get(&r, "status")?,
-                    priority: get(&r, "priority")?,
-                    opened_at: get(&r, "opened_at")?,
-                    review_due: get(&r, "review_due")?,
-                    reviewed: get(&r, "first_reviewed_at")?,
-                    campaign: get::<i64>(&r, "campaign")? != 0,
-                    opened: false,
-                    changed: false,
-                };
-                cases.insert(c.host.clone(), c);
-            }
+        let sql = format!(
+            "SELECT id, host, status, priority, opened_at, review_due, first_reviewed_at, campaign \
+             FROM cases WHERE host IN ({})",
+            backend.json_list(1)
+        );
+        let list: Vec<serde_json::Value> =
+            hosts.iter().map(|h| serde_json::Value::from(*h)).collect();
+        for r in sqlx::query(&sql)
+            .bind(json_array(list))
+            .fetch_all(&mut *w.tx)
+            .await?
+        {
+            let c = CaseState {
+                id: get(&r, "id")?,
+                host: get(&r, "host")?,
+                status: get(&r, "status")?,
+                priority: get(&r, "priority")?,
+                opened_at: get(&r, "opened_at")?,
+                review_due: get(&r, "review_due")?,
+                reviewed: get(&r, "first_reviewed_at")?,
+                campaign: get::<i64>(&r, "campaign")? != 0,
+                opened: false,
+                changed: false,
+            };
+            cases.insert(c.host.clone(), c);
         }
     }
 
@@ -523,106 +487,121 @@ async fn submit_batch_in(
         .iter()
         .filter_map(|h| cases.get(h))
         .partition(|c| c.opened);
-    for chunk in opened.chunks(ROWS_PER_STATEMENT) {
+    let case_cols = [
+        ("id", "TEXT"),
+        ("host", "TEXT"),
+        ("status", "TEXT"),
+        ("priority", "BIGINT"),
+        ("opened_at", "BIGINT"),
+        ("review_due", "BIGINT"),
+        ("campaign", "BIGINT"),
+    ];
+    let case_rows = |list: &[&CaseState]| {
+        json_array(
+            list.iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "id": c.id, "host": c.host, "status": c.status, "priority": c.priority,
+                        "opened_at": c.opened_at, "review_due": c.review_due,
+                        "campaign": i64::from(c.campaign),
+                    })
+                })
+                .collect(),
+        )
+    };
+    if !opened.is_empty() {
         let sql = format!(
-            "INSERT INTO cases (id, host, status, priority, opened_at, review_due, campaign) VALUES {}",
-            placeholders(chunk.len(), 7)
+            "INSERT INTO cases (id, host, status, priority, opened_at, review_due, campaign) {}",
+            backend.json_rows(1, &case_cols)
         );
-        let mut q = sqlx::query(&sql);
-        for c in chunk {
-            q = q
-                .bind(&c.id)
-                .bind(&c.host)
-                .bind(&c.status)
-                .bind(c.priority)
-                .bind(c.opened_at)
-                .bind(c.review_due)
-                .bind(i64::from(c.campaign));
-        }
-        q.execute(&mut *w.tx).await?;
+        sqlx::query(&sql)
+            .bind(case_rows(&opened))
+            .execute(&mut *w.tx)
+            .await?;
     }
-    for chunk in updated.chunks(100) {
-        // One statement for all the batch's existing cases: `CASE id WHEN … THEN …` per column.
-        let n = chunk.len();
-        let when = |col: usize| -> String {
-            (0..n)
-                .map(|j| format!("WHEN ${} THEN ${}", j * 4 + 1, j * 4 + col))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let ids: Vec<String> = (0..n).map(|j| format!("${}", j * 4 + 1)).collect();
+    if !updated.is_empty() {
         let sql = format!(
-            "UPDATE cases SET status = 'open', first_reviewed_at = NULL, \
-             priority = CASE id {} END, review_due = CASE id {} END, campaign = CASE id {} END \
-             WHERE id IN ({})",
-            when(2),
-            when(3),
-            when(4),
-            ids.join(", ")
+            "UPDATE cases SET status = 'open', first_reviewed_at = NULL, priority = u.priority, \
+             review_due = u.review_due, campaign = u.campaign FROM ({}) u WHERE cases.id = u.id",
+            backend.json_rows(1, &case_cols)
         );
-        let mut q = sqlx::query(&sql);
-        for c in chunk {
-            q = q
-                .bind(&c.id)
-                .bind(c.priority)
-                .bind(c.review_due)
-                .bind(i64::from(c.campaign));
-        }
-        q.execute(&mut *w.tx).await?;
+        sqlx::query(&sql)
+            .bind(case_rows(&updated))
+            .execute(&mut *w.tx)
+            .await?;
     }
-    for chunk in planned.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO reports (id, receipt, case_id, category, explanation, notifier_name, \
-             notifier_email, notifier_key, good_faith, submitted_at, source_ip, dedup_key, \
-             content_hash, follow_hash, priority, signal_priority, similarity_key, campaign) VALUES {}",
-            placeholders(chunk.len(), 18)
-        );
-        let mut q = sqlx::query(&sql);
-        for p in chunk {
-            let n = p.new;
-            q = q
-                .bind(&p.id)
-                .bind(&n.receipt)
-                .bind(&p.case_id)
-                .bind(&n.category)
-                .bind(&n.explanation)
-                .bind(&n.notifier_name)
-                .bind(&n.notifier_email)
-                .bind(&p.notifier_key)
-                .bind(i64::from(n.good_faith))
-                .bind(p.at)
-                .bind(&n.source_ip)
-                .bind(&n.dedup_key)
-                .bind(&n.content_hash)
-                .bind(&n.follow_hash)
-                .bind(n.priority)
-                .bind(n.signal_priority)
-                .bind(&n.similarity_key)
-                .bind(i64::from(p.campaign));
-        }
-        q.execute(&mut *w.tx).await?;
-    }
-    let urls: Vec<(&str, i64, &str, &str)> = planned
+    let report_rows: Vec<serde_json::Value> = planned
         .iter()
-        .flat_map(|p| {
-            p.new
-                .urls
-                .iter()
-                .enumerate()
-                .map(move |(i, (u, h))| (p.id.as_str(), i as i64, u.as_str(), h.as_str()))
+        .map(|p| {
+            let n = p.new;
+            serde_json::json!({
+                "id": p.id, "receipt": n.receipt, "case_id": p.case_id, "category": n.category,
+                "explanation": n.explanation, "notifier_name": n.notifier_name,
+                "notifier_email": n.notifier_email, "notifier_key": p.notifier_key,
+                "good_faith": i64::from(n.good_faith), "submitted_at": p.at,
+                "source_ip": n.source_ip, "dedup_key": n.dedup_key,
+                "content_hash": n.content_hash, "follow_hash": n.follow_hash,
+                "priority": n.priority, "signal_priority": n.signal_priority,
+                "similarity_key": n.similarity_key, "campaign": i64::from(p.campaign),
+            })
         })
         .collect();
-    for chunk in urls.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO report_urls (report_id, position, url, host) VALUES {}",
-            placeholders(chunk.len(), 4)
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, pos, url, host) in chunk {
-            q = q.bind(*id).bind(*pos).bind(*url).bind(*host);
-        }
-        q.execute(&mut *w.tx).await?;
-    }
+    let sql = format!(
+        "INSERT INTO reports (id, receipt, case_id, category, explanation, notifier_name, \
+         notifier_email, notifier_key, good_faith, submitted_at, source_ip, dedup_key, \
+         content_hash, follow_hash, priority, signal_priority, similarity_key, campaign) {}",
+        backend.json_rows(
+            1,
+            &[
+                ("id", "TEXT"),
+                ("receipt", "TEXT"),
+                ("case_id", "TEXT"),
+                ("category", "TEXT"),
+                ("explanation", "TEXT"),
+                ("notifier_name", "TEXT"),
+                ("notifier_email", "TEXT"),
+                ("notifier_key", "TEXT"),
+                ("good_faith", "BIGINT"),
+                ("submitted_at", "BIGINT"),
+                ("source_ip", "TEXT"),
+                ("dedup_key", "TEXT"),
+                ("content_hash", "TEXT"),
+                ("follow_hash", "TEXT"),
+                ("priority", "BIGINT"),
+                ("signal_priority", "BIGINT"),
+                ("similarity_key", "TEXT"),
+                ("campaign", "BIGINT"),
+            ]
+        )
+    );
+    sqlx::query(&sql)
+        .bind(json_array(report_rows))
+        .execute(&mut *w.tx)
+        .await?;
+    let url_rows: Vec<serde_json::Value> = planned
+        .iter()
+        .flat_map(|p| {
+            p.new.urls.iter().enumerate().map(move |(i, (u, h))| {
+                serde_json::json!({ "report_id": p.id, "position": i as i64, "url": u, "host": h })
+            })
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO report_urls (report_id, position, url, host) {}",
+        backend.json_rows(
+            1,
+            &[
+                ("report_id", "TEXT"),
+                ("position", "BIGINT"),
+                ("url", "TEXT"),
+                ("host", "TEXT"),
+            ]
+        )
+    );
+    sqlx::query(&sql)
+        .bind(json_array(url_rows))
+        .execute(&mut *w.tx)
+        .await?;
     // Pages first, so that the pager's jobs have the lowest ids of the batch.
     let mut jobs: Vec<(&str, String, i64)> = Vec::new();
     for p in planned.iter().filter(|p| p.new.page) {

@@ -16,25 +16,29 @@ pub struct Job {
     pub attempts: i64,
 }
 
-/// Enqueues several jobs in multi-row inserts: (kind, payload JSON, run at).
+/// Enqueues several jobs in one statement: (kind, payload JSON, run at).
 pub(super) async fn enqueue_many_in(
     w: &mut WriteTx<'_>,
     jobs: &[(&str, String, i64)],
 ) -> Result<(), StoreError> {
-    for chunk in jobs.chunks(500) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-            .collect();
-        let sql = format!(
-            "INSERT INTO jobs (kind, payload, run_at) VALUES {}",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for (kind, payload, at) in chunk {
-            q = q.bind(*kind).bind(payload).bind(*at);
-        }
-        q.execute(&mut *w.tx).await?;
+    if jobs.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|(kind, payload, at)| serde_json::json!({ "kind": kind, "payload": payload, "run_at": at }))
+        .collect();
+    let sql = format!(
+        "INSERT INTO jobs (kind, payload, run_at) {}",
+        w.backend.json_rows(
+            1,
+            &[("kind", "TEXT"), ("payload", "TEXT"), ("run_at", "BIGINT")]
+        )
+    );
+    sqlx::query(&sql)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut *w.tx)
+        .await?;
     Ok(())
 }
 

@@ -49,6 +49,41 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// A row source over a JSON array of objects bound as `$param`, with the given columns
+    /// (name, `TEXT` or `BIGINT`), for bulk inserts, updates and joins. One parameter, so the
+    /// statement's text is the same whatever the number of rows: prepared once per connection,
+    /// and no engine's limit on bound parameters applies.
+    pub(crate) fn json_rows(self, param: usize, cols: &[(&str, &str)]) -> String {
+        match self {
+            Backend::Sqlite => {
+                let list: Vec<String> = cols
+                    .iter()
+                    .map(|(c, _)| format!("json_extract(value, '$.{c}') AS {c}"))
+                    .collect();
+                format!("SELECT {} FROM json_each(${param})", list.join(", "))
+            }
+            Backend::Postgres => {
+                let names: Vec<String> = cols.iter().map(|(c, _)| format!("x.{c}")).collect();
+                let types: Vec<String> = cols.iter().map(|(c, t)| format!("{c} {t}")).collect();
+                format!(
+                    "SELECT {} FROM json_to_recordset(CAST(${param} AS json)) AS x({})",
+                    names.join(", "),
+                    types.join(", ")
+                )
+            }
+        }
+    }
+
+    /// The strings of a JSON array bound as `$param`, as a one-column subquery (for `IN`).
+    pub(crate) fn json_list(self, param: usize) -> String {
+        match self {
+            Backend::Sqlite => format!("SELECT value FROM json_each(${param})"),
+            Backend::Postgres => format!("SELECT json_array_elements_text(CAST(${param} AS json))"),
+        }
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -235,6 +270,7 @@ impl Store {
         Ok(WriteTx {
             tx,
             _turn: turn,
+            backend: self.backend,
             head_seq: seq,
             head_hash: hash,
             appended: Vec::new(),
@@ -249,6 +285,7 @@ pub(crate) struct WriteTx<'c> {
     pub(crate) tx: Transaction<'c, Any>,
     /// Held until commit or rollback (declared after `tx`, so dropped after it).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    pub(crate) backend: Backend,
     head_seq: i64,
     head_hash: String,
     appended: Vec<i64>,
@@ -292,43 +329,42 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Writes the pending audit entries, up to 500 rows per statement.
+    /// Writes the pending audit entries in one statement.
     async fn flush_audit(&mut self) -> Result<(), StoreError> {
-        for chunk in self.pending.chunks(500) {
-            let mut sql = String::from(
-                "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 8;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
-            }
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(e.seq)
-                    .bind(e.at)
-                    .bind(&e.actor)
-                    .bind(&e.action)
-                    .bind(&e.subject)
-                    .bind(&e.details)
-                    .bind(&e.prev_hash)
-                    .bind(&e.hash);
-            }
-            q.execute(&mut *self.tx).await?;
+        if self.pending.is_empty() {
+            return Ok(());
         }
+        let rows: Vec<serde_json::Value> = self
+            .pending
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
+                    "subject": e.subject, "details": e.details, "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                })
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) {}",
+            self.backend.json_rows(
+                1,
+                &[
+                    ("seq", "BIGINT"),
+                    ("at", "BIGINT"),
+                    ("actor", "TEXT"),
+                    ("action", "TEXT"),
+                    ("subject", "TEXT"),
+                    ("details", "TEXT"),
+                    ("prev_hash", "TEXT"),
+                    ("hash", "TEXT"),
+                ]
+            )
+        );
+        sqlx::query(&sql)
+            .bind(serde_json::Value::Array(rows).to_string())
+            .execute(&mut *self.tx)
+            .await?;
         self.pending.clear();
         Ok(())
     }
