@@ -129,10 +129,9 @@ address = "127.0.0.1:{origin}"
         rempart_desk::edge_token_sha256(&token),
         Some(([127, 0, 0, 1], http).into()),
     );
-    let admin_user = format!("admin-{}", &token[..6]);
-    let thread_admin = admin_user.clone();
+    let thread_admin = format!("admin-{}", &token[..6]);
     let desk_dir = dir.join("desk");
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<String, String>>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Admin, String>>();
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Runtime::new() {
             Ok(rt) => rt,
@@ -156,17 +155,31 @@ address = "127.0.0.1:{origin}"
                     std::sync::Arc::new(rempart_desk::ContentSignals::new()?),
                 )
                 .await?;
-                let password = desk.create_admin(&thread_admin).await?;
+                // The first start creates the admin; later starts on the same folder keep the
+                // accounts they find (a password is shown once, never stored in clear).
+                let admins = desk
+                    .store()
+                    .usernames_with_role(rempart_desk::store::Role::Admin)
+                    .await?;
+                let admin = if admins.is_empty() {
+                    let password = desk.create_admin(&thread_admin).await?;
+                    Admin::Created {
+                        user: thread_admin,
+                        password,
+                    }
+                } else {
+                    Admin::Existing(admins)
+                };
                 desk.seed_demo("https://forum.localhost/t/2").await?;
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", desk_port))
                     .await
                     .with_context(|| format!("desk 127.0.0.1:{desk_port}"))?;
                 let running = desk.start_on(listener).await?;
-                anyhow::Ok((password, running))
+                anyhow::Ok((admin, running))
             };
             match started.await {
-                Ok((password, running)) => {
-                    let _ = ready_tx.send(Ok(password));
+                Ok((admin, running)) => {
+                    let _ = ready_tx.send(Ok(admin));
                     let _ = running.wait().await;
                 }
                 Err(e) => {
@@ -175,15 +188,26 @@ address = "127.0.0.1:{origin}"
             }
         });
     });
-    let password = ready_rx
+    let account = ready_rx
         .recv()
         .context("demo thread")?
         .map_err(anyhow::Error::msg)?;
+    let analysts = match account {
+        Admin::Created { user, password } => {
+            format!("analysts: user {user}, one-time password {password}")
+        }
+        Admin::Existing(users) => format!(
+            "analysts: existing admin account(s) {}; the password was printed at the first start \
+             (remove {} to start the demo afresh)",
+            users.join(", "),
+            dir.join("desk").display()
+        ),
+    };
 
     println!(
         "\nRempart demo is running (files in {dir}).\n\n\
          The desk:   {desk_url}/report  (public report form)\n\
-         \x20           {desk_url}/login   (analysts: user {admin_user}, one-time password {password})\n\n\
+         \x20           {desk_url}/login   ({analysts})\n\n\
          The edge, in front of a demo forum:\n\
          \x20 curl -i -H 'Host: forum.localhost' http://127.0.0.1:{http}/t/1        # proxied to the origin: 200\n\
          \x20 curl -i -H 'Host: forum.localhost' http://127.0.0.1:{http}/t/2        # restricted by the desk: 451\n\
@@ -199,6 +223,12 @@ address = "127.0.0.1:{origin}"
         config: config_path,
         upgrade: false,
     })
+}
+
+/// The demo's admin account: created now (with its one-time password), or found.
+enum Admin {
+    Created { user: String, password: String },
+    Existing(Vec<String>),
 }
 
 #[cfg(unix)]

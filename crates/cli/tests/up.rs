@@ -40,17 +40,42 @@ async fn up_runs_origin_desk_and_edge_with_the_desks_policy() {
     // Ten consecutive free ports are not guaranteed; pick a base and use what `up` uses.
     let base = 30_000 + (std::process::id() % 20_000) as u16;
     let log = dir.path("up.log");
-    let _up = Up(Command::new(bin())
-        .args(["up", "--dir"])
-        .arg(dir.path("demo"))
-        .args(["--port", &base.to_string()])
-        .stdout(std::fs::File::create(dir.path("up.out")).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap());
+    let start = |out: &str| {
+        Up(Command::new(bin())
+            .args(["up", "--dir"])
+            .arg(dir.path("demo"))
+            .args(["--port", &base.to_string()])
+            .stdout(std::fs::File::create(dir.path(out)).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap())
+    };
+    let first = start("up.out");
     let (http, admin, desk) = (base, base + 2, base + 3);
     wait_for(&format!("http://127.0.0.1:{admin}/readyz"), 200, &log).await;
+    let printed = std::fs::read_to_string(dir.path("up.out")).unwrap();
+    assert!(
+        printed.contains("one-time password"),
+        "the first start prints the admin's password:\n{printed}"
+    );
+    let admin_user = printed
+        .split("user ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap()
+        .to_string();
+
+    // A restart on the same folder keeps the admin it finds and creates none.
+    drop(first);
+    let _up = start("up2.out");
+    wait_for(&format!("http://127.0.0.1:{admin}/readyz"), 200, &log).await;
+    let printed = std::fs::read_to_string(dir.path("up2.out")).unwrap();
+    assert!(
+        !printed.contains("one-time password")
+            && printed.contains(&format!("existing admin account(s) {admin_user};")),
+        "a restart reports the existing admin ({admin_user}):\n{printed}"
+    );
 
     let client = reqwest::Client::new();
     let get = |path: &str| {

@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(concurrency)
         .build()?;
     let started = Instant::now();
+    let cpu_before = process_cpu_seconds();
     let mut tasks = Vec::new();
     for w in 0..concurrency {
         let (client, url) = (client.clone(), url.clone());
@@ -60,10 +61,20 @@ async fn main() -> anyhow::Result<()> {
         all.extend(t.await?);
     }
     let elapsed = started.elapsed();
+    let cpu = process_cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     all.sort();
     let p = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    // CPU of this process (desk and load generator together; PostgreSQL's server is not
+    // counted): on a shared machine, throughput is bounded by the CPU the run gets, and this
+    // says what the intake costs whatever the load.
+    let cpu_note = cpu.map_or(String::new(), |c| {
+        format!(
+            "; process CPU {c:.2}s = {:.0} µs/report",
+            c * 1e6 / all.len() as f64
+        )
+    });
     println!(
-        "{engine}: {} reports in {:.2}s = {:.0} reports/s; p50 {:?}, p99 {:?}, max {:?} (concurrency {concurrency})",
+        "{engine}: {} reports in {:.2}s = {:.0} reports/s; p50 {:?}, p99 {:?}, max {:?} (concurrency {concurrency}){cpu_note}",
         all.len(),
         elapsed.as_secs_f64(),
         all.len() as f64 / elapsed.as_secs_f64(),
@@ -73,4 +84,14 @@ async fn main() -> anyhow::Result<()> {
     );
     running.shutdown().await;
     Ok(())
+}
+
+/// User + system CPU seconds of this process so far (Linux; `None` elsewhere).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }

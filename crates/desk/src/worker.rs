@@ -7,7 +7,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::store::{Job, NewEvidence};
+use crate::store::{Job, Lane, NewEvidence};
 use crate::web::AppState;
 
 /// How long a claimed job is leased to this worker.
@@ -16,12 +16,21 @@ const LEASE_MS: i64 = 120_000;
 const MAX_EVIDENCE_ATTEMPTS: i64 = 3;
 const MAX_PAGE_ATTEMPTS: i64 = 10;
 
-/// The worker loop: runs due jobs, then sleeps until the next one is due or a new one is
-/// enqueued.
+/// The workers: the pager (P0 pages only, woken as soon as the intake commits a P0 report)
+/// and the worker for everything else, each sleeping until its next job is due or a new one
+/// is enqueued. Two lanes, so that a backlog of evidence fetches never delays a page.
 pub(crate) async fn run(state: AppState) {
+    tokio::join!(run_lane(&state, Lane::Pages), run_lane(&state, Lane::Other));
+}
+
+async fn run_lane(state: &AppState, lane: Lane) {
+    let wake = match lane {
+        Lane::Pages => &state.pages,
+        Lane::Other => &state.jobs,
+    };
     loop {
-        run_due_jobs(&state).await;
-        let wait = match state.store.next_job_at().await {
+        run_jobs(state, Some(lane)).await;
+        let wait = match state.store.next_job_at_in(lane).await {
             Ok(Some(at)) => Duration::from_millis((at - state.now_ms()).clamp(0, 30_000) as u64),
             Ok(None) => Duration::from_secs(30),
             Err(e) => {
@@ -30,17 +39,27 @@ pub(crate) async fn run(state: AppState) {
             }
         };
         tokio::select! {
-            _ = state.jobs.notified() => {}
+            _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }
 }
 
-/// Runs jobs until none is due.
+/// Runs jobs of every lane, pages first, until none is due.
 pub(crate) async fn run_due_jobs(state: &AppState) -> usize {
+    run_jobs(state, None).await
+}
+
+/// Runs jobs of a lane (or of all, pages first) until none is due.
+async fn run_jobs(state: &AppState, lane: Option<Lane>) -> usize {
     let mut n = 0;
     loop {
-        let job = match state.store.claim_job(state.now_ms(), LEASE_MS).await {
+        let now = state.now_ms();
+        let claimed = match lane {
+            Some(lane) => state.store.claim_job_in(lane, now, LEASE_MS).await,
+            None => state.store.claim_job(now, LEASE_MS).await,
+        };
+        let job = match claimed {
             Ok(Some(j)) => j,
             Ok(None) => return n,
             Err(e) => {
@@ -254,6 +273,19 @@ pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     )
 }
 
+/// One HTTP client for every page: building a client loads the TLS roots, which costs more
+/// than the webhook itself, and a page must leave within the second.
+fn webhook_client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let c = reqwest::Client::builder()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(CLIENT.get_or_init(|| c))
+}
+
 async fn page(state: &AppState, job: &Job) -> Result<(), String> {
     let case_id = field(job, "case_id")?;
     let report_id = field(job, "report_id")?;
@@ -277,11 +309,9 @@ async fn page(state: &AppState, job: &Job) -> Result<(), String> {
             }))
             .map_err(|e| e.to_string())?;
             let ts = state.clock.now().timestamp();
-            let resp = reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .map_err(|e| e.to_string())?
+            let resp = webhook_client()?
                 .post(url)
+                .timeout(Duration::from_secs(5))
                 .header("content-type", "application/json")
                 .header(
                     "x-rempart-signature",

@@ -241,3 +241,64 @@ async fn rewritten_chain_is_caught_by_signed_checkpoint() {
         );
     }
 }
+
+#[tokio::test]
+async fn verifying_reads_and_never_migrates() {
+    // A database without the desk's schema is refused, and left without it.
+    let missing = testkit::temp_dir("ro").join("none.db");
+    let url = format!("sqlite://{}", missing.display());
+    assert!(Store::connect_read_only(&url).await.is_err());
+    assert!(!missing.exists(), "verifying created the SQLite file");
+    if let Some(url) = testkit::postgres_url().await {
+        let err = Store::connect_read_only(&url).await.unwrap_err();
+        assert!(err.to_string().contains("schema"), "{err}");
+        let store = Store::connect(&url).await.unwrap();
+        let migrated: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        // Only the migrations `connect` just ran: the refused verification added none.
+        assert!(migrated >= 2);
+    }
+    // A desk's database is verified through a connection that cannot write, and a schema a
+    // migration behind is refused rather than migrated.
+    for (name, store, key) in log().await {
+        let url = match store.backend() {
+            rempart_desk::store::Backend::Sqlite => sqlite_url_of(&store).await,
+            rempart_desk::store::Backend::Postgres => continue,
+        };
+        let ro = Store::connect_read_only(&url).await.unwrap();
+        let report = verify_store(&ro, &key.verifying_key()).await.unwrap();
+        assert!(report.is_ok(), "{name}: {report}");
+        assert!(
+            sqlx::query("DELETE FROM audit_log")
+                .execute(ro.pool())
+                .await
+                .is_err(),
+            "{name}: the verifying connection could write"
+        );
+        exec(&store, "DELETE FROM _sqlx_migrations WHERE version = 2").await;
+        let err = Store::connect_read_only(&url).await.unwrap_err();
+        assert!(err.to_string().contains("not up to date"), "{name}: {err}");
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 2")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(left, 0, "{name}: verifying migrated the database");
+    }
+}
+
+/// The file a SQLite store was opened on.
+async fn sqlite_url_of(store: &Store) -> String {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as("PRAGMA database_list")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let file = rows
+        .into_iter()
+        .find(|(_, name, _)| name == "main")
+        .unwrap()
+        .2;
+    format!("sqlite://{file}")
+}

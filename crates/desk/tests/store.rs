@@ -1,7 +1,9 @@
 //! Every store operation, on SQLite and on PostgreSQL.
 
 use rempart_desk::decision::PolicyContext;
-use rempart_desk::store::{Actor, NewDecision, NewEvidence, NewReport, Role, Store, SubmitOutcome};
+use rempart_desk::store::{
+    Actor, Lane, NewDecision, NewEvidence, NewReport, Role, Store, SubmitOutcome,
+};
 use rempart_desk::testkit;
 
 fn actor(at: i64) -> Actor {
@@ -477,5 +479,232 @@ async fn a_batch_commits_together_and_sees_its_own_duplicates() {
             .await
             .unwrap();
         assert!(report.is_ok(), "{name}: {report}");
+    }
+}
+
+/// The reports of every case, in a form comparable across two stores (ids differ).
+async fn snapshot(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in store.queue(10_000, 100).await.unwrap() {
+        out.push(format!(
+            "case {} p{} due {} campaign {} reports {} notifiers {} first {} last {}",
+            c.host,
+            c.priority,
+            c.review_due,
+            c.campaign,
+            c.reports,
+            c.notifiers,
+            c.first_report_at,
+            c.last_report_at
+        ));
+        for r in store.case_reports(&c.id).await.unwrap() {
+            out.push(format!(
+                "  {} p{} campaign {} urls {}",
+                r.receipt,
+                r.priority,
+                r.campaign,
+                r.urls.len()
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_batch_stores_what_one_by_one_would() {
+    // Three hosts; a campaign crossing its threshold (3) inside the batch on one, with a
+    // reviewed case reopened by new reports on another, a P0 and a repeated submission.
+    let mut reports = Vec::new();
+    for n in 0..4 {
+        reports.push(report(
+            10 + n,
+            "flood.example",
+            "harassment",
+            2,
+            "take it down",
+            &format!("f{n}@e.org"),
+        ));
+    }
+    reports.push(report(20, "old.example", "doxxing", 1, "again", "o@e.org"));
+    reports.push(report(
+        21,
+        "old.example",
+        "threat_to_life",
+        0,
+        "now a threat",
+        "t@e.org",
+    ));
+    reports.push(reports[1].clone());
+    let mut two_urls = report(30, "multi.example", "other", 3, "two", "m@e.org");
+    two_urls.urls.push((
+        "https://elsewhere.example/x".into(),
+        "elsewhere.example".into(),
+    ));
+    reports.push(two_urls);
+    for (name, url) in testkit::database_urls().await {
+        let one = Store::connect(&url).await.unwrap();
+        let other_url = if name == "sqlite" {
+            testkit::sqlite_url()
+        } else {
+            testkit::postgres_url().await.unwrap()
+        };
+        let batched = Store::connect(&other_url).await.unwrap();
+        // Before: one similar report already stored, and a reviewed case on old.example.
+        let seed = [
+            report(
+                1,
+                "flood.example",
+                "harassment",
+                2,
+                "take it down",
+                "s@e.org",
+            ),
+            report(2, "old.example", "doxxing", 1, "first", "o@e.org"),
+        ];
+        for store in [&one, &batched] {
+            for (i, r) in seed.iter().enumerate() {
+                let (_, case) = created(store, r, 100 + i as i64).await;
+                if i == 1 {
+                    assert!(store.mark_reviewed(&case, &actor(150)).await.unwrap());
+                }
+            }
+        }
+        let mut one_by_one = Vec::new();
+        for (i, r) in reports.iter().enumerate() {
+            one_by_one.push(
+                one.submit_report(r, &actor(1_000 + i as i64))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let items: Vec<(NewReport, Actor)> = reports
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.clone(), actor(1_000 + i as i64)))
+            .collect();
+        let together = batched.submit_reports(&items).await.unwrap();
+        let shape = |o: &SubmitOutcome| match o {
+            SubmitOutcome::Created {
+                receipt, campaign, ..
+            } => format!("created {receipt} campaign {campaign}"),
+            SubmitOutcome::Duplicate {
+                receipt,
+                same_content,
+                ..
+            } => format!("duplicate {receipt} {same_content}"),
+        };
+        assert_eq!(
+            one_by_one.iter().map(shape).collect::<Vec<_>>(),
+            together.iter().map(shape).collect::<Vec<_>>(),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                together[0],
+                SubmitOutcome::Created {
+                    campaign: false,
+                    ..
+                }
+            ) && together[1..4]
+                .iter()
+                .all(|o| matches!(o, SubmitOutcome::Created { campaign: true, .. })),
+            "{name}: the third similar report crosses the threshold"
+        );
+        let (a, b) = (snapshot(&one).await, snapshot(&batched).await);
+        assert_eq!(a, b, "{name}");
+        assert!(
+            a.iter().any(|l| l.starts_with("case old.example p0")),
+            "{name}: {a:?}"
+        );
+        for store in [&one, &batched] {
+            assert_eq!(store.pending_jobs("page").await.unwrap(), 2, "{name}");
+            assert_eq!(
+                store.pending_jobs("fetch_evidence").await.unwrap(),
+                2 + 7 + 1,
+                "{name}: one fetch per URL of each new report"
+            );
+            let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+            let v = rempart_desk::audit::verify_store(store, &key.verifying_key())
+                .await
+                .unwrap();
+            assert!(v.is_ok(), "{name}: {v}");
+            assert_eq!(
+                v.entries,
+                store.audit_entries().await.unwrap().len(),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            one.audit_entries().await.unwrap().len(),
+            batched.audit_entries().await.unwrap().len(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pages_have_a_lane_of_their_own() {
+    for (name, store) in testkit::stores().await {
+        // A backlog of evidence fetches, older than the P0's page.
+        let flood: Vec<(NewReport, Actor)> = (0..300)
+            .map(|n| {
+                (
+                    report(
+                        n,
+                        "flood.example",
+                        "harassment",
+                        2,
+                        "x",
+                        &format!("{n}@e.org"),
+                    ),
+                    actor(1_000),
+                )
+            })
+            .collect();
+        store.submit_reports(&flood).await.unwrap();
+        created(
+            &store,
+            &report(
+                999,
+                "victim.example",
+                "threat_to_life",
+                0,
+                "tonight",
+                "w@e.org",
+            ),
+            2_000,
+        )
+        .await;
+        let other = store
+            .claim_job_in(Lane::Other, 3_000, 60_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(other.kind, "fetch_evidence", "{name}");
+        for _ in 0..2 {
+            let page = store
+                .claim_job_in(Lane::Pages, 3_000, 60_000)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(page.kind, "page", "{name}");
+        }
+        assert!(
+            store
+                .claim_job_in(Lane::Pages, 3_000, 60_000)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        assert_eq!(
+            store.next_job_at_in(Lane::Pages).await.unwrap(),
+            Some(63_000),
+            "{name}: the leased pages come back when their lease ends"
+        );
+        assert_eq!(
+            store.next_job_at_in(Lane::Other).await.unwrap(),
+            Some(1_000)
+        );
     }
 }

@@ -134,6 +134,7 @@ impl Store {
             return Ok(None);
         }
         let (public_key, signature) = crate::audit::sign_checkpoint(key, head_seq, &head_hash, now);
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO audit_checkpoints (seq, hash, at, public_key, signature) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",

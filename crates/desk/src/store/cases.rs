@@ -179,85 +179,218 @@ impl Store {
         new: &NewReport,
         actor: &Actor,
     ) -> Result<SubmitOutcome, StoreError> {
-        let mut w = self.begin_write().await?;
-        let outcome = submit_in(&mut w, new, actor).await?;
-        if matches!(outcome, SubmitOutcome::Created { .. }) {
-            w.commit().await?;
-        }
-        Ok(outcome)
+        let mut out = self
+            .submit_reports(std::slice::from_ref(&(new.clone(), actor.clone())))
+            .await?;
+        out.pop()
+            .ok_or_else(|| StoreError::Conflict("a batch of one gave no outcome".into()))
     }
 
     /// Stores several reports in one transaction (group commit: one lock and one durable
     /// commit for the batch). When this returns, every `Created` report is committed. If the
     /// batch fails as a whole, nothing of it is committed.
+    ///
+    /// The outcome is the same as submitting the reports one after the other, but the batch
+    /// costs a fixed number of statements whatever its size: the duplicate, campaign and case
+    /// lookups are one `IN (…)` query each, the consequences are worked out in memory in
+    /// submission order, and the rows go in as multi-row inserts. The one approximation: the
+    /// campaign window of each similarity key starts at the earliest window start of the
+    /// batch's reports with that key (a few milliseconds wider for the later ones).
     pub async fn submit_reports(
         &self,
         batch: &[(NewReport, Actor)],
     ) -> Result<Vec<SubmitOutcome>, StoreError> {
-        let mut w = self.begin_write().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for (new, actor) in batch {
-            out.push(submit_in(&mut w, new, actor).await?);
+        if batch.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut w = self.begin_write().await?;
+        let out = submit_batch_in(&mut w, batch).await?;
         w.commit().await?;
         Ok(out)
     }
 }
 
-async fn submit_in(
+/// A JSON array, bound as one parameter (see [`super::Backend::json_rows`]).
+fn json_array(rows: Vec<serde_json::Value>) -> String {
+    serde_json::Value::Array(rows).to_string()
+}
+
+/// A case as the batch leaves it.
+struct CaseState {
+    id: String,
+    host: String,
+    status: String,
+    priority: i64,
+    opened_at: i64,
+    review_due: i64,
+    reviewed: Option<i64>,
+    campaign: bool,
+    /// Opened by this batch (inserted), else updated.
+    opened: bool,
+    changed: bool,
+}
+
+/// A new report as the batch stores it.
+struct Planned<'a> {
+    new: &'a NewReport,
+    id: String,
+    case_id: String,
+    at: i64,
+    campaign: bool,
+    notifier_key: String,
+}
+
+async fn submit_batch_in(
     w: &mut super::WriteTx<'_>,
-    new: &NewReport,
-    actor: &Actor,
-) -> Result<SubmitOutcome, StoreError> {
+    batch: &[(NewReport, Actor)],
+) -> Result<Vec<SubmitOutcome>, StoreError> {
+    use std::collections::HashMap;
+
+    // Duplicates, stored before or earlier in this batch.
+    let backend = w.backend;
+    let mut known: HashMap<String, (String, String, String)> = HashMap::new();
     {
-        let existing: Option<(String, String, String)> =
-            sqlx::query_as("SELECT id, receipt, content_hash FROM reports WHERE dedup_key = $1")
-                .bind(&new.dedup_key)
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        if let Some((report_id, receipt, content_hash)) = existing {
-            return Ok(SubmitOutcome::Duplicate {
-                report_id,
-                receipt,
-                same_content: content_hash == new.content_hash,
+        let keys: Vec<serde_json::Value> = batch
+            .iter()
+            .map(|(n, _)| serde_json::Value::from(n.dedup_key.as_str()))
+            .collect();
+        let sql = format!(
+            "SELECT dedup_key, id, receipt, content_hash FROM reports WHERE dedup_key IN ({})",
+            backend.json_list(1)
+        );
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(&sql)
+            .bind(json_array(keys))
+            .fetch_all(&mut *w.tx)
+            .await?;
+        for (k, id, receipt, hash) in rows {
+            known.insert(k, (id, receipt, hash));
+        }
+    }
+    let mut outcomes: Vec<Option<SubmitOutcome>> = vec![None; batch.len()];
+    let mut fresh: Vec<usize> = Vec::new();
+    for (i, (new, _)) in batch.iter().enumerate() {
+        if let Some((report_id, receipt, content_hash)) = known.get(&new.dedup_key) {
+            outcomes[i] = Some(SubmitOutcome::Duplicate {
+                report_id: report_id.clone(),
+                receipt: receipt.clone(),
+                same_content: *content_hash == new.content_hash,
+            });
+        } else {
+            let id = new_id("r_");
+            known.insert(
+                new.dedup_key.clone(),
+                (id.clone(), new.receipt.clone(), new.content_hash.clone()),
+            );
+            fresh.push(i);
+            outcomes[i] = Some(SubmitOutcome::Created {
+                report_id: id,
+                receipt: new.receipt.clone(),
+                case_id: String::new(),
+                campaign: false,
             });
         }
-        let report_id = new_id("r_");
+    }
+    if fresh.is_empty() {
+        return Ok(outcomes.into_iter().flatten().collect());
+    }
+
+    // Similar reports already stored, per similarity key.
+    let mut since: HashMap<&str, i64> = HashMap::new();
+    for &i in &fresh {
+        let n = &batch[i].0;
+        let e = since.entry(n.similarity_key.as_str()).or_insert(i64::MAX);
+        *e = (*e).min(n.campaign_since);
+    }
+    let mut similar: HashMap<String, i64> = HashMap::new();
+    {
+        let keys: Vec<serde_json::Value> = since
+            .iter()
+            .map(|(k, s)| serde_json::json!({ "k": k, "since": s }))
+            .collect();
+        let sql = format!(
+            "SELECT r.similarity_key, COUNT(*) FROM ({}) w JOIN reports r \
+             ON r.similarity_key = w.k AND r.submitted_at >= w.since GROUP BY r.similarity_key",
+            backend.json_rows(1, &[("k", "TEXT"), ("since", "BIGINT")])
+        );
+        let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
+            .bind(json_array(keys))
+            .fetch_all(&mut *w.tx)
+            .await?;
+        similar.extend(rows);
+    }
+
+    // The cases of the batch's hosts.
+    let mut cases: HashMap<String, CaseState> = HashMap::new();
+    {
+        let mut hosts: Vec<&str> = Vec::new();
+        for &i in &fresh {
+            let host = batch[i]
+                .0
+                .urls
+                .first()
+                .map(|(_, h)| h.as_str())
+                .ok_or_else(|| StoreError::Conflict("a report needs at least one URL".into()))?;
+            hosts.push(host);
+        }
+        hosts.sort_unstable();
+        hosts.dedup();
+        let sql = format!(
+            "SELECT id, host, status, priority, opened_at, review_due, first_reviewed_at, campaign \
+             FROM cases WHERE host IN ({})",
+            backend.json_list(1)
+        );
+        let list: Vec<serde_json::Value> =
+            hosts.iter().map(|h| serde_json::Value::from(*h)).collect();
+        for r in sqlx::query(&sql)
+            .bind(json_array(list))
+            .fetch_all(&mut *w.tx)
+            .await?
+        {
+            let c = CaseState {
+                id: get(&r, "id")?,
+                host: get(&r, "host")?,
+                status: get(&r, "status")?,
+                priority: get(&r, "priority")?,
+                opened_at: get(&r, "opened_at")?,
+                review_due: get(&r, "review_due")?,
+                reviewed: get(&r, "first_reviewed_at")?,
+                campaign: get::<i64>(&r, "campaign")? != 0,
+                opened: false,
+                changed: false,
+            };
+            cases.insert(c.host.clone(), c);
+        }
+    }
+
+    // Work out each report's consequences in submission order, as if stored one by one.
+    let mut planned: Vec<Planned<'_>> = Vec::with_capacity(fresh.len());
+    let mut in_batch: HashMap<&str, i64> = HashMap::new();
+    // Campaigns that crossed their threshold in this batch: (similarity key, window start).
+    let mut crossings: Vec<(&str, i64)> = Vec::new();
+    let mut case_order: Vec<String> = Vec::new();
+    for &i in &fresh {
+        let (new, actor) = &batch[i];
         let now = actor.at;
-        let similar: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM reports WHERE similarity_key = $1 AND submitted_at >= $2",
-        )
-        .bind(&new.similarity_key)
-        .bind(new.campaign_since)
-        .fetch_one(&mut *w.tx)
-        .await?;
-        let campaign = similar + 1 >= new.campaign_threshold;
-        let host = new
-            .urls
-            .first()
-            .map(|(_, h)| h.clone())
-            .ok_or_else(|| StoreError::Conflict("a report needs at least one URL".into()))?;
-        let case: Option<(String, String, i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, status, priority, review_due, first_reviewed_at FROM cases WHERE host = $1",
-        )
-        .bind(&host)
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        let case_id = match case {
+        let key = new.similarity_key.as_str();
+        let before =
+            similar.get(key).copied().unwrap_or(0) + in_batch.get(key).copied().unwrap_or(0);
+        *in_batch.entry(key).or_insert(0) += 1;
+        let campaign = before + 1 >= new.campaign_threshold;
+        // Mark the burst once, when it reaches the threshold: later near-identical reports are
+        // stored marked, earlier ones in the window are marked at the crossing (each report
+        // adds exactly one, so the count always passes through the threshold).
+        if campaign && before + 1 == new.campaign_threshold {
+            crossings.push((key, new.campaign_since));
+            for p in planned.iter_mut() {
+                if p.new.similarity_key == key && p.at >= new.campaign_since {
+                    p.campaign = true;
+                }
+            }
+        }
+        let host = new.urls.first().map(|(_, h)| h.clone()).unwrap_or_default();
+        let case_id = match cases.get_mut(&host) {
             None => {
                 let id = new_id("c_");
-                sqlx::query(
-                    "INSERT INTO cases (id, host, status, priority, opened_at, review_due, campaign) \
-                     VALUES ($1, $2, 'open', $3, $4, $5, $6)",
-                )
-                .bind(&id)
-                .bind(&host)
-                .bind(new.priority)
-                .bind(now)
-                .bind(new.review_due)
-                .bind(i64::from(campaign))
-                .execute(&mut *w.tx)
-                .await?;
                 w.audit(
                     actor,
                     "case.opened",
@@ -265,111 +398,62 @@ async fn submit_in(
                     serde_json::json!({ "host": host }),
                 )
                 .await?;
+                case_order.push(host.clone());
+                cases.insert(
+                    host.clone(),
+                    CaseState {
+                        id: id.clone(),
+                        host,
+                        status: "open".into(),
+                        priority: new.priority,
+                        opened_at: now,
+                        review_due: new.review_due,
+                        reviewed: None,
+                        campaign,
+                        opened: true,
+                        changed: true,
+                    },
+                );
                 id
             }
-            Some((id, status, priority, review_due, reviewed)) => {
-                let open = status == "open";
-                let priority = if open {
-                    priority.min(new.priority)
+            Some(c) => {
+                let open = c.status == "open";
+                c.priority = if open {
+                    c.priority.min(new.priority)
                 } else {
                     new.priority
                 };
-                let due = if open && reviewed.is_none() {
-                    review_due.min(new.review_due)
+                c.review_due = if open && c.reviewed.is_none() {
+                    c.review_due.min(new.review_due)
                 } else {
                     new.review_due
                 };
-                sqlx::query(
-                    "UPDATE cases SET status = 'open', priority = $2, review_due = $3, \
-                     first_reviewed_at = NULL, campaign = CASE WHEN $4 = 1 THEN 1 ELSE campaign END \
-                     WHERE id = $1",
-                )
-                .bind(&id)
-                .bind(priority)
-                .bind(due)
-                .bind(i64::from(campaign))
-                .execute(&mut *w.tx)
-                .await?;
-                id
+                c.status = "open".into();
+                c.reviewed = None;
+                c.campaign |= campaign;
+                if !c.changed {
+                    c.changed = true;
+                    case_order.push(c.host.clone());
+                }
+                c.id.clone()
             }
         };
-        // Mark the burst once, when it reaches the threshold: later near-identical reports are
-        // inserted marked, and earlier ones in the window were marked at the crossing (each
-        // report adds exactly one, so the count always passes through the threshold). Doing it
-        // for every report of a campaign rewrote the whole burst each time.
-        if campaign && similar + 1 == new.campaign_threshold {
-            sqlx::query(
-                "UPDATE reports SET campaign = 1 WHERE similarity_key = $1 AND submitted_at >= $2",
-            )
-            .bind(&new.similarity_key)
-            .bind(new.campaign_since)
-            .execute(&mut *w.tx)
-            .await?;
-        }
-        let notifier_key = crate::triage::notifier_key(new.notifier_email.as_deref(), &report_id);
-        sqlx::query(
-            "INSERT INTO reports (id, receipt, case_id, category, explanation, notifier_name, \
-             notifier_email, notifier_key, good_faith, submitted_at, source_ip, dedup_key, \
-             content_hash, follow_hash, priority, signal_priority, similarity_key, campaign) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-        )
-        .bind(&report_id)
-        .bind(&new.receipt)
-        .bind(&case_id)
-        .bind(&new.category)
-        .bind(&new.explanation)
-        .bind(&new.notifier_name)
-        .bind(&new.notifier_email)
-        .bind(&notifier_key)
-        .bind(i64::from(new.good_faith))
-        .bind(now)
-        .bind(&new.source_ip)
-        .bind(&new.dedup_key)
-        .bind(&new.content_hash)
-        .bind(&new.follow_hash)
-        .bind(new.priority)
-        .bind(new.signal_priority)
-        .bind(&new.similarity_key)
-        .bind(i64::from(campaign))
-        .execute(&mut *w.tx)
-        .await?;
-        for (i, (url, host)) in new.urls.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO report_urls (report_id, position, url, host) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&report_id)
-            .bind(i as i64)
-            .bind(url)
-            .bind(host)
-            .execute(&mut *w.tx)
-            .await?;
-            if new.fetch_evidence {
-                super::jobs::enqueue_in(
-                    w,
-                    "fetch_evidence",
-                    &serde_json::json!({ "report_id": report_id, "url": url }),
-                    now,
-                )
-                .await?;
-            }
-        }
-        if new.page {
-            for channel in ["webhook", "email"] {
-                super::jobs::enqueue_in(
-                    w,
-                    "page",
-                    &serde_json::json!({ "report_id": report_id, "case_id": case_id, "channel": channel }),
-                    now,
-                )
-                .await?;
-            }
-        }
+        let id = match &outcomes[i] {
+            Some(SubmitOutcome::Created { report_id, .. }) => report_id.clone(),
+            _ => return Err(StoreError::Conflict("batch bookkeeping".into())),
+        };
+        outcomes[i] = Some(SubmitOutcome::Created {
+            report_id: id.clone(),
+            receipt: new.receipt.clone(),
+            case_id: case_id.clone(),
+            campaign,
+        });
         w.audit(
             actor,
             "report.submitted",
             &format!("case:{case_id}"),
             serde_json::json!({
-                "report": report_id,
+                "report": id,
                 "receipt": new.receipt,
                 "category": new.category,
                 "priority": new.priority,
@@ -379,13 +463,168 @@ async fn submit_in(
             }),
         )
         .await?;
-        Ok(SubmitOutcome::Created {
-            report_id,
-            receipt: new.receipt.clone(),
+        planned.push(Planned {
+            notifier_key: crate::triage::notifier_key(new.notifier_email.as_deref(), &id),
+            new,
+            id,
             case_id,
+            at: now,
             campaign,
-        })
+        });
     }
+
+    // Writes: earlier reports of crossed campaigns, cases, reports, URLs, jobs.
+    for (key, since) in crossings {
+        sqlx::query(
+            "UPDATE reports SET campaign = 1 WHERE similarity_key = $1 AND submitted_at >= $2",
+        )
+        .bind(key)
+        .bind(since)
+        .execute(&mut *w.tx)
+        .await?;
+    }
+    let (opened, updated): (Vec<&CaseState>, Vec<&CaseState>) = case_order
+        .iter()
+        .filter_map(|h| cases.get(h))
+        .partition(|c| c.opened);
+    let case_cols = [
+        ("id", "TEXT"),
+        ("host", "TEXT"),
+        ("status", "TEXT"),
+        ("priority", "BIGINT"),
+        ("opened_at", "BIGINT"),
+        ("review_due", "BIGINT"),
+        ("campaign", "BIGINT"),
+    ];
+    let case_rows = |list: &[&CaseState]| {
+        json_array(
+            list.iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "id": c.id, "host": c.host, "status": c.status, "priority": c.priority,
+                        "opened_at": c.opened_at, "review_due": c.review_due,
+                        "campaign": i64::from(c.campaign),
+                    })
+                })
+                .collect(),
+        )
+    };
+    if !opened.is_empty() {
+        let sql = format!(
+            "INSERT INTO cases (id, host, status, priority, opened_at, review_due, campaign) {}",
+            backend.json_rows(1, &case_cols)
+        );
+        sqlx::query(&sql)
+            .bind(case_rows(&opened))
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    if !updated.is_empty() {
+        let sql = format!(
+            "UPDATE cases SET status = 'open', first_reviewed_at = NULL, priority = u.priority, \
+             review_due = u.review_due, campaign = u.campaign FROM ({}) u WHERE cases.id = u.id",
+            backend.json_rows(1, &case_cols)
+        );
+        sqlx::query(&sql)
+            .bind(case_rows(&updated))
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    let report_rows: Vec<serde_json::Value> = planned
+        .iter()
+        .map(|p| {
+            let n = p.new;
+            serde_json::json!({
+                "id": p.id, "receipt": n.receipt, "case_id": p.case_id, "category": n.category,
+                "explanation": n.explanation, "notifier_name": n.notifier_name,
+                "notifier_email": n.notifier_email, "notifier_key": p.notifier_key,
+                "good_faith": i64::from(n.good_faith), "submitted_at": p.at,
+                "source_ip": n.source_ip, "dedup_key": n.dedup_key,
+                "content_hash": n.content_hash, "follow_hash": n.follow_hash,
+                "priority": n.priority, "signal_priority": n.signal_priority,
+                "similarity_key": n.similarity_key, "campaign": i64::from(p.campaign),
+            })
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO reports (id, receipt, case_id, category, explanation, notifier_name, \
+         notifier_email, notifier_key, good_faith, submitted_at, source_ip, dedup_key, \
+         content_hash, follow_hash, priority, signal_priority, similarity_key, campaign) {}",
+        backend.json_rows(
+            1,
+            &[
+                ("id", "TEXT"),
+                ("receipt", "TEXT"),
+                ("case_id", "TEXT"),
+                ("category", "TEXT"),
+                ("explanation", "TEXT"),
+                ("notifier_name", "TEXT"),
+                ("notifier_email", "TEXT"),
+                ("notifier_key", "TEXT"),
+                ("good_faith", "BIGINT"),
+                ("submitted_at", "BIGINT"),
+                ("source_ip", "TEXT"),
+                ("dedup_key", "TEXT"),
+                ("content_hash", "TEXT"),
+                ("follow_hash", "TEXT"),
+                ("priority", "BIGINT"),
+                ("signal_priority", "BIGINT"),
+                ("similarity_key", "TEXT"),
+                ("campaign", "BIGINT"),
+            ]
+        )
+    );
+    sqlx::query(&sql)
+        .bind(json_array(report_rows))
+        .execute(&mut *w.tx)
+        .await?;
+    let url_rows: Vec<serde_json::Value> = planned
+        .iter()
+        .flat_map(|p| {
+            p.new.urls.iter().enumerate().map(move |(i, (u, h))| {
+                serde_json::json!({ "report_id": p.id, "position": i as i64, "url": u, "host": h })
+            })
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO report_urls (report_id, position, url, host) {}",
+        backend.json_rows(
+            1,
+            &[
+                ("report_id", "TEXT"),
+                ("position", "BIGINT"),
+                ("url", "TEXT"),
+                ("host", "TEXT"),
+            ]
+        )
+    );
+    sqlx::query(&sql)
+        .bind(json_array(url_rows))
+        .execute(&mut *w.tx)
+        .await?;
+    // Pages first, so that the pager's jobs have the lowest ids of the batch.
+    let mut jobs: Vec<(&str, String, i64)> = Vec::new();
+    for p in planned.iter().filter(|p| p.new.page) {
+        for channel in ["webhook", "email"] {
+            jobs.push((
+                "page",
+                serde_json::json!({ "report_id": p.id, "case_id": p.case_id, "channel": channel })
+                    .to_string(),
+                p.at,
+            ));
+        }
+    }
+    for p in planned.iter().filter(|p| p.new.fetch_evidence) {
+        for (url, _) in &p.new.urls {
+            jobs.push((
+                "fetch_evidence",
+                serde_json::json!({ "report_id": p.id, "url": url }).to_string(),
+                p.at,
+            ));
+        }
+    }
+    super::jobs::enqueue_many_in(w, &jobs).await?;
+    Ok(outcomes.into_iter().flatten().collect())
 }
 
 impl Store {

@@ -12,6 +12,11 @@
 //! Every write runs in a transaction that first takes the audit chain's head row
 //! (`UPDATE audit_head … RETURNING`), so writes are serialised across processes on both engines
 //! and each state change commits together with its audit entry.
+//!
+//! On SQLite, writers of this process also queue on an async, first-come-first-served lock
+//! before touching the database: SQLite has one writer at a time and its busy handler retries
+//! by sleeping (up to 100 ms a try), so a writer that loses the race to a busy intake could
+//! wait for many batches; queued on the lock it waits for at most the writes ahead of it.
 
 mod audit;
 mod cases;
@@ -21,6 +26,8 @@ mod evidence;
 mod jobs;
 mod referrals;
 mod users;
+
+use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};
@@ -33,7 +40,7 @@ pub use dueprocess::{
     ResponseRow, StatementRow,
 };
 pub use evidence::{EvidenceRow, NewEvidence};
-pub use jobs::Job;
+pub use jobs::{Job, Lane};
 pub use referrals::{AuthorityResponseRow, NewAuthorityResponse, NewReferral, ReferralRow};
 pub use users::{Role, SessionRow, UserRow};
 
@@ -47,6 +54,41 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL.
     Postgres,
+}
+
+impl Backend {
+    /// A row source over a JSON array of objects bound as `$param`, with the given columns
+    /// (name, `TEXT` or `BIGINT`), for bulk inserts, updates and joins. One parameter, so the
+    /// statement's text is the same whatever the number of rows: prepared once per connection,
+    /// and no engine's limit on bound parameters applies.
+    pub(crate) fn json_rows(self, param: usize, cols: &[(&str, &str)]) -> String {
+        match self {
+            Backend::Sqlite => {
+                let list: Vec<String> = cols
+                    .iter()
+                    .map(|(c, _)| format!("json_extract(value, '$.{c}') AS {c}"))
+                    .collect();
+                format!("SELECT {} FROM json_each(${param})", list.join(", "))
+            }
+            Backend::Postgres => {
+                let names: Vec<String> = cols.iter().map(|(c, _)| format!("x.{c}")).collect();
+                let types: Vec<String> = cols.iter().map(|(c, t)| format!("{c} {t}")).collect();
+                format!(
+                    "SELECT {} FROM json_to_recordset(CAST(${param} AS json)) AS x({})",
+                    names.join(", "),
+                    types.join(", ")
+                )
+            }
+        }
+    }
+
+    /// The strings of a JSON array bound as `$param`, as a one-column subquery (for `IN`).
+    pub(crate) fn json_list(self, param: usize) -> String {
+        match self {
+            Backend::Sqlite => format!("SELECT value FROM json_each(${param})"),
+            Backend::Postgres => format!("SELECT json_array_elements_text(CAST(${param} AS json))"),
+        }
+    }
 }
 
 /// Why a store operation failed.
@@ -74,6 +116,8 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: the in-process writers' queue (see the module's documentation).
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Audit data for a write: who did it and when.
@@ -111,6 +155,10 @@ impl Store {
                                 "PRAGMA synchronous=FULL",
                                 "PRAGMA busy_timeout=15000",
                                 "PRAGMA foreign_keys=ON",
+                                // 64 MiB of page cache per connection (the default is 2 MiB):
+                                // the intake's index lookups otherwise re-read pages from the
+                                // OS on every batch.
+                                "PRAGMA cache_size=-65536",
                             ] {
                                 sqlx::Executor::execute(&mut *conn, pragma).await?;
                             }
@@ -131,7 +179,85 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store::new(pool, backend))
+    }
+
+    fn new(pool: AnyPool, backend: Backend) -> Store {
+        let write_lock =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Store {
+            pool,
+            backend,
+            write_lock,
+        }
+    }
+
+    /// Connects to `url` without touching the schema, for tools that only read (`rempart audit
+    /// verify`): a SQLite file is opened read-only and must exist; a PostgreSQL session is set
+    /// to read-only transactions. Fails if the schema is missing or older than this build's.
+    pub async fn connect_read_only(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let base = url.split('?').next().unwrap_or(url);
+                AnyPoolOptions::new()
+                    .max_connections(2)
+                    .connect(&format!("{base}?mode=ro"))
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(2)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::Executor::execute(
+                                &mut *conn,
+                                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+        };
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| StoreError::Conflict(format!("no desk schema in this database ({e})")))?;
+        let missing: Vec<i64> = migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect();
+        if !missing.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "the database's schema is not up to date (migrations {missing:?} not applied); \
+                 start the desk on it once to migrate"
+            )));
+        }
+        Ok(Store::new(pool, backend))
+    }
+
+    /// Waits for this process's turn to write (SQLite); `None` on PostgreSQL, whose row locks
+    /// queue writers fairly.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// The engine.
@@ -146,6 +272,7 @@ impl Store {
 
     /// Starts a write transaction holding the audit chain's head.
     async fn begin_write(&self) -> Result<WriteTx<'static>, StoreError> {
+        let turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let (seq, hash): (i64, String) =
             sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
@@ -153,6 +280,8 @@ impl Store {
                 .await?;
         Ok(WriteTx {
             tx,
+            _turn: turn,
+            backend: self.backend,
             head_seq: seq,
             head_hash: hash,
             appended: Vec::new(),
@@ -165,6 +294,9 @@ impl Store {
 /// commit.
 pub(crate) struct WriteTx<'c> {
     pub(crate) tx: Transaction<'c, Any>,
+    /// Held until commit or rollback (declared after `tx`, so dropped after it).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    pub(crate) backend: Backend,
     head_seq: i64,
     head_hash: String,
     appended: Vec<i64>,
@@ -208,43 +340,42 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Writes the pending audit entries, up to 500 rows per statement.
+    /// Writes the pending audit entries in one statement.
     async fn flush_audit(&mut self) -> Result<(), StoreError> {
-        for chunk in self.pending.chunks(500) {
-            let mut sql = String::from(
-                "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 8;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
-            }
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(e.seq)
-                    .bind(e.at)
-                    .bind(&e.actor)
-                    .bind(&e.action)
-                    .bind(&e.subject)
-                    .bind(&e.details)
-                    .bind(&e.prev_hash)
-                    .bind(&e.hash);
-            }
-            q.execute(&mut *self.tx).await?;
+        if self.pending.is_empty() {
+            return Ok(());
         }
+        let rows: Vec<serde_json::Value> = self
+            .pending
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
+                    "subject": e.subject, "details": e.details, "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                })
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) {}",
+            self.backend.json_rows(
+                1,
+                &[
+                    ("seq", "BIGINT"),
+                    ("at", "BIGINT"),
+                    ("actor", "TEXT"),
+                    ("action", "TEXT"),
+                    ("subject", "TEXT"),
+                    ("details", "TEXT"),
+                    ("prev_hash", "TEXT"),
+                    ("hash", "TEXT"),
+                ]
+            )
+        );
+        sqlx::query(&sql)
+            .bind(serde_json::Value::Array(rows).to_string())
+            .execute(&mut *self.tx)
+            .await?;
         self.pending.clear();
         Ok(())
     }

@@ -127,6 +127,16 @@ impl Store {
         Ok(id)
     }
 
+    /// The login names of the accounts with a role, oldest first.
+    pub async fn usernames_with_role(&self, role: Role) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT username FROM users WHERE role = $1 ORDER BY created_at, username",
+        )
+        .bind(role.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// An account by login name.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
         let row: Option<(String, String, String, String)> = sqlx::query_as(
@@ -197,6 +207,7 @@ impl Store {
 
     /// Ends a session.
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&self.pool)

@@ -21,9 +21,9 @@ pub(crate) struct Intake {
 
 impl Intake {
     /// Starts the writer task; it ends when every `Intake` is dropped.
-    pub(crate) fn spawn(store: Store, jobs: Arc<Notify>, checkpoints: Checkpoints) -> Intake {
+    pub(crate) fn spawn(store: Store, wake: Wake, checkpoints: Checkpoints) -> Intake {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(store, jobs, checkpoints, rx));
+        tokio::spawn(run(store, wake, checkpoints, rx));
         Intake { tx }
     }
 
@@ -43,6 +43,27 @@ impl Intake {
     }
 }
 
+/// The job workers to wake after a commit: the pager at once when a P0 report is in, the
+/// other worker when there is evidence to fetch.
+#[derive(Clone)]
+pub(crate) struct Wake {
+    pub(crate) jobs: Arc<Notify>,
+    pub(crate) pages: Arc<Notify>,
+}
+
+impl Wake {
+    fn after(&self, new: &NewReport, outcome: &Result<SubmitOutcome, StoreError>) {
+        if matches!(outcome, Ok(SubmitOutcome::Created { .. })) {
+            if new.page {
+                self.pages.notify_one();
+            }
+            if new.fetch_evidence {
+                self.jobs.notify_one();
+            }
+        }
+    }
+}
+
 /// What the writer needs to sign audit checkpoints after its commits.
 pub(crate) struct Checkpoints {
     pub(crate) key: ed25519_dalek::SigningKey,
@@ -52,7 +73,7 @@ pub(crate) struct Checkpoints {
 
 async fn run(
     store: Store,
-    jobs: Arc<Notify>,
+    wake: Wake,
     checkpoints: Checkpoints,
     mut rx: mpsc::Receiver<(NewReport, Actor, Reply)>,
 ) {
@@ -62,14 +83,10 @@ async fn run(
             batch.drain(..).map(|(n, a, r)| ((n, a), r)).unzip();
         match store.submit_reports(&items).await {
             Ok(outcomes) => {
-                if outcomes
-                    .iter()
-                    .any(|o| matches!(o, SubmitOutcome::Created { .. }))
-                {
-                    jobs.notify_one();
-                }
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+                for (((new, _), reply), outcome) in items.iter().zip(replies).zip(outcomes) {
+                    let outcome = Ok(outcome);
+                    wake.after(new, &outcome);
+                    let _ = reply.send(outcome);
                 }
             }
             Err(e) => {
@@ -78,9 +95,7 @@ async fn run(
                 tracing::warn!(error = %e, size = items.len(), "intake batch failed; retrying one by one");
                 for ((new, actor), reply) in items.iter().zip(replies) {
                     let r = store.submit_report(new, actor).await;
-                    if matches!(r, Ok(SubmitOutcome::Created { .. })) {
-                        jobs.notify_one();
-                    }
+                    wake.after(new, &r);
                     let _ = reply.send(r);
                 }
             }

@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) signals: Arc<dyn SignalsHook>,
     pub(crate) policy_version: watch::Sender<u64>,
     pub(crate) jobs: Arc<Notify>,
+    /// Wakes the pager (P0 pages have a worker of their own).
+    pub(crate) pages: Arc<Notify>,
     pub(crate) intake: batch::Intake,
     pub(crate) limiter: ratelimit::RateLimiter,
     pub(crate) i18n: I18n,
@@ -166,9 +168,13 @@ impl Desk {
         let (policy_version, _) = watch::channel(current);
         let limiter = ratelimit::RateLimiter::new(config.intake.per_ip_per_minute);
         let jobs = Arc::new(Notify::new());
+        let pages = Arc::new(Notify::new());
         let intake = batch::Intake::spawn(
             store.clone(),
-            jobs.clone(),
+            batch::Wake {
+                jobs: jobs.clone(),
+                pages: pages.clone(),
+            },
             batch::Checkpoints {
                 key: keys.audit.clone(),
                 every: config.checkpoint_every,
@@ -184,6 +190,7 @@ impl Desk {
                 signals,
                 policy_version,
                 jobs,
+                pages,
                 intake,
                 limiter,
                 i18n: I18n::default(),
@@ -402,6 +409,7 @@ pub async fn create_admin(config: &DeskConfig, username: &str) -> anyhow::Result
 /// Verifies the audit log of the configured database against the desk's key.
 pub async fn audit_verify(config: &DeskConfig) -> anyhow::Result<crate::audit::AuditReport> {
     let key = Keys::audit_public(&config.key_dir)?;
-    let store = Store::connect(&config.database).await?;
+    // Read-only: verifying must not change (or migrate) the database it examines.
+    let store = Store::connect_read_only(&config.database).await?;
     Ok(crate::audit::verify_store(&store, &key).await?)
 }
