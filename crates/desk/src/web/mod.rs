@@ -12,8 +12,8 @@ mod pages;
 mod portal;
 mod ratelimit;
 mod referral;
-mod transparency;
 mod scan;
+mod transparency;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
