@@ -954,6 +954,29 @@ address = "127.0.0.1:9000"
     }
 
     #[test]
+    fn connection_and_slow_client_limits_are_checked_with_their_location() {
+        let text = format!(
+            "{GOOD}\n[limits]\nmax_connections_per_ip = 8\nheader_timeout_s = 0\nh2_max_header_list_bytes = 10\n"
+        );
+        let err = parse(&text).unwrap_err();
+        let lines: Vec<usize> = err.0.iter().map(|p| p.line).collect();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(
+            err.0[0].message.contains("limits.header_timeout_s"),
+            "{err}"
+        );
+        assert!(
+            err.0[1].message.contains("limits.h2_max_header_list_bytes"),
+            "{err}"
+        );
+        assert_eq!(lines, vec![13, 14]);
+        assert_eq!(err.0[0].column, 20);
+        let ok = parse(&format!("{GOOD}\n[limits]\nmax_connections_per_ip = 8\n")).expect("valid");
+        assert_eq!(*ok.limits.max_connections_per_ip.get_ref(), 8);
+        assert_eq!(*ok.limits.header_timeout_s.get_ref(), 10);
+    }
+
+    #[test]
     fn unknown_field_is_located() {
         let text = GOOD.replace("address =", "adress =");
         let err = parse(&text).unwrap_err();

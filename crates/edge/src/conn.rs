@@ -317,28 +317,24 @@ pub fn on_request_head(session: &mut pingora::proxy::Session, limits: &Limits) {
     }
 }
 
-/// Called by the proxy for each piece of request body read: `Err` when the body has been
+/// Called by the proxy for each piece of request body read: whether the body has been
 /// arriving for at least one window at less than the minimum rate (the caller answers 408).
-pub fn on_request_body(bytes: usize, limits: &Limits) -> Result<(), ()> {
+pub fn body_too_slow(bytes: usize, limits: &Limits) -> bool {
     let min_rate = *limits.min_body_rate.get_ref();
     if min_rate == 0 {
-        return Ok(());
+        return false;
     }
     let window = Duration::from_secs(*limits.body_rate_window_s.get_ref());
     REQUEST
         .try_with(|w| {
             let total = w.body_bytes.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
             let Some(start) = w.head_at.get() else {
-                return Ok(());
+                return false;
             };
             let elapsed = start.elapsed();
-            if elapsed >= window && (total as f64) < min_rate as f64 * elapsed.as_secs_f64() {
-                Err(())
-            } else {
-                Ok(())
-            }
+            elapsed >= window && (total as f64) < min_rate as f64 * elapsed.as_secs_f64()
         })
-        .unwrap_or(Ok(()))
+        .unwrap_or(false)
 }
 
 /// The HTTP/2 settings: Pingora's bounded defaults with the configured limits. `h2` itself

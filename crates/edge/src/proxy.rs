@@ -218,7 +218,7 @@ impl ProxyHttp for EdgeProxy {
         _ctx: &mut Self::CTX,
     ) -> Result<()> {
         let n = body.as_ref().map_or(0, |b| b.len());
-        if crate::conn::on_request_body(n, &self.state.config.load().limits).is_err() {
+        if crate::conn::body_too_slow(n, &self.state.config.load().limits) {
             self.state
                 .metrics
                 .edge_answers
