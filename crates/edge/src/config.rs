@@ -445,6 +445,62 @@ pub struct Limits {
     /// a client's own `Keep-Alive: timeout=`, would keep it forever).
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_s: u64,
+    /// Concurrent connections from one client (an IPv4 address, an IPv6 /64); more are closed
+    /// at accept, before TLS. 0: no cap.
+    #[serde(default = "zero")]
+    pub max_connections_per_ip: Spanned<u64>,
+    /// Concurrent client connections in total; more are closed at accept. 0: no cap.
+    #[serde(default = "zero")]
+    pub max_connections: Spanned<u64>,
+    /// Seconds a client has to send a whole HTTP/1 request head, however it trickles it (each
+    /// read alone would be allowed 60 s); then the connection is closed.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_s: Spanned<u64>,
+    /// Slowest request body accepted (bytes/s, averaged from the head over at least
+    /// `body_rate_window_s`; a body stalled for a whole window also fails) → 408. 0: off.
+    #[serde(default = "default_min_rate")]
+    pub min_body_rate: Spanned<u64>,
+    /// The window for `min_body_rate`, and the longest an HTTP/2 response write may wait.
+    #[serde(default = "default_rate_window")]
+    pub body_rate_window_s: Spanned<u64>,
+    /// Slowest response read accepted (bytes/s): an HTTP/1 write of n bytes must finish within
+    /// n / rate seconds (at least 1 s). 0: off.
+    #[serde(default = "default_min_rate")]
+    pub min_response_rate: Spanned<u64>,
+    /// HTTP/2 streams a client may have open at once on a connection.
+    #[serde(default = "default_h2_streams")]
+    pub h2_max_concurrent_streams: Spanned<u64>,
+    /// Largest decoded HTTP/2 header list (bytes); a larger one is refused.
+    #[serde(default = "default_h2_header_list")]
+    pub h2_max_header_list_bytes: Spanned<u64>,
+    /// Streams a client may reset before they are served (rapid reset); more → GOAWAY.
+    #[serde(default = "default_h2_pending_resets")]
+    pub h2_max_pending_accept_reset_streams: Spanned<u64>,
+}
+
+fn spanned<T>(v: T) -> Spanned<T> {
+    Spanned::new(0..0, v)
+}
+fn zero() -> Spanned<u64> {
+    spanned(0)
+}
+fn default_header_timeout() -> Spanned<u64> {
+    spanned(10)
+}
+fn default_min_rate() -> Spanned<u64> {
+    spanned(512)
+}
+fn default_rate_window() -> Spanned<u64> {
+    spanned(10)
+}
+fn default_h2_streams() -> Spanned<u64> {
+    spanned(100)
+}
+fn default_h2_header_list() -> Spanned<u64> {
+    spanned(64 * 1024)
+}
+fn default_h2_pending_resets() -> Spanned<u64> {
+    spanned(20)
 }
 
 fn default_idle_timeout() -> u64 {
@@ -468,6 +524,15 @@ impl Default for Limits {
             max_header_bytes: default_max_headers(),
             max_header_count: default_max_header_count(),
             idle_timeout_s: default_idle_timeout(),
+            max_connections_per_ip: zero(),
+            max_connections: zero(),
+            header_timeout_s: default_header_timeout(),
+            min_body_rate: default_min_rate(),
+            body_rate_window_s: default_rate_window(),
+            min_response_rate: default_min_rate(),
+            h2_max_concurrent_streams: default_h2_streams(),
+            h2_max_header_list_bytes: default_h2_header_list(),
+            h2_max_pending_accept_reset_streams: default_h2_pending_resets(),
         }
     }
 }
@@ -698,6 +763,69 @@ impl EdgeConfig {
                     "limits.idle_timeout_s must be at least 1 (idle connections would never close)"
                         .into(),
                 ),
+            );
+        }
+        {
+            let l = &self.limits;
+            let mut range = |v: &Spanned<u64>, key: &str, min: u64, max: u64, why: &str| {
+                if *v.get_ref() < min || *v.get_ref() > max {
+                    problems.push(locate.at(
+                        v.span().start,
+                        format!("limits.{key} must be between {min} and {max} ({why})"),
+                    ));
+                }
+            };
+            let big = u64::from(u32::MAX);
+            range(
+                &l.max_connections_per_ip,
+                "max_connections_per_ip",
+                0,
+                big,
+                "0 = no cap",
+            );
+            range(&l.max_connections, "max_connections", 0, big, "0 = no cap");
+            range(&l.header_timeout_s, "header_timeout_s", 1, 3600, "seconds");
+            range(
+                &l.min_body_rate,
+                "min_body_rate",
+                0,
+                big,
+                "bytes/s, 0 = off",
+            );
+            range(
+                &l.body_rate_window_s,
+                "body_rate_window_s",
+                1,
+                3600,
+                "seconds",
+            );
+            range(
+                &l.min_response_rate,
+                "min_response_rate",
+                0,
+                big,
+                "bytes/s, 0 = off",
+            );
+            range(
+                &l.h2_max_concurrent_streams,
+                "h2_max_concurrent_streams",
+                1,
+                big,
+                "streams",
+            );
+            range(
+                &l.h2_max_header_list_bytes,
+                "h2_max_header_list_bytes",
+                1024,
+                big,
+                "bytes",
+            );
+            range(
+                &l.h2_max_pending_accept_reset_streams,
+                "h2_max_pending_accept_reset_streams",
+                1,
+                100_000,
+                "streams",
             );
         }
         if self.listen.threads == 0 || self.listen.threads > 256 {
@@ -1353,6 +1481,29 @@ address = "127.0.0.1:9000"
         let c = parse(GOOD).expect("valid");
         assert_eq!(c.zones[0].hosts.len(), 2);
         assert_eq!(c.limits.max_uri_bytes, 8192);
+    }
+
+    #[test]
+    fn connection_and_slow_client_limits_are_checked_with_their_location() {
+        let text = format!(
+            "{GOOD}\n[limits]\nmax_connections_per_ip = 8\nheader_timeout_s = 0\nh2_max_header_list_bytes = 10\n"
+        );
+        let err = parse(&text).unwrap_err();
+        let lines: Vec<usize> = err.0.iter().map(|p| p.line).collect();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(
+            err.0[0].message.contains("limits.header_timeout_s"),
+            "{err}"
+        );
+        assert!(
+            err.0[1].message.contains("limits.h2_max_header_list_bytes"),
+            "{err}"
+        );
+        assert_eq!(lines, vec![13, 14]);
+        assert_eq!(err.0[0].column, 20);
+        let ok = parse(&format!("{GOOD}\n[limits]\nmax_connections_per_ip = 8\n")).expect("valid");
+        assert_eq!(*ok.limits.max_connections_per_ip.get_ref(), 8);
+        assert_eq!(*ok.limits.header_timeout_s.get_ref(), 10);
     }
 
     #[test]

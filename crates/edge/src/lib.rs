@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod challenge;
 pub mod config;
+pub mod conn;
 pub mod control;
 pub mod fleet;
 pub mod headers;
@@ -53,9 +54,11 @@ pub struct RunOptions {
 
 /// Drops connections from addresses on the provider-wide deny list at accept, before any TLS
 /// work is spent on them.
+/// Also drops, silently, connections over the connection caps (see [`conn`]).
 #[derive(Debug)]
 struct AcceptFilter {
     state: Arc<EdgeState>,
+    conns: Arc<conn::ConnTracker>,
 }
 
 #[async_trait]
@@ -69,6 +72,10 @@ impl pingora::listeners::ConnectionFilter for AcceptFilter {
                 .edge_answers
                 .with_label_values(&["ip_denied_at_accept"])
                 .inc();
+            return false;
+        }
+        if let Some(why) = self.conns.would_refuse(addr.ip()) {
+            self.conns.refused(why);
             return false;
         }
         true
@@ -204,26 +211,33 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
+    let conns = conn::ConnTracker::new(state.clone())?;
+    let accept_filter = Arc::new(AcceptFilter {
+        state: state.clone(),
+        conns: conns.clone(),
+    });
+    // The proxy wrapped in the connection defences (caps, head deadline, HTTP/2 limits).
+    let server_conf = server.configuration.clone();
+    let guarded = |tls: bool| {
+        conn::Guarded::new(
+            pingora::proxy::http_proxy(&server_conf, proxy::EdgeProxy::new(state.clone(), tls)),
+            state.clone(),
+            conns.clone(),
+        )
+    };
     if !config.listen.http.is_empty() {
-        let mut http = pingora::proxy::http_proxy_service_with_name(
-            &server.configuration,
-            proxy::EdgeProxy::new(state.clone(), false),
-            "rempart http",
-        );
+        let mut http = Service::new("rempart http".to_string(), guarded(false));
         for a in &config.listen.http {
             http.add_listener(ListenerConfig::tcp(a.get_ref().as_str()).l4_buffer(l4_buffer()));
         }
-        http.set_connection_filter(Arc::new(AcceptFilter {
-            state: state.clone(),
-        }));
+        http.set_connection_filter(accept_filter.clone());
         server.add_service(http);
     }
     if !config.listen.https.is_empty() {
-        let mut https = pingora::proxy::http_proxy_service_with_name(
-            &server.configuration,
-            proxy::EdgeProxy::new(state.clone(), true),
-            "rempart https",
-        );
+        let mut https = Service::new("rempart https".to_string(), guarded(true));
+        https
+            .endpoints()
+            .set_pre_tls_callback(Arc::new(conn::PreTlsCount(conns.clone())));
         for a in &config.listen.https {
             let mut tls =
                 TlsSettings::with_callbacks(Box::new(SniCapture)).context("TLS settings")?;
@@ -235,6 +249,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
                     .l4_buffer(l4_buffer()),
             );
         }
+        https.set_connection_filter(accept_filter.clone());
         server.add_service(https);
     }
     if let Some(admin) = &config.listen.admin {

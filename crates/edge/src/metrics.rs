@@ -176,6 +176,14 @@ impl Metrics {
         })
     }
 
+    /// Registers a metric kept by another part of the edge (connection caps, …).
+    pub fn register(
+        &self,
+        c: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(c)
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> Vec<u8> {
         let mut buf = Vec::new();

