@@ -232,6 +232,23 @@ pub struct RateLimit {
     /// a client holding a valid clearance passes).
     #[serde(default)]
     pub action: RateAction,
+    /// What is counted: each `client` address (the default) or the `zone` as a whole (every
+    /// request of the scope against one budget, for floods from many addresses that each stay
+    /// under a per-address limit; best with `action = "challenge"`, so that cleared clients
+    /// keep passing while the budget is spent).
+    #[serde(default)]
+    pub key: RateKey,
+}
+
+/// What a rate limit counts requests by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateKey {
+    /// Each client address (IPv6 by `ipv6_prefix`).
+    #[default]
+    Client,
+    /// The whole scope (the zone, or every zone for a provider-wide limit): one budget.
+    Zone,
 }
 
 /// What a rate limit does with a client over it.

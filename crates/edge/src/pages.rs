@@ -75,10 +75,13 @@ pub fn wants_json(accept: Option<&str>) -> bool {
     json_q > 0.0 && json_q >= html_q
 }
 
-/// The translated strings.
+/// The translated strings, and the pages that never change, rendered once.
 pub struct Catalog {
     en: FluentBundle<FluentResource>,
     fr: FluentBundle<FluentResource>,
+    /// The 429 page in HTML, per language (English, French), with its length: a refusal
+    /// under a flood costs no formatting and no allocation for its body.
+    rate_limited: [(bytes::Bytes, http::HeaderValue); 2],
 }
 
 impl std::fmt::Debug for Catalog {
@@ -102,14 +105,45 @@ fn bundle(lang: LanguageIdentifier, source: &str) -> FluentBundle<FluentResource
 
 impl Default for Catalog {
     fn default() -> Self {
-        Catalog {
+        let mut catalog = Catalog {
             en: bundle(langid!("en"), include_str!("../locales/en.ftl")),
             fr: bundle(langid!("fr"), include_str!("../locales/fr.ftl")),
-        }
+            rate_limited: std::array::from_fn(|_| {
+                (bytes::Bytes::new(), http::HeaderValue::from_static("0"))
+            }),
+        };
+        catalog.rate_limited = [Lang::En, Lang::Fr].map(|lang| {
+            let body = bytes::Bytes::from(rate_limited_html(&catalog, lang));
+            let len = http::HeaderValue::from(body.len());
+            (body, len)
+        });
+        catalog
     }
 }
 
+/// The 429 page. It names no request: the `x-request-id` header carries that, so the page is
+/// the same for every refusal and is rendered once.
+fn rate_limited_html(catalog: &Catalog, lang: Lang) -> Vec<u8> {
+    let title = catalog.text(lang, "error-rate-limited-title", &[]);
+    let text = catalog.text(lang, "error-rate-limited-body", &[]);
+    let main = format!(
+        "<h1>429 — {}</h1>\n<p>{}</p>",
+        escape(&title),
+        escape(&text)
+    );
+    html_document(lang, &format!("429 {title}"), &main, "")
+}
+
 impl Catalog {
+    /// The pre-rendered 429 HTML page in `lang` and its `content-length` value.
+    pub fn rate_limited_page(&self, lang: Lang) -> (bytes::Bytes, http::HeaderValue) {
+        let i = match lang {
+            Lang::En => 0,
+            Lang::Fr => 1,
+        };
+        self.rate_limited[i].clone()
+    }
+
     /// A message in `lang`, with arguments; the English text when the French one is missing.
     pub fn text(&self, lang: Lang, id: &str, args: &[(&str, &str)]) -> String {
         let mut fargs = FluentArgs::new();
@@ -491,6 +525,19 @@ mod tests {
             assert_ne!(en, id, "{id} missing in English");
             assert_ne!(fr, en, "{id} missing in French");
         }
+    }
+
+    #[test]
+    fn rate_limited_page_is_rendered_once_per_language() {
+        let c = Catalog::default();
+        let (en, len) = c.rate_limited_page(Lang::En);
+        assert_eq!(len.to_str().unwrap(), en.len().to_string());
+        let en = std::str::from_utf8(&en).unwrap();
+        assert!(en.contains("<html lang=\"en\">") && en.contains("429 — Too many requests"));
+        let (fr, _) = c.rate_limited_page(Lang::Fr);
+        assert!(std::str::from_utf8(&fr)
+            .unwrap()
+            .contains("Trop de requêtes"));
     }
 
     #[test]

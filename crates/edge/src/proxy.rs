@@ -38,7 +38,7 @@ pub struct RequestCtx {
     /// Which layer decided the response: `origin`, `policy`, `routing`, `hygiene`, `redirect`,
     /// `challenge`, ….
     decided_by: &'static str,
-    restriction: Option<String>,
+    restriction: Option<Arc<str>>,
     /// The request rule that decided (logged as `decided_by = "rule:<id>"`).
     rule: Option<String>,
     /// The `log` rules that matched, comma-separated.
@@ -55,12 +55,74 @@ pub struct RequestCtx {
 pub struct EdgeProxy {
     state: Arc<EdgeState>,
     tls: bool,
+    /// `edge_answers_total{reason="rate_limited"}`, resolved once: the label lookup is a hash
+    /// and a lock, too much for the cheapest answer the edge gives.
+    rate_limited: prometheus::IntCounter,
+    /// Answer every request with the 429 page at once (`REMPART_BENCH_CONSTANT_429=1`): only
+    /// for bench/flood, to measure what Pingora's HTTP/1 parse and write cost on their own.
+    constant_429: bool,
 }
 
 impl EdgeProxy {
     /// A proxy for plain (`tls = false`) or TLS listeners.
     pub fn new(state: Arc<EdgeState>, tls: bool) -> Self {
-        EdgeProxy { state, tls }
+        let rate_limited = state
+            .metrics
+            .edge_answers
+            .with_label_values(&["rate_limited"]);
+        let constant_429 = std::env::var_os("REMPART_BENCH_CONSTANT_429").is_some_and(|v| v == "1");
+        EdgeProxy {
+            state,
+            tls,
+            rate_limited,
+            constant_429,
+        }
+    }
+
+    /// The 429 answer, the one a flood gets most: a page rendered once per language, static
+    /// header values, no allocation but the header map's. Keep-alive is kept. Clients asking
+    /// for JSON get [`Self::send_error`]'s answer (with `retry_after` in the body).
+    async fn send_rate_limited(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        secs: u64,
+    ) -> Result<bool> {
+        use http::HeaderValue;
+        let (lang, json) = negotiate(session);
+        if json {
+            return self
+                .send_error(session, ctx, EdgeError::RateLimited(secs), "rate_limit")
+                .await;
+        }
+        self.rate_limited.inc();
+        ctx.decided_by = "rate_limit";
+        let (body, len) = self.state.catalog.rate_limited_page(lang);
+        let mut resp = ResponseHeader::build(429, Some(8))?;
+        resp.insert_header(
+            "content-type",
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )?;
+        resp.insert_header("content-length", len)?;
+        resp.insert_header("content-language", HeaderValue::from_static(lang.tag()))?;
+        resp.insert_header("vary", HeaderValue::from_static("Accept, Accept-Language"))?;
+        resp.insert_header(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        )?;
+        resp.insert_header("cache-control", HeaderValue::from_static("no-store"))?;
+        resp.insert_header("retry-after", HeaderValue::from(secs))?;
+        if !ctx.request_id.is_empty() {
+            resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        }
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session
+            .write_response_header(Box::new(resp), head_only)
+            .await?;
+        if !head_only {
+            session.write_response_body(Some(body), true).await?;
+        }
+        Ok(true)
     }
 
     async fn send_page(
@@ -241,6 +303,9 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        if self.constant_429 {
+            return self.send_rate_limited(session, ctx, 1).await;
+        }
         let config = self.state.config.load();
 
         // Idle keep-alive connections are closed after the configured time, whatever the
@@ -348,7 +413,7 @@ impl ProxyHttp for EdgeProxy {
                 .await?
             {
                 ctx.decided_by = "challenge";
-                ctx.restriction = Some(format!("challenge:{}", trigger.label()));
+                ctx.restriction = Some(Arc::from(format!("challenge:{}", trigger.label())));
                 return Ok(true);
             }
         }
@@ -398,7 +463,7 @@ impl ProxyHttp for EdgeProxy {
                     .await?
                     {
                         ctx.decided_by = "rule";
-                        ctx.restriction = Some("challenge:rule".to_string());
+                        ctx.restriction = Some(Arc::from("challenge:rule"));
                         return Ok(true);
                     }
                     None
@@ -438,20 +503,12 @@ impl ProxyHttp for EdgeProxy {
                         .await?
                         {
                             ctx.decided_by = "challenge";
-                            ctx.restriction = Some(format!("rate_limit:{}", rule.name));
+                            ctx.restriction = Some(rule.label.clone());
                             return Ok(true);
                         }
                     } else {
-                        let rule = &rule.name;
-                        ctx.restriction = Some(format!("rate_limit:{rule}"));
-                        return self
-                            .send_error(
-                                session,
-                                ctx,
-                                EdgeError::RateLimited(secs.max(1)),
-                                "rate_limit",
-                            )
-                            .await;
+                        ctx.restriction = Some(rule.label.clone());
+                        return self.send_rate_limited(session, ctx, secs.max(1)).await;
                     }
                 }
             }
@@ -498,7 +555,7 @@ impl ProxyHttp for EdgeProxy {
                     ("x-request-id", ctx.request_id.clone()),
                 ];
                 ctx.decided_by = "policy";
-                ctx.restriction = Some(r.id.0.clone());
+                ctx.restriction = Some(Arc::from(r.id.0.as_str()));
                 self.state
                     .metrics
                     .restrictions_served

@@ -20,6 +20,10 @@ pub struct RateRule {
     limiter: Arc<Gcra<ClientKey>>,
     /// Over the limit, challenge instead of 429 (`action = "challenge"`).
     pub challenge: bool,
+    /// One budget for the whole scope (`key = "zone"`), not one per client.
+    zone_wide: bool,
+    /// `rate_limit:<name>`, for the access log, made once.
+    pub label: Arc<str>,
 }
 
 /// Limiters that outlive a reload.
@@ -39,8 +43,9 @@ impl LimiterRegistry {
             .iter()
             .map(|l| {
                 let key = format!(
-                    "{scope}/{}/{}/{}/{}/{}/{}",
+                    "{scope}/{}/{:?}/{}/{}/{}/{}/{}",
                     l.name.get_ref(),
+                    l.key,
                     l.requests,
                     l.period_s,
                     l.burst,
@@ -65,6 +70,8 @@ impl LimiterRegistry {
                     ipv6_prefix: l.ipv6_prefix,
                     limiter,
                     challenge: l.action == crate::config::RateAction::Challenge,
+                    zone_wide: l.key == crate::config::RateKey::Zone,
+                    label: Arc::from(format!("rate_limit:{}", l.name.get_ref())),
                 }
             })
             .collect()
@@ -108,7 +115,12 @@ pub fn check_rule<'a>(
         {
             continue;
         }
-        let key = ClientKey::of(ip, rule.ipv6_prefix);
+        // A zone-wide rule's limiter holds one key; 0.0.0.0 is never a client's address.
+        let key = if rule.zone_wide {
+            ClientKey::of(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 32)
+        } else {
+            ClientKey::of(ip, rule.ipv6_prefix)
+        };
         if let Decision::Deny { retry_after } = rule.limiter.check(key, now) {
             return Some((rule, retry_after));
         }
