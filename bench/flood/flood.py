@@ -3,7 +3,13 @@
 
 Subcommands (each prints one JSON object on stdout):
   legit PORT HOST CLIENTS RATE SECONDS     CLIENTS keep-alive clients on 127.1.0.x, RATE
-                                           requests/s in total, steady; statuses + latencies
+                                           requests/s in total, steady; statuses + latencies.
+                                           A client that meets Rempart's challenge page solves
+                                           it like a browser (SHA-256 proof of work, then the
+                                           clearance cookie on every later request): once
+                                           before its measured requests (a warm-up request,
+                                           not measured), and again inside a measured request
+                                           if challenged later (its latency includes the solve)
   http-flood PORT HOST ADDRS PER_ADDR CONC SECONDS
                                            ADDRS source addresses on 127.2.x.y, PER_ADDR
                                            back-to-back keep-alive requests each, CONC at once
@@ -15,7 +21,9 @@ Subcommands (each prints one JSON object on stdout):
 """
 
 import asyncio
+import hashlib
 import json
+import re
 import random
 import socket
 import ssl
@@ -41,8 +49,9 @@ async def open_from(src, port):
     return await asyncio.open_connection(sock=sock)
 
 
-async def read_response(reader):
-    """Reads one HTTP/1.1 response (Content-Length or chunked); returns (status, keep_alive)."""
+async def read_response(reader, full=False):
+    """Reads one HTTP/1.1 response (Content-Length or chunked); returns (status, keep_alive),
+    or with full=True (status, keep_alive, headers, body)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ")[1])
@@ -51,29 +60,96 @@ async def read_response(reader):
         if ":" in l:
             k, v = l.split(":", 1)
             headers[k.strip().lower()] = v.strip()
+    body = b""
     if "content-length" in headers:
-        await reader.readexactly(int(headers["content-length"]))
+        body = await reader.readexactly(int(headers["content-length"]))
     elif headers.get("transfer-encoding", "").lower() == "chunked":
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
+            body += (await reader.readexactly(size + 2))[:size]
             if size == 0:
                 break
-    return status, headers.get("connection", "").lower() != "close"
+    ka = headers.get("connection", "").lower() != "close"
+    if full:
+        return status, ka, headers, body
+    return status, ka
+
+
+SUBMIT = "/.rempart/challenge"
+
+
+def challenge_of(status, body):
+    """(token, difficulty) when the answer is Rempart's challenge page, else None."""
+    if status not in (429, 503) or b'id="rempart-challenge"' not in body:
+        return None
+    token = re.search(rb'name="token" value="([^"]+)"', body)
+    bits = re.search(rb'data-difficulty="(\d+)"', body)
+    if not token or not bits:
+        return None
+    return token.group(1).decode().replace("&amp;", "&"), int(bits.group(1))
+
+
+def solve(token, bits):
+    """The proof of work, as the page's script does it: SHA-256(token:n), leading zero bits."""
+    n = 0
+    prefix = token.encode() + b":"
+    while True:
+        d = int.from_bytes(hashlib.sha256(prefix + str(n).encode()).digest()[:8], "big")
+        if d >> (64 - bits) == 0:
+            return str(n)
+        n += 1
 
 
 # ------------------------------------------------------------------------------------ legit
 
 async def legit(port, host, clients, rate, seconds):
-    req = f"GET /legit HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    lat, statuses, errors = [], {}, 0
+    lat, statuses, errors, solved = [], {}, 0, 0
+    cookie = {}   # per client: its clearance cookie, once it has one
     interval = clients / rate          # each client's period
     t_end = time.monotonic() + seconds
+
+    def request(i):
+        c = f"Cookie: {cookie[i]}\r\n" if i in cookie else ""
+        return f"GET /legit HTTP/1.1\r\nHost: {host}\r\n{c}\r\n".encode()
+
+    async def fetch(i, conn):
+        """One page, solving a challenge on the way if one comes: (status, keep_alive)."""
+        nonlocal solved
+        r, w = conn
+        w.write(request(i))
+        st, ka, _, body = await read_response(r, full=True)
+        ch = challenge_of(st, body) if ka else None
+        if ch is None:
+            return st, ka
+        token, bits = ch
+        form = f"token={token}&solution={solve(token, bits)}&return=%2Flegit".encode()
+        w.write(f"POST {SUBMIT} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(form)}\r\n\r\n".encode() + form)
+        st, ka, headers, _ = await read_response(r, full=True)
+        if st == 303 and "set-cookie" in headers and ka:
+            cookie[i] = headers["set-cookie"].split(";")[0]
+            solved += 1
+            w.write(request(i))
+            st, ka = await read_response(r)
+        return st, ka
 
     async def client(i):
         nonlocal errors
         src = f"127.1.{i // 250}.{i % 250 + 1}"
         conn = None
+        # Warm-up, not measured: the first visit, where a browser meets the challenge if the
+        # zone is challenging.
+        try:
+            conn = await asyncio.wait_for(open_from(src, port), 10)
+            _, ka = await asyncio.wait_for(fetch(i, conn), 10)
+            if not ka:
+                conn[1].close()
+                conn = None
+        except Exception:
+            if conn:
+                conn[1].close()
+            conn = None
         nxt = time.monotonic() + random.random() * interval
         while True:
             now = time.monotonic()
@@ -86,9 +162,7 @@ async def legit(port, host, clients, rate, seconds):
             try:
                 if conn is None:
                     conn = await asyncio.wait_for(open_from(src, port), 10)
-                r, w = conn
-                w.write(req)
-                st, ka = await asyncio.wait_for(read_response(r), 10)
+                st, ka = await asyncio.wait_for(fetch(i, conn), 10)
                 lat.append((time.monotonic() - t0) * 1000)
                 statuses[st] = statuses.get(st, 0) + 1
                 if not ka:
@@ -105,6 +179,7 @@ async def legit(port, host, clients, rate, seconds):
     await asyncio.gather(*(client(i) for i in range(clients)))
     total = sum(statuses.values()) + errors
     return {"requests": total, "ok": statuses.get(200, 0), "errors": errors,
+            "challenges_solved": solved,
             "statuses": {str(k): v for k, v in sorted(statuses.items())},
             "success": statuses.get(200, 0) / total if total else None,
             "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": max(lat) if lat else None}

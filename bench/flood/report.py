@@ -44,16 +44,26 @@ def main():
             f"({r['ok']:,}/{r['requests']:,}) | {f(r['p99_ms'], 1)} ({f(ratio, 2)}x) | "
             f"{f(r['origin_rps'])} | {f(r['edge_cpu_s'], 1)} | {f(r['rss_kib'] / 1024, 1)} | {attack(r)} |")
     out.append("")
-    out.append("| proxy | CPU µs per rejected request (429) | CPU µs per proxied request | ratio |")
-    out.append("|---|---|---|---|")
+    out.append("| proxy | CPU µs per request: rejected (429) | proxied | ratio | "
+               "challenged (page) | constant 429 (floor) |")
+    out.append("|---|---|---|---|---|---|")
     for p in sorted({r["proxy"] for r in cost}, reverse=True):
-        rej = next((r for r in cost if r["proxy"] == p and r["what"] == "rejected"), None)
-        pro = next((r for r in cost if r["proxy"] == p and r["what"] == "proxied"), None)
-        if not rej or not pro:
-            continue
-        a, b = rej["cpu_us_per_request"], pro["cpu_us_per_request"]
-        out.append(f"| {p} | {f(a, 1)} ({rej['non_2xx']:,}/{rej['requests']:,} rejected) | "
-                   f"{f(b, 1)} | {f(a / b if a and b else None, 2)} |")
+        by = {r["what"]: r for r in cost if r["proxy"] == p}
+
+        def us(kind):
+            r = by.get(kind)
+            if not r:
+                return "-", None
+            return (f"{f(r['cpu_us_per_request'], 1)} ({r['non_2xx']:,}/{r['requests']:,} "
+                    f"non-2xx)", r["cpu_us_per_request"])
+        (rej, a), (pro, b) = us("rejected"), us("proxied")
+        out.append(f"| {p} | {rej} | {pro} | {f(a / b if a and b else None, 2)} | "
+                   f"{us('challenged')[0]} | {us('floor')[0]} |")
+    solved = [f"{r['proxy']} {r['scenario']} {r['challenges_solved']}" for r in scen
+              if r.get("challenges_solved")]
+    if solved:
+        out.append("")
+        out.append("Challenges solved by the legitimate clients: " + ", ".join(solved))
     peak = {r["proxy"]: max(x["peak_rss_kib"] for x in scen if x["proxy"] == r["proxy"]) for r in scen}
     out.append("")
     out.append("Peak RSS over the whole run: " + ", ".join(f"{p} {v / 1024:.1f} MiB" for p, v in peak.items()))

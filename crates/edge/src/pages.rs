@@ -82,6 +82,9 @@ pub struct Catalog {
     /// The 429 page in HTML, per language (English, French), with its length: a refusal
     /// under a flood costs no formatting and no allocation for its body.
     rate_limited: [(bytes::Bytes, http::HeaderValue); 2],
+    /// Every message without arguments, formatted once per language (English, French): pages
+    /// built per request (challenges, errors) then cost a lookup, not a Fluent formatting.
+    plain: [std::collections::HashMap<String, String>; 2],
 }
 
 impl std::fmt::Debug for Catalog {
@@ -111,7 +114,29 @@ impl Default for Catalog {
             rate_limited: std::array::from_fn(|_| {
                 (bytes::Bytes::new(), http::HeaderValue::from_static("0"))
             }),
+            plain: Default::default(),
         };
+        let ids: std::collections::BTreeSet<&str> = [
+            include_str!("../locales/en.ftl"),
+            include_str!("../locales/fr.ftl"),
+        ]
+        .into_iter()
+        .flat_map(str::lines)
+        .filter_map(|l| l.split_once(" =").map(|(id, _)| id.trim()))
+        .filter(|id| {
+            !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .collect();
+        for (i, lang) in [Lang::En, Lang::Fr].into_iter().enumerate() {
+            for id in &ids {
+                if let Some(text) = catalog.format(lang, id, &[]).filter(|(_, clean)| *clean) {
+                    catalog.plain[i].insert(id.to_string(), text.0);
+                }
+            }
+        }
         catalog.rate_limited = [Lang::En, Lang::Fr].map(|lang| {
             let body = bytes::Bytes::from(rate_limited_html(&catalog, lang));
             let len = http::HeaderValue::from(body.len());
@@ -146,6 +171,21 @@ impl Catalog {
 
     /// A message in `lang`, with arguments; the English text when the French one is missing.
     pub fn text(&self, lang: Lang, id: &str, args: &[(&str, &str)]) -> String {
+        if args.is_empty() {
+            let i = match lang {
+                Lang::En => 0,
+                Lang::Fr => 1,
+            };
+            if let Some(text) = self.plain[i].get(id) {
+                return text.clone();
+            }
+        }
+        self.format(lang, id, args)
+            .map_or_else(|| id.to_string(), |(text, _)| text)
+    }
+
+    /// Formats a message with Fluent: the text and whether it formatted without errors.
+    fn format(&self, lang: Lang, id: &str, args: &[(&str, &str)]) -> Option<(String, bool)> {
         let mut fargs = FluentArgs::new();
         for (k, v) in args {
             fargs.set(*k, *v);
@@ -159,12 +199,13 @@ impl Catalog {
         ] {
             if let Some(pattern) = b.get_message(id).and_then(|m| m.value()) {
                 let mut errors = vec![];
-                return b
+                let text = b
                     .format_pattern(pattern, Some(&fargs), &mut errors)
                     .into_owned();
+                return Some((text, errors.is_empty()));
             }
         }
-        id.to_string()
+        None
     }
 }
 
@@ -525,6 +566,25 @@ mod tests {
             assert_ne!(en, id, "{id} missing in English");
             assert_ne!(fr, en, "{id} missing in French");
         }
+    }
+
+    #[test]
+    fn messages_without_arguments_are_formatted_once() {
+        let c = Catalog::default();
+        assert!(c.plain[0].contains_key("challenge-title"));
+        assert!(
+            !c.plain[0].contains_key("blocked-lead-legal"),
+            "it has a variable"
+        );
+        assert_eq!(
+            c.text(Lang::Fr, "request-id", &[]),
+            "Identifiant de la requête"
+        );
+        assert_eq!(
+            c.text(Lang::En, "blocked-lead-legal", &[("operator", "P")]),
+            "Access to this page has been restricted by P for legal reasons."
+        );
+        assert_eq!(c.text(Lang::En, "no-such-message", &[]), "no-such-message");
     }
 
     #[test]
