@@ -68,6 +68,7 @@ mod lexicon;
 #[doc(hidden)]
 pub use lexicon::all_variants;
 pub mod normalize;
+mod phone;
 mod pii;
 mod scan_io;
 mod workplace;

@@ -218,10 +218,11 @@ fn join_spaced_letters(s: &mut String) {
     let mut has_run = false;
     let mut i = 0;
     while i + 4 < b.len() {
-        if is_single(b, i)
-            && b[i + 1] == b' '
-            && is_single(b, i + 2)
+        // The two space tests first: they reject almost every position in two compares.
+        if b[i + 1] == b' '
             && b[i + 3] == b' '
+            && is_single(b, i)
+            && is_single(b, i + 2)
             && is_single(b, i + 4)
         {
             has_run = true;

@@ -137,6 +137,7 @@ fn patterns() -> Vec<String> {
 #[derive(Debug)]
 pub(crate) struct PiiDetector {
     re: Regex,
+    phones: crate::phone::PhoneValidator,
 }
 
 impl PiiDetector {
@@ -147,7 +148,10 @@ impl PiiDetector {
             .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
             .build_many(&pats)
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
-        Ok(PiiDetector { re })
+        Ok(PiiDetector {
+            re,
+            phones: crate::phone::PhoneValidator::new()?,
+        })
     }
 
     /// All validated candidates, in text order, non-overlapping. `plate_context` says whether
@@ -166,7 +170,7 @@ impl PiiDetector {
             };
             let pat = PATS[m.pattern().as_usize()];
             let (s, e) = (m.start(), m.end());
-            match validate(pat, text, s, e, plate_context) {
+            match validate(&self.phones, pat, text, s, e, plate_context) {
                 Some(c) => {
                     at = c.end.max(s + 1);
                     out.push(c);
@@ -203,7 +207,14 @@ fn cand(s: usize, e: usize, kind: SpanKind, confidence: f32, rule: &'static str)
     }
 }
 
-fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Option<Candidate> {
+fn validate(
+    phones: &crate::phone::PhoneValidator,
+    pat: Pat,
+    text: &str,
+    s: usize,
+    e: usize,
+    plate_context: bool,
+) -> Option<Candidate> {
     let m = &text[s..e];
     match pat {
         Pat::Email => {
@@ -327,7 +338,7 @@ fn validate(pat: Pat, text: &str, s: usize, e: usize, plate_context: bool) -> Op
             }
             Some(cand(s, e, SpanKind::Plate, 0.6, "pii.plate.us"))
         }
-        Pat::Phone => validate_phone(text, s, e),
+        Pat::Phone => validate_phone(phones, text, s, e),
     }
 }
 
@@ -412,7 +423,12 @@ fn signed_numbers(m: &str) -> Vec<f64> {
 /// Validate a phone candidate: boundary checks, digit count, then libphonenumber metadata for
 /// the countries the posts come from. Trailing digit groups are dropped one at a time when the
 /// whole candidate does not parse ("07281 053 846 2 fois").
-fn validate_phone(text: &str, s: usize, mut e: usize) -> Option<Candidate> {
+fn validate_phone(
+    phones: &crate::phone::PhoneValidator,
+    text: &str,
+    s: usize,
+    mut e: usize,
+) -> Option<Candidate> {
     if prev_char(text, s).is_some_and(|c| {
         c.is_alphanumeric() || c == '.' || c == '/' || c == '-' || c == '+' || c == '_'
     }) {
@@ -427,7 +443,7 @@ fn validate_phone(text: &str, s: usize, mut e: usize) -> Option<Candidate> {
             && text[e + 1..].starts_with(|c: char| c.is_ascii_digit());
         let after_ok = !glued && !continues;
         if after_ok {
-            if let Some(rule) = phone_valid(m) {
+            if let Some(rule) = phone_valid(phones, m) {
                 return Some(cand(s, e, SpanKind::Phone, 0.9, rule));
             }
         }
@@ -441,8 +457,7 @@ fn validate_phone(text: &str, s: usize, mut e: usize) -> Option<Candidate> {
     None
 }
 
-fn phone_valid(m: &str) -> Option<&'static str> {
-    use phonenumber::country::Id;
+fn phone_valid(phones: &crate::phone::PhoneValidator, m: &str) -> Option<&'static str> {
     let mut digits = String::with_capacity(m.len() + 1);
     let plus = m.starts_with('+') || m.starts_with("00");
     if plus {
@@ -461,30 +476,7 @@ fn phone_valid(m: &str) -> Option<&'static str> {
     if d.iter().all(|&c| c == d[0]) {
         return None;
     }
-    let tries: &[(Option<Id>, &'static str)] = if plus {
-        &[(None, "pii.phone.intl")]
-    } else if d[0] == b'0' && d.len() == 10 {
-        // A French national number is exactly ten digits with its trunk zero; longer or
-        // shorter ones can only be British, so the French metadata is not tried for them.
-        &[
-            (Some(Id::FR), "pii.phone.fr"),
-            (Some(Id::GB), "pii.phone.uk"),
-        ]
-    } else if d[0] == b'0' {
-        &[(Some(Id::GB), "pii.phone.uk")]
-    } else {
-        // Parsed as US or as Canadian, a NANP number is the same +1 number and libphonenumber
-        // finds its region from the area code either way: one try covers both.
-        &[(Some(Id::US), "pii.phone.nanp")]
-    };
-    for (country, rule) in tries {
-        if let Ok(num) = phonenumber::parse(*country, &digits) {
-            if phonenumber::is_valid(&num) {
-                return Some(rule);
-            }
-        }
-    }
-    None
+    phones.validate(&digits)
 }
 
 #[cfg(test)]
