@@ -181,8 +181,13 @@ async fn session(state: &AppState, nats: &NatsConfig) -> Result<(), String> {
     loop {
         if due {
             // Raced by another desk's publisher: read the subject again and carry on from
-            // where it stands (each race means the other desk made progress).
-            while publisher.publish_pending(state, &js, &stream, nats).await? {}
+            // where it stands (each race means the other desk made progress). Bounded, in
+            // case the subject never moves: the next tick tries again.
+            for _ in 0..100 {
+                if !publisher.publish_pending(state, &js, &stream, nats).await? {
+                    break;
+                }
+            }
             due = false;
         }
         tokio::select! {
