@@ -180,7 +180,14 @@ async fn session(state: &AppState, nats: &NatsConfig) -> Result<(), String> {
     tracing::info!(stream = %nats.stream, subject = %nats.subject, "publishing policy versions over NATS");
     loop {
         if due {
-            publisher.publish_pending(state, &js, &stream, nats).await?;
+            // Raced by another desk's publisher: read the subject again and carry on from
+            // where it stands (each race means the other desk made progress). Bounded, in
+            // case the subject never moves: the next tick tries again.
+            for _ in 0..100 {
+                if !publisher.publish_pending(state, &js, &stream, nats).await? {
+                    break;
+                }
+            }
             due = false;
         }
         tokio::select! {
@@ -268,7 +275,7 @@ impl Publisher {
         js: &jetstream::Context,
         stream: &jetstream::stream::Stream,
         nats: &NatsConfig,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let store = &state.store;
         let db = |e: crate::store::StoreError| format!("reading policy versions: {e}");
         // Only the number: the documents are read one by one below, when there is work.
@@ -277,7 +284,7 @@ impl Publisher {
             .await
             .map_err(|e| format!("reading the latest policy version: {e}"))?;
         let Some(latest) = latest.map(|v| v as u64).filter(|v| *v > 0) else {
-            return Ok(());
+            return Ok(false);
         };
         let (mut published, mut last_seq, ours) = match stream
             .get_last_raw_message_by_subject(&nats.subject)
@@ -360,12 +367,22 @@ impl Publisher {
                 )
                 .await
                 .map_err(|e| format!("publishing version {version}: {e}"))?
-                .await
-                .map_err(|e| format!("publishing version {version}: {e}"))?;
+                .await;
+            let ack = match ack {
+                Ok(ack) => ack,
+                // Another desk published on the subject since we read it: its message stands
+                // (the expected sequence refused ours), read the subject again.
+                Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                    tracing::debug!(version, "another desk published first");
+                    self.deltas_since_snapshot = None;
+                    return Ok(true);
+                }
+                Err(e) => return Err(format!("publishing version {version}: {e}")),
+            };
             if ack.duplicate {
                 // Published already (by a retry or another desk): read the subject again.
                 self.deltas_since_snapshot = None;
-                return Ok(());
+                return Ok(true);
             }
             tracing::info!(
                 version,
@@ -377,6 +394,42 @@ impl Publisher {
             last_seq = ack.sequence;
             previous = Some(policy);
         }
-        Ok(())
+        Ok(false)
     }
 }
+
+/// Several desks on one PostgreSQL: wakes this desk's long polls and NATS publisher when any
+/// desk issues a policy version (the `policy_versions_notify` trigger sends a NOTIFY on
+/// commit). Notifications sent while the listener is disconnected are lost, so the latest
+/// version is read again after every (re)connection.
+pub(crate) async fn listen_for_versions(state: AppState) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if let Err(e) = listen_session(&state).await {
+            tracing::warn!("listening for policy versions of other desks: {e}");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+async fn listen_session(state: &AppState) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(&state.config.database).await?;
+    // Reconnect (and LISTEN again) before reporting a lost connection, so that the re-read
+    // below comes after the LISTEN and no version falls between the two.
+    listener.eager_reconnect(true);
+    listener.listen(VERSIONS_CHANNEL).await?;
+    loop {
+        let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM policy_versions")
+            .fetch_one(state.store.pool())
+            .await?;
+        if let Some(v) = latest {
+            state.published(v as u64);
+        }
+        // A notification (or `None`: the connection was lost and made again): read again.
+        let _ = listener.try_recv().await?;
+    }
+}
+
+/// The PostgreSQL channel of new policy versions (migration 0006).
+const VERSIONS_CHANNEL: &str = "rempart_policy";

@@ -278,6 +278,9 @@ impl Desk {
             .await
         });
         let worker = tokio::spawn(crate::worker::run(self.state.clone()));
+        if self.state.store.backend() == crate::store::Backend::Postgres {
+            tokio::spawn(crate::publish::listen_for_versions(self.state.clone()));
+        }
         if let Some(nats) = self.state.config.nats.clone() {
             tokio::spawn(crate::publish::run(self.state.clone(), nats));
         }
