@@ -2,8 +2,8 @@
 //! own zones, answer them, and appeal (DSA Art. 20) within the window.
 
 use super::{hash_password, Desk};
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
@@ -14,7 +14,7 @@ use super::intake::scope_text;
 use super::pages::{layout, when, PageError};
 use super::AppState;
 use crate::error::DeskError;
-use crate::store::{Role, StoreError};
+use crate::store::{AttachmentRow, NewAttachment, Role, StoreError};
 
 impl Desk {
     /// Creates a customer account owning `zones` (apex hostnames, each with its subdomains),
@@ -114,6 +114,7 @@ pub(crate) async fn decision_page(
     let statement = state.store.statement(&id).await?;
     let notifiers = state.store.case_notifier_identities(&d.case_id).await?;
     let responses = state.store.customer_responses(&id).await?;
+    let attachments = state.store.decision_attachments(&id).await?;
     let appeals = state.store.decision_appeals(&id).await?;
     let orders = state.store.authority_orders(&id).await?;
     let now = state.now_ms();
@@ -140,8 +141,13 @@ pub(crate) async fn decision_page(
             }
             h2 { "Your answers" }
             @if responses.is_empty() { p { "None yet." } }
-            ul { @for r in &responses { li { (when(r.at)) ": " (r.kind.replace('_', " ")) " — " (r.explanation) } } }
-            form method="post" action={ "/portal/decisions/" (d.id) "/respond" } id="respond" {
+            ul id="responses" { @for r in &responses { li {
+                (when(r.at)) ": " (r.kind.replace('_', " ")) " — " (r.explanation)
+                ul.attachments { @for a in attachments.iter().filter(|a| a.response_id == r.id) {
+                    li { a href={ "/portal/attachments/" (a.id) } download { (a.filename) } " (" (a.content_type) ", " (a.size) " bytes)" }
+                } }
+            } } }
+            form method="post" action={ "/portal/decisions/" (d.id) "/respond" } id="respond" enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(u.csrf);
                 label for="kind" { "Your answer" }
                 select id="kind" name="kind" {
@@ -150,6 +156,9 @@ pub(crate) async fn decision_page(
                 }
                 label for="response-explanation" { "Explanation" }
                 textarea id="response-explanation" name="explanation" rows="4" required maxlength="5000" {}
+                label for="attachments" { "Attachments (optional): at most " (MAX_ATTACHMENTS) " files, PDF, PNG, JPEG or plain text, "
+                    (MAX_ATTACHMENT_BYTES / (1024 * 1024)) " MiB each, " (MAX_ATTACHMENTS_TOTAL / (1024 * 1024)) " MiB in all" }
+                input type="file" id="attachments" name="attachments" multiple accept=".pdf,.png,.jpg,.jpeg,.txt,application/pdf,image/png,image/jpeg,text/plain";
                 p { button type="submit" { "Send the answer" } }
             }
             h2 { "Appeal" }
@@ -178,7 +187,7 @@ pub(crate) async fn decision_page(
     .into_response())
 }
 
-/// The answer form.
+/// The answer form (URL-encoded, for clients without files).
 #[derive(Debug, Deserialize)]
 pub(crate) struct RespondForm {
     #[serde(default)]
@@ -188,21 +197,245 @@ pub(crate) struct RespondForm {
     explanation: String,
 }
 
-/// `POST /portal/decisions/{id}/respond`.
+/// At most this many files on one answer.
+pub(crate) const MAX_ATTACHMENTS: usize = 5;
+/// At most this many bytes per file.
+pub(crate) const MAX_ATTACHMENT_BYTES: usize = 5 * 1024 * 1024;
+/// At most this many bytes of files on one answer.
+pub(crate) const MAX_ATTACHMENTS_TOTAL: usize = 10 * 1024 * 1024;
+/// The body limit of the answer route: the files and the form's text fields and framing.
+pub(crate) const RESPOND_BODY_LIMIT: usize = MAX_ATTACHMENTS_TOTAL + 256 * 1024;
+
+/// The types accepted, found from the content's first bytes: the declared type alone is the
+/// sender's word, and a browser told `image/png` must not be handed HTML.
+fn sniff(body: &[u8]) -> Option<&'static str> {
+    const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    if body.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if body.starts_with(PNG) {
+        Some("image/png")
+    } else if body.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if is_plain_text(body) {
+        Some("text/plain")
+    } else {
+        None
+    }
+}
+
+/// UTF-8 without control characters (but tab, line ends, form feed) that does not open like
+/// markup (which a browser could be made to sniff as HTML).
+fn is_plain_text(body: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(body) else {
+        return false;
+    };
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0c'))
+    {
+        return false;
+    }
+    let mut head = s.trim_start_matches('\u{feff}').trim_start().chars();
+    !(head.next() == Some('<')
+        && head
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '!' | '?' | '/')))
+}
+
+/// A file name safe to repeat in `Content-Disposition` and in pages: the last path component,
+/// letters, digits, ' ', '.', '_', '-' only, at most 100 characters.
+fn safe_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_string();
+    if cleaned.is_empty() {
+        "attachment".into()
+    } else {
+        cleaned
+    }
+}
+
+/// Checks one uploaded file: its content must be of an accepted type, and agree with the
+/// declared type when one is declared.
+fn check_attachment(
+    name: &str,
+    declared: Option<&str>,
+    body: Vec<u8>,
+) -> Result<NewAttachment, String> {
+    let filename = safe_filename(name);
+    let Some(found) = sniff(&body) else {
+        return Err(format!(
+            "{filename}: only PDF, PNG, JPEG and plain-text files are accepted"
+        ));
+    };
+    let declared = declared
+        .map(|d| d.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty() && d != "application/octet-stream");
+    if let Some(d) = declared {
+        let d = if d == "image/jpg" { "image/jpeg".into() } else { d };
+        if d != found {
+            return Err(format!(
+                "{filename}: declared as {d}, but its content is not (only PDF, PNG, JPEG and plain-text files are accepted)"
+            ));
+        }
+    }
+    Ok(NewAttachment {
+        filename,
+        content_type: found.to_string(),
+        body,
+    })
+}
+
+/// What an answer carries, from either encoding.
+struct Answer {
+    csrf: Option<String>,
+    kind: String,
+    explanation: String,
+    files: Vec<NewAttachment>,
+    problems: Vec<String>,
+}
+
+/// Why an upload is refused before anything is stored.
+enum UploadRefused {
+    TooLarge(String),
+    Bad(DeskError),
+}
+
+fn too_large(message: String) -> Response {
+    let page = layout(
+        "en",
+        "Too large",
+        None,
+        html! { h1 { "413 Payload Too Large" } p id="error" { (message) } p { "Nothing was stored." } },
+    );
+    (StatusCode::PAYLOAD_TOO_LARGE, page).into_response()
+}
+
+async fn read_multipart(state: &AppState, req: Request) -> Result<Answer, UploadRefused> {
+    let total_text = format!(
+        "the attachments exceed {} MiB in total; nothing was stored",
+        MAX_ATTACHMENTS_TOTAL / (1024 * 1024)
+    );
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            UploadRefused::TooLarge(total_text.clone())
+        } else {
+            UploadRefused::Bad(DeskError::Invalid(vec![format!(
+                "the form could not be read: {}",
+                e.body_text()
+            )]))
+        }
+    };
+    let mut mp = Multipart::from_request(req, state)
+        .await
+        .map_err(|e| UploadRefused::Bad(DeskError::Invalid(vec![e.body_text()])))?;
+    let mut a = Answer {
+        csrf: None,
+        kind: String::new(),
+        explanation: String::new(),
+        files: Vec::new(),
+        problems: Vec::new(),
+    };
+    let mut total = 0usize;
+    let mut count = 0usize;
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        match name.as_str() {
+            "attachments" => {
+                let filename = field.file_name().unwrap_or("").to_string();
+                let declared = field.content_type().map(str::to_string);
+                let mut body = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if body.len() + chunk.len() > MAX_ATTACHMENT_BYTES {
+                        return Err(UploadRefused::TooLarge(format!(
+                            "{} is larger than {} MiB; nothing was stored",
+                            safe_filename(&filename),
+                            MAX_ATTACHMENT_BYTES / (1024 * 1024)
+                        )));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                // A file input left empty still sends a part, without a name or bytes.
+                if filename.is_empty() && body.is_empty() {
+                    continue;
+                }
+                count += 1;
+                total += body.len();
+                if total > MAX_ATTACHMENTS_TOTAL {
+                    return Err(UploadRefused::TooLarge(total_text.clone()));
+                }
+                match check_attachment(&filename, declared.as_deref(), body) {
+                    Ok(f) => a.files.push(f),
+                    Err(p) => a.problems.push(p),
+                }
+            }
+            "csrf" | "kind" | "explanation" => {
+                let text = field.text().await.map_err(multipart_error)?;
+                match name.as_str() {
+                    "csrf" => a.csrf = Some(text),
+                    "kind" => a.kind = text,
+                    _ => a.explanation = text,
+                }
+            }
+            // Unknown parts are drained and ignored.
+            _ => while field.chunk().await.map_err(multipart_error)?.is_some() {},
+        }
+    }
+    if count > MAX_ATTACHMENTS {
+        a.problems
+            .push(format!("attach at most {MAX_ATTACHMENTS} files"));
+    }
+    Ok(a)
+}
+
+/// `POST /portal/decisions/{id}/respond`: an answer, with attachments when sent as
+/// `multipart/form-data` (the portal's form); nothing is stored unless all of it is valid.
 pub(crate) async fn respond(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Form(f): Form<RespondForm>,
+    req: Request,
 ) -> Result<Response, PageError> {
     let u = customer(&state, &headers).await?;
-    u.check_csrf(f.csrf.as_deref())?;
     owned(&state, &u, &id).await?;
-    let mut problems = Vec::new();
-    if !matches!(f.kind.as_str(), "content_removed" | "disagree") {
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let answer = if multipart {
+        match read_multipart(&state, req).await {
+            Ok(a) => a,
+            Err(UploadRefused::TooLarge(m)) => return Ok(too_large(m)),
+            Err(UploadRefused::Bad(e)) => return Err(e.into()),
+        }
+    } else {
+        let Form(f) = Form::<RespondForm>::from_request(req, &state)
+            .await
+            .map_err(|e| DeskError::Invalid(vec![e.body_text()]))?;
+        Answer {
+            csrf: f.csrf,
+            kind: f.kind,
+            explanation: f.explanation,
+            files: Vec::new(),
+            problems: Vec::new(),
+        }
+    };
+    u.check_csrf(answer.csrf.as_deref())?;
+    let mut problems = answer.problems;
+    if !matches!(answer.kind.as_str(), "content_removed" | "disagree") {
         problems.push("the answer is content_removed or disagree".to_string());
     }
-    let explanation = f.explanation.trim();
+    let explanation = answer.explanation.trim();
     if explanation.is_empty() || explanation.chars().count() > 5000 {
         problems.push("explain your answer (at most 5000 characters)".into());
     }
@@ -211,10 +444,76 @@ pub(crate) async fn respond(
     }
     state
         .store
-        .add_customer_response(&id, &f.kind, explanation, &state.actor(u.actor_name()))
+        .add_customer_response(
+            &id,
+            &answer.kind,
+            explanation,
+            &answer.files,
+            &state.actor(u.actor_name()),
+        )
         .await?;
     state.checkpoint().await;
     Ok(Redirect::to(&format!("/portal/decisions/{id}")).into_response())
+}
+
+/// An attachment as a download, never rendered inline: `attachment` disposition, no sniffing,
+/// and a policy that forbids everything should a browser open it anyway.
+fn attachment_response(a: &AttachmentRow, body: Vec<u8>) -> Response {
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    let ct = HeaderValue::from_str(&a.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, ct);
+    // safe_filename left only header-safe characters.
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", a.filename))
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    h.insert(header::CONTENT_DISPOSITION, disposition);
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox; frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, private"),
+    );
+    resp
+}
+
+/// `GET /attachments/{id}`: analysts download a customer's attachment (audited).
+pub(crate) async fn analyst_attachment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let u = authenticate(&state, &headers, Role::Analyst).await?;
+    let (a, body) = state
+        .store
+        .download_attachment(&id, &state.actor(u.actor_name()))
+        .await?;
+    state.checkpoint().await;
+    Ok(attachment_response(&a, body))
+}
+
+/// `GET /portal/attachments/{id}`: the customer who owns the zone downloads it back (audited);
+/// to anyone else it does not exist.
+pub(crate) async fn customer_attachment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let u = customer(&state, &headers).await?;
+    let a = state.store.attachment(&id).await?;
+    owned(&state, &u, &a.decision_id).await?;
+    let (a, body) = state
+        .store
+        .download_attachment(&id, &state.actor(u.actor_name()))
+        .await?;
+    state.checkpoint().await;
+    Ok(attachment_response(&a, body))
 }
 
 /// The appeal form.
