@@ -975,8 +975,10 @@ impl Store {
             .bind(actor.at)
             .execute(&mut *w.tx)
             .await?;
-            files.push(serde_json::json!({ "attachment": aid, "filename": a.filename,
-                "type": a.content_type, "size": a.body.len(), "sha256": sha }));
+            files.push(
+                serde_json::json!({ "attachment": aid, "filename": a.filename,
+                "type": a.content_type, "size": a.body.len(), "sha256": sha }),
+            );
         }
         w.audit(
             actor,

@@ -2,7 +2,7 @@
 //! own zones, answer them, and appeal (DSA Art. 20) within the window.
 
 use super::{hash_password, Desk};
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -10,10 +10,11 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::auth::{authenticate, CurrentUser};
-use super::intake::scope_text;
+use super::intake::{lang_of, scope_text, LangQuery};
 use super::pages::{layout, when, PageError};
 use super::AppState;
 use crate::error::DeskError;
+use crate::i18n::Lang;
 use crate::store::{AttachmentRow, NewAttachment, Role, StoreError};
 
 impl Desk {
@@ -55,17 +56,23 @@ async fn owned(state: &AppState, u: &CurrentUser, id: &str) -> Result<(), DeskEr
     }
 }
 
-fn portal_layout(u: &CurrentUser, title: &str, body: Markup) -> Markup {
+fn portal_layout(u: &CurrentUser, lang: Lang, t: &Tr, title: &str, body: Markup) -> Markup {
+    let other = match lang {
+        Lang::En => "fr",
+        Lang::Fr => "en",
+    };
     layout(
-        "en",
+        lang.tag(),
         title,
         None,
         html! {
             nav {
-                a href="/portal" { "Your notices" } " · Signed in as " (u.user.username) " · "
+                a href="/portal" { (t("portal-nav-notices", &[])) } " · "
+                (t("portal-signed-in", &[("user", &u.user.username)])) " · "
+                a href={ "?lang=" (other) } hreflang=(other) lang=(other) { (t("notice-other-language", &[])) } " · "
                 form method="post" action="/logout" style="display:inline" {
                     input type="hidden" name="csrf" value=(u.csrf);
-                    button type="submit" { "Sign out" }
+                    button type="submit" { (t("portal-sign-out", &[])) }
                 }
             }
             (body)
@@ -73,27 +80,35 @@ fn portal_layout(u: &CurrentUser, title: &str, body: Markup) -> Markup {
     )
 }
 
+/// A translation function for one request's language.
+type Tr<'a> = dyn Fn(&str, &[(&str, &str)]) -> String + 'a;
+
 /// `GET /portal`: the decisions concerning the customer's zones.
 pub(crate) async fn portal_page(
     State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let u = customer(&state, &headers).await?;
+    let lang = lang_of(&q, &headers);
+    let t = |id: &str, args: &[(&str, &str)]| state.i18n.t(lang, id, args);
     let zones = state.store.customer_zones(&u.user.id).await?;
     let decisions = state.store.customer_decisions(&u.user.id).await?;
     Ok(portal_layout(
         &u,
-        "Your notices — Rempart",
+        lang,
+        &t,
+        &t("portal-title", &[]),
         html! {
-            h1 { "Notices concerning your sites" }
-            p { "Your zones: " @for (i, z) in zones.iter().enumerate() { @if i > 0 { ", " } code { (z) } } }
-            @if decisions.is_empty() { p { "No notice." } }
+            h1 { (t("portal-heading", &[])) }
+            p { (t("portal-zones", &[])) " " @for (i, z) in zones.iter().enumerate() { @if i > 0 { ", " } code { (z) } } }
+            @if decisions.is_empty() { p { (t("portal-no-notice", &[])) } }
             ul id="notices" { @for d in &decisions {
                 li {
-                    a href={ "/portal/decisions/" (d.id) } { (crate::decision::action_label(&d.action)) }
+                    a href={ "/portal/decisions/" (d.id) "?lang=" (lang.tag()) } { (t(&format!("action-{}", d.action), &[])) }
                     @if let Some(s) = &d.scope { " — " code { (scope_text(s)) } }
                     " · " (when(d.decided_at))
-                    @if d.lifted_at.is_some() { " · lifted" }
+                    @if d.lifted_at.is_some() { " · " (t("portal-lifted", &[])) }
                 }
             } }
         },
@@ -106,10 +121,13 @@ pub(crate) async fn portal_page(
 pub(crate) async fn decision_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let u = customer(&state, &headers).await?;
     owned(&state, &u, &id).await?;
+    let lang = lang_of(&q, &headers);
+    let t = |id: &str, args: &[(&str, &str)]| state.i18n.t(lang, id, args);
     let d = state.store.decision(&id).await?;
     let statement = state.store.statement(&id).await?;
     let notifiers = state.store.case_notifier_identities(&d.case_id).await?;
@@ -123,51 +141,60 @@ pub(crate) async fn decision_page(
         && !appeals
             .iter()
             .any(|a| a.party == "customer" && a.outcome.is_none());
+    // The statement itself is the text that was sent (in English); the page around it follows
+    // the customer's language.
     let text = statement
         .as_ref()
         .map(|s| super::due::statement_text(&state, &d, s, &notifiers));
+    let limits = [
+        ("files", MAX_ATTACHMENTS.to_string()),
+        ("each", (MAX_ATTACHMENT_BYTES / (1024 * 1024)).to_string()),
+        ("total", (MAX_ATTACHMENTS_TOTAL / (1024 * 1024)).to_string()),
+    ];
+    let limits: Vec<(&str, &str)> = limits.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Ok(portal_layout(
         &u,
-        "Statement of reasons — Rempart",
+        lang,
+        &t,
+        &t("portal-statement-title", &[]),
         html! {
-            h1 { "Statement of reasons" }
-            @if let Some(text) = &text { pre id="statement" { (text) } }
+            h1 { (t("portal-statement-heading", &[])) }
+            @if let Some(text) = &text { pre id="statement" lang="en" { (text) } }
             @else {
-                p { (crate::decision::action_label(&d.action)) " — " (d.ground) }
-                p { a href={ "/notices/" (d.id) } { "Public notice" } }
+                p { (t(&format!("action-{}", d.action), &[])) " — " (d.ground) }
             }
+            p { a href={ "/notices/" (d.id) "?lang=" (lang.tag()) } { (t("portal-public-notice", &[])) } }
             @for o in &orders {
-                p.order { "Order of " (o.authority) ", ref. " (o.reference) " of " (o.order_date) }
+                p.order { (t("notice-order-text", &[("authority", &o.authority), ("reference", &o.reference), ("date", &o.order_date)])) }
             }
-            h2 { "Your answers" }
-            @if responses.is_empty() { p { "None yet." } }
+            h2 { (t("portal-answers", &[])) }
+            @if responses.is_empty() { p { (t("portal-none-yet", &[])) } }
             ul id="responses" { @for r in &responses { li {
-                (when(r.at)) ": " (r.kind.replace('_', " ")) " — " (r.explanation)
+                (when(r.at)) ": " (t(&format!("portal-answer-{}", r.kind), &[])) " — " (r.explanation)
                 ul.attachments { @for a in attachments.iter().filter(|a| a.response_id == r.id) {
-                    li { a href={ "/portal/attachments/" (a.id) } download { (a.filename) } " (" (a.content_type) ", " (a.size) " bytes)" }
+                    li { a href={ "/portal/attachments/" (a.id) } download { (a.filename) } " (" (a.content_type) ", " (a.size) " B)" }
                 } }
             } } }
             form method="post" action={ "/portal/decisions/" (d.id) "/respond" } id="respond" enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(u.csrf);
-                label for="kind" { "Your answer" }
+                label for="kind" { (t("portal-your-answer", &[])) }
                 select id="kind" name="kind" {
-                    option value="content_removed" { "I removed the content" }
-                    option value="disagree" { "I disagree with the decision" }
+                    option value="content_removed" { (t("portal-answer-content_removed", &[])) }
+                    option value="disagree" { (t("portal-answer-disagree", &[])) }
                 }
-                label for="response-explanation" { "Explanation" }
+                label for="response-explanation" { (t("portal-explanation", &[])) }
                 textarea id="response-explanation" name="explanation" rows="4" required maxlength="5000" {}
-                label for="attachments" { "Attachments (optional): at most " (MAX_ATTACHMENTS) " files, PDF, PNG, JPEG or plain text, "
-                    (MAX_ATTACHMENT_BYTES / (1024 * 1024)) " MiB each, " (MAX_ATTACHMENTS_TOTAL / (1024 * 1024)) " MiB in all" }
+                label for="attachments" { (t("portal-attachments", &limits)) }
                 input type="file" id="attachments" name="attachments" multiple accept=".pdf,.png,.jpg,.jpeg,.txt,application/pdf,image/png,image/jpeg,text/plain";
-                p { button type="submit" { "Send the answer" } }
+                p { button type="submit" { (t("portal-send-answer", &[])) } }
             }
-            h2 { "Appeal" }
+            h2 { (t("portal-appeal", &[])) }
             ul id="appeals" { @for a in &appeals {
                 @if a.party == "customer" {
-                    li { "Filed " (when(a.filed_at)) ": " (a.grounds) " · "
+                    li { (t("portal-filed", &[("at", &when(a.filed_at))])) ": " (a.grounds) " · "
                         @match (&a.outcome, &a.reasons) {
                             (Some(o), Some(r)) => { strong.outcome { (o) } ": " (r) }
-                            _ => { "pending: decided by a person who did not take the decision" }
+                            _ => { (t("portal-appeal-pending", &[])) }
                         }
                     }
                 }
@@ -175,12 +202,12 @@ pub(crate) async fn decision_page(
             @if can_appeal {
                 form method="post" action={ "/portal/decisions/" (d.id) "/appeal" } id="appeal" {
                     input type="hidden" name="csrf" value=(u.csrf);
-                    label for="grounds" { "Why should the decision be reversed? (free of charge; within six months of the decision)" }
+                    label for="grounds" { (t("portal-appeal-grounds", &[])) }
                     textarea id="grounds" name="grounds" rows="5" required maxlength="5000" {}
-                    p { button type="submit" { "File the appeal" } }
+                    p { button type="submit" { (t("portal-file-appeal", &[])) } }
                 }
             } @else if now - d.decided_at > window {
-                p { "The time to appeal this decision has passed." }
+                p { (t("portal-appeal-closed", &[])) }
             }
         },
     )
@@ -279,10 +306,20 @@ fn check_attachment(
         ));
     };
     let declared = declared
-        .map(|d| d.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|d| {
+            d.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .filter(|d| !d.is_empty() && d != "application/octet-stream");
     if let Some(d) = declared {
-        let d = if d == "image/jpg" { "image/jpeg".into() } else { d };
+        let d = if d == "image/jpg" {
+            "image/jpeg".into()
+        } else {
+            d
+        };
         if d != found {
             return Err(format!(
                 "{filename}: declared as {d}, but its content is not (only PDF, PNG, JPEG and plain-text files are accepted)"
