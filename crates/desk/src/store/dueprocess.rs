@@ -949,7 +949,7 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         let mut files = Vec::with_capacity(attachments.len());
-        for a in attachments {
+        for (position, a) in attachments.iter().enumerate() {
             let sha = hex::encode(Sha256::digest(&a.body));
             sqlx::query(
                 "INSERT INTO evidence_blobs (sha256, body, size) VALUES ($1, $2, $3) \
@@ -962,11 +962,13 @@ impl Store {
             .await?;
             let aid = new_id("att_");
             sqlx::query(
-                "INSERT INTO response_attachments (id, response_id, decision_id, filename, \
-                 content_type, size, sha256, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO response_attachments (id, response_id, position, decision_id, \
+                 filename, content_type, size, sha256, uploaded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&aid)
             .bind(&id)
+            .bind(position as i64)
             .bind(decision_id)
             .bind(&a.filename)
             .bind(&a.content_type)
@@ -1023,7 +1025,7 @@ impl Store {
     ) -> Result<Vec<AttachmentRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {ATTACHMENT_COLUMNS} FROM response_attachments WHERE decision_id = $1 \
-             ORDER BY uploaded_at, id"
+             ORDER BY uploaded_at, response_id, position"
         ))
         .bind(decision_id)
         .fetch_all(&self.pool)
