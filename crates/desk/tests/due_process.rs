@@ -805,10 +805,25 @@ async fn an_authority_order_confirms_an_emergency_measure_until_its_end() {
                 ("scope", "https://forum.example/live"),
                 ("order_date", "2026-11-25"),
                 ("until", "2026-12-31"),
+                // Received 40 minutes before it is recorded (the clock reads 08:00).
+                ("received", "2026-11-25T07:20"),
             ],
         );
         let resp = send(&t.desk.router(), order).await;
         assert_eq!(resp.status, StatusCode::SEE_OTHER, "{name}: {}", resp.body);
+        // The transparency report's time to give effect runs from receipt, not recording.
+        let tr = send(
+            &t.desk.router(),
+            get("/transparency.json?from=2026-11-01&to=2026-11-30"),
+        )
+        .await;
+        assert_eq!(tr.status, StatusCode::OK, "{}", tr.body);
+        assert_eq!(
+            tr.json()["authority_orders"]["median_seconds_to_give_effect"],
+            serde_json::json!(2400),
+            "{name}: {}",
+            tr.body
+        );
         let p = policy(&t).await;
         assert_eq!(
             p.restrictions[0].ends_at.unwrap().to_rfc3339(),
@@ -835,10 +850,16 @@ async fn an_authority_order_confirms_an_emergency_measure_until_its_end() {
                 ("reference", "x"),
                 ("scope", "x"),
                 ("order_date", "25/11/2026"),
+                ("received", "2026-11-26T09:00"),
             ],
         );
         let resp = send(&t.desk.router(), bad).await;
         assert_eq!(resp.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            resp.body.contains("received must not be in the future"),
+            "{}",
+            resp.body
+        );
         assert_eq!(
             t.desk.store().authority_orders(&d.id).await.unwrap().len(),
             1,
@@ -1699,6 +1720,288 @@ async fn the_notifier_reads_the_decision_and_appeals_a_decision_not_to_act() {
             page.body.contains("the decision was reversed"),
             "{name}: {}",
             page.body
+        );
+    }
+}
+
+/// A `multipart/form-data` answer: text fields, then files (name, declared type, bytes).
+fn multipart_answer(
+    uri: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, &[u8])],
+) -> Request<Body> {
+    const BOUNDARY: &str = "rempart-test-7d1f0c";
+    let mut body = Vec::new();
+    for (n, v) in fields {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    for (filename, ct, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"attachments\"; filename=\"{filename}\"\r\nContent-Type: {ct}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    Request::post(uri)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_customer_attaches_files_to_an_answer_and_only_analysts_and_the_owner_fetch_them() {
+    for (name, t) in desks(NO_EVIDENCE).await {
+        let (case, _) = file(
+            &t,
+            "https://forum.example/t/1",
+            "doxxing",
+            "My address.",
+            "nadia@example.org",
+        )
+        .await;
+        let alice = login(&t, "alice", Role::SeniorAnalyst).await;
+        let resp = decide(
+            &t,
+            &alice,
+            &case,
+            &restrict_url("https://forum.example/t/1", "doxxing"),
+            true,
+        )
+        .await;
+        assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
+        let d = t
+            .desk
+            .store()
+            .case_decisions(&case)
+            .await
+            .unwrap()
+            .remove(0);
+        let owner = customer_login(&t, "forum-owner", &["forum.example"]).await;
+        let stranger = customer_login(&t, "else-owner", &["else.example"]).await;
+        let r = t.desk.router();
+        let page = send(
+            &r,
+            with_cookie(&format!("/portal/decisions/{}", d.id), &owner.cookie),
+        )
+        .await;
+        assert!(page.body.contains(r#"enctype="multipart/form-data""#));
+        assert!(page.body.contains(r#"type="file""#));
+        // The portal in French: by Accept-Language, and by ?lang=.
+        let fr = Request::get("/portal")
+            .header(header::COOKIE, &owner.cookie)
+            .header(header::ACCEPT_LANGUAGE, "fr-FR,fr;q=0.9,en;q=0.5")
+            .body(Body::empty())
+            .unwrap();
+        let fr = send(&r, fr).await;
+        assert_eq!(fr.status, StatusCode::OK);
+        assert!(fr.body.contains(r#"<html lang="fr""#), "{}", fr.body);
+        assert!(fr.body.contains("Avis concernant vos sites"), "{}", fr.body);
+        assert!(fr.body.contains("Accès à une URL restreint"), "{}", fr.body);
+        let fr = send(
+            &r,
+            with_cookie(
+                &format!("/portal/decisions/{}?lang=fr", d.id),
+                &owner.cookie,
+            ),
+        )
+        .await;
+        assert!(fr.body.contains("Exposé des motifs"), "{}", fr.body);
+        assert!(fr.body.contains("Déposer le recours"), "{}", fr.body);
+        assert!(fr.body.contains("Pièces jointes"), "{}", fr.body);
+        assert!(!page.body.contains("Exposé des motifs"));
+        let uri = format!("/portal/decisions/{}/respond", d.id);
+        let pdf: &[u8] = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n";
+        let text: &[u8] = b"The post was taken down at 09:12; see the log.\n";
+        let fields = [
+            ("csrf", owner.csrf.as_str()),
+            ("kind", "content_removed"),
+            ("explanation", "Removed; proof attached."),
+        ];
+        let stored = || async {
+            (
+                t.desk
+                    .store()
+                    .customer_responses(&d.id)
+                    .await
+                    .unwrap()
+                    .len(),
+                t.desk
+                    .store()
+                    .decision_attachments(&d.id)
+                    .await
+                    .unwrap()
+                    .len(),
+            )
+        };
+
+        // Refused, nothing stored: no CSRF token in the multipart form.
+        let no_csrf = multipart_answer(
+            &uri,
+            &owner.cookie,
+            &fields[1..],
+            &[("proof.pdf", "application/pdf", pdf)],
+        );
+        assert_eq!(send(&r, no_csrf).await.status, StatusCode::FORBIDDEN);
+        // HTML disguised as a PNG.
+        let html: &[u8] = b"<html><script>alert(document.cookie)</script></html>";
+        let resp = send(
+            &r,
+            multipart_answer(
+                &uri,
+                &owner.cookie,
+                &fields,
+                &[("cat.png", "image/png", html)],
+            ),
+        )
+        .await;
+        assert_eq!(resp.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(resp.body.contains("cat.png"), "{}", resp.body);
+        // The same HTML declared as nothing in particular is refused by its content.
+        let resp = send(
+            &r,
+            multipart_answer(
+                &uri,
+                &owner.cookie,
+                &fields,
+                &[("page.txt", "application/octet-stream", html)],
+            ),
+        )
+        .await;
+        assert_eq!(resp.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        // Oversize: one byte over the per-file limit.
+        let big = vec![b'a'; 5 * 1024 * 1024 + 1];
+        let resp = send(
+            &r,
+            multipart_answer(
+                &uri,
+                &owner.cookie,
+                &fields,
+                &[("big.txt", "text/plain", &big)],
+            ),
+        )
+        .await;
+        assert_eq!(resp.status, StatusCode::PAYLOAD_TOO_LARGE, "{name}");
+        assert!(
+            resp.body.contains("big.txt is larger than 5 MiB"),
+            "{}",
+            resp.body
+        );
+        // Oversize in total: three files under the per-file limit, over 10 MiB together.
+        let chunk = vec![b'b'; 4 * 1024 * 1024];
+        let resp = send(
+            &r,
+            multipart_answer(
+                &uri,
+                &owner.cookie,
+                &fields,
+                &[
+                    ("a.txt", "text/plain", &chunk),
+                    ("b.txt", "text/plain", &chunk),
+                    ("c.txt", "text/plain", &chunk),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(resp.status, StatusCode::PAYLOAD_TOO_LARGE, "{name}");
+        // Too many files.
+        let six: Vec<(&str, &str, &[u8])> = (0..6).map(|_| ("n.txt", "text/plain", text)).collect();
+        let resp = send(&r, multipart_answer(&uri, &owner.cookie, &fields, &six)).await;
+        assert_eq!(resp.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert_eq!(stored().await, (0, 0), "{name}: nothing stored");
+
+        // Accepted: a PDF and a text file; the path is stripped from the name.
+        let resp = send(
+            &r,
+            multipart_answer(
+                &uri,
+                &owner.cookie,
+                &fields,
+                &[
+                    ("C:\\scans\\proof.pdf", "application/pdf", pdf),
+                    ("log.txt", "text/plain; charset=utf-8", text),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(resp.status, StatusCode::SEE_OTHER, "{name}: {}", resp.body);
+        assert_eq!(stored().await, (1, 2), "{name}");
+        let atts = t.desk.store().decision_attachments(&d.id).await.unwrap();
+        assert_eq!(atts[0].filename, "proof.pdf");
+        assert_eq!(atts[0].content_type, "application/pdf");
+        assert_eq!(
+            atts[0].sha256,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(pdf))
+        );
+        assert_eq!(atts[1].content_type, "text/plain");
+
+        // The analyst sees them on the case page, as downloads.
+        let case_page = send(&r, with_cookie(&format!("/cases/{case}"), &alice.cookie)).await;
+        let href = format!("/attachments/{}", atts[0].id);
+        assert!(case_page.body.contains(&href), "{name}");
+        let before = count(&actions(&t).await, "attachment.downloaded");
+        let dl = send(&r, with_cookie(&href, &alice.cookie)).await;
+        assert_eq!(dl.status, StatusCode::OK, "{name}");
+        assert_eq!(dl.body.as_bytes(), pdf);
+        let h = |n: header::HeaderName| {
+            dl.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(
+            h(header::CONTENT_DISPOSITION),
+            "attachment; filename=\"proof.pdf\""
+        );
+        assert_eq!(h(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+        let csp = h(header::CONTENT_SECURITY_POLICY);
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("sandbox"),
+            "{csp}"
+        );
+        assert_eq!(h(header::CONTENT_TYPE), "application/pdf");
+        // Each access is in the audit log.
+        assert_eq!(
+            count(&actions(&t).await, "attachment.downloaded"),
+            before + 1
+        );
+
+        // Another customer: neither the analysts' route nor the owner's.
+        assert_eq!(
+            send(&r, with_cookie(&href, &stranger.cookie)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let own_href = format!("/portal/attachments/{}", atts[0].id);
+        assert_eq!(
+            send(&r, with_cookie(&own_href, &stranger.cookie))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            send(&r, get(&href)).await.status,
+            StatusCode::SEE_OTHER,
+            "anonymous: to the login"
+        );
+        // The owner gets it back from the portal.
+        let mine = send(&r, with_cookie(&own_href, &owner.cookie)).await;
+        assert_eq!(mine.status, StatusCode::OK);
+        assert_eq!(mine.body.as_bytes(), pdf);
+        assert_eq!(
+            count(&actions(&t).await, "attachment.downloaded"),
+            before + 2
         );
     }
 }

@@ -4,6 +4,7 @@
 //! [`crate::dueprocess`]).
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 
 use super::decisions::{
@@ -81,6 +82,8 @@ pub struct NewAuthorityOrder {
     pub order_date: String,
     /// Until when it requires the restriction (ms), if limited.
     pub ends_at: Option<i64>,
+    /// When the provider received it (ms): the start of the time to give it effect.
+    pub received_at: i64,
 }
 
 /// A recorded authority order.
@@ -122,6 +125,8 @@ pub struct ApprovalRow {
 /// A customer's answer.
 #[derive(Debug, Clone)]
 pub struct ResponseRow {
+    /// Id.
+    pub id: String,
     /// Who answered.
     pub responder: String,
     /// `content_removed` or `disagree`.
@@ -130,6 +135,55 @@ pub struct ResponseRow {
     pub explanation: String,
     /// When.
     pub at: i64,
+}
+
+/// A file attached to a customer's answer, already checked (size, type by magic bytes) by
+/// the web layer.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    /// A safe file name (for `Content-Disposition`).
+    pub filename: String,
+    /// The type found from the content.
+    pub content_type: String,
+    /// The bytes.
+    pub body: Vec<u8>,
+}
+
+/// A stored attachment (without its bytes).
+#[derive(Debug, Clone)]
+pub struct AttachmentRow {
+    /// Id.
+    pub id: String,
+    /// The answer it belongs to.
+    pub response_id: String,
+    /// The decision answered.
+    pub decision_id: String,
+    /// File name.
+    pub filename: String,
+    /// Type found from the content.
+    pub content_type: String,
+    /// Bytes.
+    pub size: i64,
+    /// SHA-256 of the bytes (hex), the content address in `evidence_blobs`.
+    pub sha256: String,
+    /// When uploaded (ms).
+    pub uploaded_at: i64,
+}
+
+const ATTACHMENT_COLUMNS: &str =
+    "id, response_id, decision_id, filename, content_type, size, sha256, uploaded_at";
+
+fn attachment_from_row(r: &AnyRow) -> Result<AttachmentRow, StoreError> {
+    Ok(AttachmentRow {
+        id: get(r, "id")?,
+        response_id: get(r, "response_id")?,
+        decision_id: get(r, "decision_id")?,
+        filename: get(r, "filename")?,
+        content_type: get(r, "content_type")?,
+        size: get(r, "size")?,
+        sha256: get(r, "sha256")?,
+        uploaded_at: get(r, "uploaded_at")?,
+    })
 }
 
 /// An appeal (internal complaint).
@@ -511,7 +565,8 @@ impl Store {
         let id = new_id("o_");
         sqlx::query(
             "INSERT INTO authority_orders (id, decision_id, authority, reference, scope, order_date, \
-             ends_at, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             ends_at, recorded_by, recorded_at, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(decision_id)
@@ -522,6 +577,7 @@ impl Store {
         .bind(order.ends_at)
         .bind(&actor.name)
         .bind(actor.at)
+        .bind(order.received_at)
         .execute(&mut *w.tx)
         .await?;
         w.audit(
@@ -532,9 +588,10 @@ impl Store {
                 "decision": decision_id, "order": id, "authority": order.authority,
                 "reference": order.reference, "scope": order.scope, "order_date": order.order_date,
                 "ends_at": order.ends_at,
-                // Recorded on receipt, and in force from then on (the restriction exists, or
-                // its emergency measure is confirmed in this very transaction).
-                "received_at": actor.at,
+                // The order takes effect when it is recorded here: the restriction exists, or
+                // its emergency measure is confirmed in this very transaction. The time to give
+                // effect runs from its receipt.
+                "received_at": order.received_at,
                 "effective_at": actor.at,
             }),
         )
@@ -866,21 +923,24 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Records a customer's answer to a decision.
+    /// Records a customer's answer to a decision with its attachments (bytes stored once per
+    /// distinct content, like evidence); returns the answer's id.
     pub async fn add_customer_response(
         &self,
         decision_id: &str,
         kind: &str,
         explanation: &str,
+        attachments: &[NewAttachment],
         actor: &Actor,
-    ) -> Result<(), StoreError> {
+    ) -> Result<String, StoreError> {
         let mut w = self.begin_write().await?;
         let d = decision_in(&mut w, decision_id).await?;
+        let id = new_id("cr_");
         sqlx::query(
             "INSERT INTO customer_responses (id, decision_id, responder, kind, explanation, at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(new_id("cr_"))
+        .bind(&id)
         .bind(decision_id)
         .bind(&actor.name)
         .bind(kind)
@@ -888,15 +948,50 @@ impl Store {
         .bind(actor.at)
         .execute(&mut *w.tx)
         .await?;
+        let mut files = Vec::with_capacity(attachments.len());
+        for (position, a) in attachments.iter().enumerate() {
+            let sha = hex::encode(Sha256::digest(&a.body));
+            sqlx::query(
+                "INSERT INTO evidence_blobs (sha256, body, size) VALUES ($1, $2, $3) \
+                 ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&sha)
+            .bind(a.body.clone())
+            .bind(a.body.len() as i64)
+            .execute(&mut *w.tx)
+            .await?;
+            let aid = new_id("att_");
+            sqlx::query(
+                "INSERT INTO response_attachments (id, response_id, position, decision_id, \
+                 filename, content_type, size, sha256, uploaded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&aid)
+            .bind(&id)
+            .bind(position as i64)
+            .bind(decision_id)
+            .bind(&a.filename)
+            .bind(&a.content_type)
+            .bind(a.body.len() as i64)
+            .bind(&sha)
+            .bind(actor.at)
+            .execute(&mut *w.tx)
+            .await?;
+            files.push(
+                serde_json::json!({ "attachment": aid, "filename": a.filename,
+                "type": a.content_type, "size": a.body.len(), "sha256": sha }),
+            );
+        }
         w.audit(
             actor,
             "customer.responded",
             &format!("case:{}", d.case_id),
-            serde_json::json!({ "decision": decision_id, "kind": kind }),
+            serde_json::json!({ "decision": decision_id, "response": id, "kind": kind,
+                "attachments": files }),
         )
         .await?;
         w.commit().await?;
-        Ok(())
+        Ok(id)
     }
 
     /// A decision's customer responses, oldest first.
@@ -904,22 +999,74 @@ impl Store {
         &self,
         decision_id: &str,
     ) -> Result<Vec<ResponseRow>, StoreError> {
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT responder, kind, explanation, at FROM customer_responses WHERE decision_id = $1 \
-             ORDER BY at, id",
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, responder, kind, explanation, at FROM customer_responses \
+             WHERE decision_id = $1 ORDER BY at, id",
         )
         .bind(decision_id)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(responder, kind, explanation, at)| ResponseRow {
+            .map(|(id, responder, kind, explanation, at)| ResponseRow {
+                id,
                 responder,
                 kind,
                 explanation,
                 at,
             })
             .collect())
+    }
+
+    /// The attachments of a decision's customer responses, oldest first.
+    pub async fn decision_attachments(
+        &self,
+        decision_id: &str,
+    ) -> Result<Vec<AttachmentRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM response_attachments WHERE decision_id = $1 \
+             ORDER BY uploaded_at, response_id, position"
+        ))
+        .bind(decision_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attachment_from_row).collect()
+    }
+
+    /// One attachment's record (no bytes, no audit): to check who may fetch it.
+    pub async fn attachment(&self, id: &str) -> Result<AttachmentRow, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM response_attachments WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        attachment_from_row(&row)
+    }
+
+    /// One attachment with its bytes, recording who fetched it (the access is audited before
+    /// the bytes are returned).
+    pub async fn download_attachment(
+        &self,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<(AttachmentRow, Vec<u8>), StoreError> {
+        let a = self.attachment(id).await?;
+        let d = self.decision(&a.decision_id).await?;
+        self.audit_event(
+            actor,
+            "attachment.downloaded",
+            &format!("case:{}", d.case_id),
+            serde_json::json!({ "attachment": id, "decision": a.decision_id, "sha256": a.sha256 }),
+        )
+        .await?;
+        let body: Vec<u8> = sqlx::query_scalar("SELECT body FROM evidence_blobs WHERE sha256 = $1")
+            .bind(&a.sha256)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok((a, body))
     }
 
     /// Files an appeal against a decision, within `window_ms` of it; one pending appeal per

@@ -36,8 +36,8 @@ pub use audit::{AuditEntry, CheckpointRow};
 pub use cases::{CaseRow, CaseSummary, NewReport, ReportRow, ReportUrlRow, SubmitOutcome};
 pub use decisions::{DecisionRow, NewDecision};
 pub use dueprocess::{
-    AppealRow, ApprovalRow, AuthorityOrderRow, EmergencyRow, NewAuthorityOrder, NewStatement,
-    ResponseRow, StatementRow,
+    AppealRow, ApprovalRow, AttachmentRow, AuthorityOrderRow, EmergencyRow, NewAttachment,
+    NewAuthorityOrder, NewStatement, ResponseRow, StatementRow,
 };
 pub use evidence::{EvidenceRow, NewEvidence};
 pub use jobs::{Job, Lane};

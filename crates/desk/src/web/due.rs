@@ -201,6 +201,7 @@ pub(crate) async fn decision_extras(
         let emergency = state.store.emergency(&d.id).await?;
         let orders = state.store.authority_orders(&d.id).await?;
         let responses = state.store.customer_responses(&d.id).await?;
+        let attachments = state.store.decision_attachments(&d.id).await?;
         let appeals = state.store.decision_appeals(&d.id).await?;
         let me = u.actor_name();
         out.push(html! {
@@ -251,6 +252,8 @@ pub(crate) async fn decision_extras(
                         input type="text" id={ "oscope-" (d.id) } name="scope" required maxlength="500";
                         label for={ "odate-" (d.id) } { "Date of the order (YYYY-MM-DD)" }
                         input type="text" id={ "odate-" (d.id) } name="order_date" required;
+                        label for={ "oreceived-" (d.id) } { "Received (YYYY-MM-DDTHH:MM UTC; empty: now)" }
+                        input type="text" id={ "oreceived-" (d.id) } name="received";
                         label for={ "ountil-" (d.id) } { "Applies until (YYYY-MM-DD, empty if not limited)" }
                         input type="text" id={ "ountil-" (d.id) } name="until";
                         button type="submit" { "Record the order" }
@@ -259,6 +262,10 @@ pub(crate) async fn decision_extras(
             }
             @for r in &responses {
                 p.response { "Customer (" (r.responder) ", " (when(r.at)) "): " (r.kind.replace('_', " ")) " — " (r.explanation) }
+                // Downloads only (never shown inline); each download is audited.
+                ul.attachments { @for a in attachments.iter().filter(|a| a.response_id == r.id) {
+                    li { a href={ "/attachments/" (a.id) } download { (a.filename) } " (" (a.content_type) ", " (a.size) " bytes, SHA-256 " code { (a.sha256) } ")" }
+                } }
             }
             @for a in &appeals {
                 div.appeal id={ "appeal-" (a.id) } {
@@ -329,6 +336,9 @@ pub(crate) struct OrderForm {
     order_date: String,
     #[serde(default)]
     until: String,
+    /// When the order was received (empty: now), as opposed to when it is recorded.
+    #[serde(default)]
+    received: String,
 }
 
 fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
@@ -376,11 +386,17 @@ pub(crate) async fn record_order(
             }
         }
     };
+    let now = state.now_ms();
+    let received_at = super::referral::parse_received(&f.received, now).unwrap_or_else(|e| {
+        problems.push(e);
+        now
+    });
     if !problems.is_empty() {
         return Err(DeskError::Invalid(problems).into());
     }
     let d = state.store.decision(&id).await?;
     let order = NewAuthorityOrder {
+        received_at,
         authority: f.authority.trim().into(),
         reference: f.reference.trim().into(),
         scope: f.scope.trim().into(),

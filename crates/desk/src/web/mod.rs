@@ -339,7 +339,8 @@ fn router(state: AppState) -> Router {
         )
         .route("/portal", get(portal::portal_page))
         .route("/portal/decisions/{id}", get(portal::decision_page))
-        .route("/portal/decisions/{id}/respond", post(portal::respond))
+        .route("/portal/attachments/{id}", get(portal::customer_attachment))
+        .route("/attachments/{id}", get(portal::analyst_attachment))
         .route("/portal/decisions/{id}/appeal", post(portal::appeal))
         .route(
             "/cases/{id}/referrals",
@@ -363,6 +364,12 @@ fn router(state: AppState) -> Router {
         .route("/transparency.csv", get(transparency::csv))
         .route("/api/v1/scan", post(scan::scan))
         .merge(intake)
+        .merge(
+            // An answer to a notice carries files: its own, larger, body limit.
+            Router::new()
+                .route("/portal/decisions/{id}/respond", post(portal::respond))
+                .layer(DefaultBodyLimit::max(portal::RESPOND_BODY_LIMIT)),
+        )
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
@@ -371,8 +378,9 @@ fn router(state: AppState) -> Router {
 async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
     let h = resp.headers_mut();
     // No page of the desk needs scripts, frames or remote content; evidence is shown as text.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
+    // A handler may set a stricter policy (attachments add `sandbox`).
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(
+
         HeaderValue::from_static(
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),

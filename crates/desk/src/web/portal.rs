@@ -2,19 +2,20 @@
 //! own zones, answer them, and appeal (DSA Art. 20) within the window.
 
 use super::{hash_password, Desk};
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::auth::{authenticate, CurrentUser};
-use super::intake::scope_text;
+use super::intake::{lang_of, scope_text, LangQuery};
 use super::pages::{layout, when, PageError};
 use super::AppState;
 use crate::error::DeskError;
-use crate::store::{Role, StoreError};
+use crate::i18n::Lang;
+use crate::store::{AttachmentRow, NewAttachment, Role, StoreError};
 
 impl Desk {
     /// Creates a customer account owning `zones` (apex hostnames, each with its subdomains),
@@ -55,17 +56,23 @@ async fn owned(state: &AppState, u: &CurrentUser, id: &str) -> Result<(), DeskEr
     }
 }
 
-fn portal_layout(u: &CurrentUser, title: &str, body: Markup) -> Markup {
+fn portal_layout(u: &CurrentUser, lang: Lang, t: &Tr, title: &str, body: Markup) -> Markup {
+    let other = match lang {
+        Lang::En => "fr",
+        Lang::Fr => "en",
+    };
     layout(
-        "en",
+        lang.tag(),
         title,
         None,
         html! {
             nav {
-                a href="/portal" { "Your notices" } " · Signed in as " (u.user.username) " · "
+                a href="/portal" { (t("portal-nav-notices", &[])) } " · "
+                (t("portal-signed-in", &[("user", &u.user.username)])) " · "
+                a href={ "?lang=" (other) } hreflang=(other) lang=(other) { (t("notice-other-language", &[])) } " · "
                 form method="post" action="/logout" style="display:inline" {
                     input type="hidden" name="csrf" value=(u.csrf);
-                    button type="submit" { "Sign out" }
+                    button type="submit" { (t("portal-sign-out", &[])) }
                 }
             }
             (body)
@@ -73,27 +80,35 @@ fn portal_layout(u: &CurrentUser, title: &str, body: Markup) -> Markup {
     )
 }
 
+/// A translation function for one request's language.
+type Tr<'a> = dyn Fn(&str, &[(&str, &str)]) -> String + 'a;
+
 /// `GET /portal`: the decisions concerning the customer's zones.
 pub(crate) async fn portal_page(
     State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let u = customer(&state, &headers).await?;
+    let lang = lang_of(&q, &headers);
+    let t = |id: &str, args: &[(&str, &str)]| state.i18n.t(lang, id, args);
     let zones = state.store.customer_zones(&u.user.id).await?;
     let decisions = state.store.customer_decisions(&u.user.id).await?;
     Ok(portal_layout(
         &u,
-        "Your notices — Rempart",
+        lang,
+        &t,
+        &t("portal-title", &[]),
         html! {
-            h1 { "Notices concerning your sites" }
-            p { "Your zones: " @for (i, z) in zones.iter().enumerate() { @if i > 0 { ", " } code { (z) } } }
-            @if decisions.is_empty() { p { "No notice." } }
+            h1 { (t("portal-heading", &[])) }
+            p { (t("portal-zones", &[])) " " @for (i, z) in zones.iter().enumerate() { @if i > 0 { ", " } code { (z) } } }
+            @if decisions.is_empty() { p { (t("portal-no-notice", &[])) } }
             ul id="notices" { @for d in &decisions {
                 li {
-                    a href={ "/portal/decisions/" (d.id) } { (crate::decision::action_label(&d.action)) }
+                    a href={ "/portal/decisions/" (d.id) "?lang=" (lang.tag()) } { (t(&format!("action-{}", d.action), &[])) }
                     @if let Some(s) = &d.scope { " — " code { (scope_text(s)) } }
                     " · " (when(d.decided_at))
-                    @if d.lifted_at.is_some() { " · lifted" }
+                    @if d.lifted_at.is_some() { " · " (t("portal-lifted", &[])) }
                 }
             } }
         },
@@ -106,14 +121,18 @@ pub(crate) async fn portal_page(
 pub(crate) async fn decision_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let u = customer(&state, &headers).await?;
     owned(&state, &u, &id).await?;
+    let lang = lang_of(&q, &headers);
+    let t = |id: &str, args: &[(&str, &str)]| state.i18n.t(lang, id, args);
     let d = state.store.decision(&id).await?;
     let statement = state.store.statement(&id).await?;
     let notifiers = state.store.case_notifier_identities(&d.case_id).await?;
     let responses = state.store.customer_responses(&id).await?;
+    let attachments = state.store.decision_attachments(&id).await?;
     let appeals = state.store.decision_appeals(&id).await?;
     let orders = state.store.authority_orders(&id).await?;
     let now = state.now_ms();
@@ -122,43 +141,60 @@ pub(crate) async fn decision_page(
         && !appeals
             .iter()
             .any(|a| a.party == "customer" && a.outcome.is_none());
+    // The statement itself is the text that was sent (in English); the page around it follows
+    // the customer's language.
     let text = statement
         .as_ref()
         .map(|s| super::due::statement_text(&state, &d, s, &notifiers));
+    let limits = [
+        ("files", MAX_ATTACHMENTS.to_string()),
+        ("each", (MAX_ATTACHMENT_BYTES / (1024 * 1024)).to_string()),
+        ("total", (MAX_ATTACHMENTS_TOTAL / (1024 * 1024)).to_string()),
+    ];
+    let limits: Vec<(&str, &str)> = limits.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Ok(portal_layout(
         &u,
-        "Statement of reasons — Rempart",
+        lang,
+        &t,
+        &t("portal-statement-title", &[]),
         html! {
-            h1 { "Statement of reasons" }
-            @if let Some(text) = &text { pre id="statement" { (text) } }
+            h1 { (t("portal-statement-heading", &[])) }
+            @if let Some(text) = &text { pre id="statement" lang="en" { (text) } }
             @else {
-                p { (crate::decision::action_label(&d.action)) " — " (d.ground) }
-                p { a href={ "/notices/" (d.id) } { "Public notice" } }
+                p { (t(&format!("action-{}", d.action), &[])) " — " (d.ground) }
             }
+            p { a href={ "/notices/" (d.id) "?lang=" (lang.tag()) } { (t("portal-public-notice", &[])) } }
             @for o in &orders {
-                p.order { "Order of " (o.authority) ", ref. " (o.reference) " of " (o.order_date) }
+                p.order { (t("notice-order-text", &[("authority", &o.authority), ("reference", &o.reference), ("date", &o.order_date)])) }
             }
-            h2 { "Your answers" }
-            @if responses.is_empty() { p { "None yet." } }
-            ul { @for r in &responses { li { (when(r.at)) ": " (r.kind.replace('_', " ")) " — " (r.explanation) } } }
-            form method="post" action={ "/portal/decisions/" (d.id) "/respond" } id="respond" {
+            h2 { (t("portal-answers", &[])) }
+            @if responses.is_empty() { p { (t("portal-none-yet", &[])) } }
+            ul id="responses" { @for r in &responses { li {
+                (when(r.at)) ": " (t(&format!("portal-answer-{}", r.kind), &[])) " — " (r.explanation)
+                ul.attachments { @for a in attachments.iter().filter(|a| a.response_id == r.id) {
+                    li { a href={ "/portal/attachments/" (a.id) } download { (a.filename) } " (" (a.content_type) ", " (a.size) " B)" }
+                } }
+            } } }
+            form method="post" action={ "/portal/decisions/" (d.id) "/respond" } id="respond" enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(u.csrf);
-                label for="kind" { "Your answer" }
+                label for="kind" { (t("portal-your-answer", &[])) }
                 select id="kind" name="kind" {
-                    option value="content_removed" { "I removed the content" }
-                    option value="disagree" { "I disagree with the decision" }
+                    option value="content_removed" { (t("portal-answer-content_removed", &[])) }
+                    option value="disagree" { (t("portal-answer-disagree", &[])) }
                 }
-                label for="response-explanation" { "Explanation" }
+                label for="response-explanation" { (t("portal-explanation", &[])) }
                 textarea id="response-explanation" name="explanation" rows="4" required maxlength="5000" {}
-                p { button type="submit" { "Send the answer" } }
+                label for="attachments" { (t("portal-attachments", &limits)) }
+                input type="file" id="attachments" name="attachments" multiple accept=".pdf,.png,.jpg,.jpeg,.txt,application/pdf,image/png,image/jpeg,text/plain";
+                p { button type="submit" { (t("portal-send-answer", &[])) } }
             }
-            h2 { "Appeal" }
+            h2 { (t("portal-appeal", &[])) }
             ul id="appeals" { @for a in &appeals {
                 @if a.party == "customer" {
-                    li { "Filed " (when(a.filed_at)) ": " (a.grounds) " · "
+                    li { (t("portal-filed", &[("at", &when(a.filed_at))])) ": " (a.grounds) " · "
                         @match (&a.outcome, &a.reasons) {
                             (Some(o), Some(r)) => { strong.outcome { (o) } ": " (r) }
-                            _ => { "pending: decided by a person who did not take the decision" }
+                            _ => { (t("portal-appeal-pending", &[])) }
                         }
                     }
                 }
@@ -166,19 +202,19 @@ pub(crate) async fn decision_page(
             @if can_appeal {
                 form method="post" action={ "/portal/decisions/" (d.id) "/appeal" } id="appeal" {
                     input type="hidden" name="csrf" value=(u.csrf);
-                    label for="grounds" { "Why should the decision be reversed? (free of charge; within six months of the decision)" }
+                    label for="grounds" { (t("portal-appeal-grounds", &[])) }
                     textarea id="grounds" name="grounds" rows="5" required maxlength="5000" {}
-                    p { button type="submit" { "File the appeal" } }
+                    p { button type="submit" { (t("portal-file-appeal", &[])) } }
                 }
             } @else if now - d.decided_at > window {
-                p { "The time to appeal this decision has passed." }
+                p { (t("portal-appeal-closed", &[])) }
             }
         },
     )
     .into_response())
 }
 
-/// The answer form.
+/// The answer form (URL-encoded, for clients without files).
 #[derive(Debug, Deserialize)]
 pub(crate) struct RespondForm {
     #[serde(default)]
@@ -188,21 +224,255 @@ pub(crate) struct RespondForm {
     explanation: String,
 }
 
-/// `POST /portal/decisions/{id}/respond`.
+/// At most this many files on one answer.
+pub(crate) const MAX_ATTACHMENTS: usize = 5;
+/// At most this many bytes per file.
+pub(crate) const MAX_ATTACHMENT_BYTES: usize = 5 * 1024 * 1024;
+/// At most this many bytes of files on one answer.
+pub(crate) const MAX_ATTACHMENTS_TOTAL: usize = 10 * 1024 * 1024;
+/// The body limit of the answer route: the files and the form's text fields and framing.
+pub(crate) const RESPOND_BODY_LIMIT: usize = MAX_ATTACHMENTS_TOTAL + 256 * 1024;
+
+/// The types accepted, found from the content's first bytes: the declared type alone is the
+/// sender's word, and a browser told `image/png` must not be handed HTML.
+fn sniff(body: &[u8]) -> Option<&'static str> {
+    const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    if body.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if body.starts_with(PNG) {
+        Some("image/png")
+    } else if body.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if is_plain_text(body) {
+        Some("text/plain")
+    } else {
+        None
+    }
+}
+
+/// UTF-8 without control characters (but tab, line ends, form feed) that does not open like
+/// markup (which a browser could be made to sniff as HTML).
+fn is_plain_text(body: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(body) else {
+        return false;
+    };
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0c'))
+    {
+        return false;
+    }
+    let mut head = s.trim_start_matches('\u{feff}').trim_start().chars();
+    !(head.next() == Some('<')
+        && head
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '!' | '?' | '/')))
+}
+
+/// A file name safe to repeat in `Content-Disposition` and in pages: the last path component,
+/// letters, digits, ' ', '.', '_', '-' only, at most 100 characters.
+fn safe_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_string();
+    if cleaned.is_empty() {
+        "attachment".into()
+    } else {
+        cleaned
+    }
+}
+
+/// Checks one uploaded file: its content must be of an accepted type, and agree with the
+/// declared type when one is declared.
+fn check_attachment(
+    name: &str,
+    declared: Option<&str>,
+    body: Vec<u8>,
+) -> Result<NewAttachment, String> {
+    let filename = safe_filename(name);
+    let Some(found) = sniff(&body) else {
+        return Err(format!(
+            "{filename}: only PDF, PNG, JPEG and plain-text files are accepted"
+        ));
+    };
+    let declared = declared
+        .map(|d| {
+            d.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|d| !d.is_empty() && d != "application/octet-stream");
+    if let Some(d) = declared {
+        let d = if d == "image/jpg" {
+            "image/jpeg".into()
+        } else {
+            d
+        };
+        if d != found {
+            return Err(format!(
+                "{filename}: declared as {d}, but its content is not (only PDF, PNG, JPEG and plain-text files are accepted)"
+            ));
+        }
+    }
+    Ok(NewAttachment {
+        filename,
+        content_type: found.to_string(),
+        body,
+    })
+}
+
+/// What an answer carries, from either encoding.
+struct Answer {
+    csrf: Option<String>,
+    kind: String,
+    explanation: String,
+    files: Vec<NewAttachment>,
+    problems: Vec<String>,
+}
+
+/// Why an upload is refused before anything is stored.
+enum UploadRefused {
+    TooLarge(String),
+    Bad(DeskError),
+}
+
+fn too_large(message: String) -> Response {
+    let page = layout(
+        "en",
+        "Too large",
+        None,
+        html! { h1 { "413 Payload Too Large" } p id="error" { (message) } p { "Nothing was stored." } },
+    );
+    (StatusCode::PAYLOAD_TOO_LARGE, page).into_response()
+}
+
+async fn read_multipart(state: &AppState, req: Request) -> Result<Answer, UploadRefused> {
+    let total_text = format!(
+        "the attachments exceed {} MiB in total; nothing was stored",
+        MAX_ATTACHMENTS_TOTAL / (1024 * 1024)
+    );
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            UploadRefused::TooLarge(total_text.clone())
+        } else {
+            UploadRefused::Bad(DeskError::Invalid(vec![format!(
+                "the form could not be read: {}",
+                e.body_text()
+            )]))
+        }
+    };
+    let mut mp = Multipart::from_request(req, state)
+        .await
+        .map_err(|e| UploadRefused::Bad(DeskError::Invalid(vec![e.body_text()])))?;
+    let mut a = Answer {
+        csrf: None,
+        kind: String::new(),
+        explanation: String::new(),
+        files: Vec::new(),
+        problems: Vec::new(),
+    };
+    let mut total = 0usize;
+    let mut count = 0usize;
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        match name.as_str() {
+            "attachments" => {
+                let filename = field.file_name().unwrap_or("").to_string();
+                let declared = field.content_type().map(str::to_string);
+                let mut body = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if body.len() + chunk.len() > MAX_ATTACHMENT_BYTES {
+                        return Err(UploadRefused::TooLarge(format!(
+                            "{} is larger than {} MiB; nothing was stored",
+                            safe_filename(&filename),
+                            MAX_ATTACHMENT_BYTES / (1024 * 1024)
+                        )));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                // A file input left empty still sends a part, without a name or bytes.
+                if filename.is_empty() && body.is_empty() {
+                    continue;
+                }
+                count += 1;
+                total += body.len();
+                if total > MAX_ATTACHMENTS_TOTAL {
+                    return Err(UploadRefused::TooLarge(total_text.clone()));
+                }
+                match check_attachment(&filename, declared.as_deref(), body) {
+                    Ok(f) => a.files.push(f),
+                    Err(p) => a.problems.push(p),
+                }
+            }
+            "csrf" | "kind" | "explanation" => {
+                let text = field.text().await.map_err(multipart_error)?;
+                match name.as_str() {
+                    "csrf" => a.csrf = Some(text),
+                    "kind" => a.kind = text,
+                    _ => a.explanation = text,
+                }
+            }
+            // Unknown parts are drained and ignored.
+            _ => while field.chunk().await.map_err(multipart_error)?.is_some() {},
+        }
+    }
+    if count > MAX_ATTACHMENTS {
+        a.problems
+            .push(format!("attach at most {MAX_ATTACHMENTS} files"));
+    }
+    Ok(a)
+}
+
+/// `POST /portal/decisions/{id}/respond`: an answer, with attachments when sent as
+/// `multipart/form-data` (the portal's form); nothing is stored unless all of it is valid.
 pub(crate) async fn respond(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Form(f): Form<RespondForm>,
+    req: Request,
 ) -> Result<Response, PageError> {
     let u = customer(&state, &headers).await?;
-    u.check_csrf(f.csrf.as_deref())?;
     owned(&state, &u, &id).await?;
-    let mut problems = Vec::new();
-    if !matches!(f.kind.as_str(), "content_removed" | "disagree") {
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let answer = if multipart {
+        match read_multipart(&state, req).await {
+            Ok(a) => a,
+            Err(UploadRefused::TooLarge(m)) => return Ok(too_large(m)),
+            Err(UploadRefused::Bad(e)) => return Err(e.into()),
+        }
+    } else {
+        let Form(f) = Form::<RespondForm>::from_request(req, &state)
+            .await
+            .map_err(|e| DeskError::Invalid(vec![e.body_text()]))?;
+        Answer {
+            csrf: f.csrf,
+            kind: f.kind,
+            explanation: f.explanation,
+            files: Vec::new(),
+            problems: Vec::new(),
+        }
+    };
+    u.check_csrf(answer.csrf.as_deref())?;
+    let mut problems = answer.problems;
+    if !matches!(answer.kind.as_str(), "content_removed" | "disagree") {
         problems.push("the answer is content_removed or disagree".to_string());
     }
-    let explanation = f.explanation.trim();
+    let explanation = answer.explanation.trim();
     if explanation.is_empty() || explanation.chars().count() > 5000 {
         problems.push("explain your answer (at most 5000 characters)".into());
     }
@@ -211,10 +481,76 @@ pub(crate) async fn respond(
     }
     state
         .store
-        .add_customer_response(&id, &f.kind, explanation, &state.actor(u.actor_name()))
+        .add_customer_response(
+            &id,
+            &answer.kind,
+            explanation,
+            &answer.files,
+            &state.actor(u.actor_name()),
+        )
         .await?;
     state.checkpoint().await;
     Ok(Redirect::to(&format!("/portal/decisions/{id}")).into_response())
+}
+
+/// An attachment as a download, never rendered inline: `attachment` disposition, no sniffing,
+/// and a policy that forbids everything should a browser open it anyway.
+fn attachment_response(a: &AttachmentRow, body: Vec<u8>) -> Response {
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    let ct = HeaderValue::from_str(&a.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, ct);
+    // safe_filename left only header-safe characters.
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", a.filename))
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    h.insert(header::CONTENT_DISPOSITION, disposition);
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox; frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, private"),
+    );
+    resp
+}
+
+/// `GET /attachments/{id}`: analysts download a customer's attachment (audited).
+pub(crate) async fn analyst_attachment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let u = authenticate(&state, &headers, Role::Analyst).await?;
+    let (a, body) = state
+        .store
+        .download_attachment(&id, &state.actor(u.actor_name()))
+        .await?;
+    state.checkpoint().await;
+    Ok(attachment_response(&a, body))
+}
+
+/// `GET /portal/attachments/{id}`: the customer who owns the zone downloads it back (audited);
+/// to anyone else it does not exist.
+pub(crate) async fn customer_attachment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let u = customer(&state, &headers).await?;
+    let a = state.store.attachment(&id).await?;
+    owned(&state, &u, &a.decision_id).await?;
+    let (a, body) = state
+        .store
+        .download_attachment(&id, &state.actor(u.actor_name()))
+        .await?;
+    state.checkpoint().await;
+    Ok(attachment_response(&a, body))
 }
 
 /// The appeal form.

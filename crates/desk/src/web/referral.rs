@@ -162,7 +162,9 @@ async fn write_bundle(
         .map_err(|e| DeskError::Internal(format!("writing the bundle of {referral_id}: {e:#}")))
 }
 
-fn parse_received(s: &str, now_ms: i64) -> Result<i64, String> {
+/// When an authority's message was received: `YYYY-MM-DD[THH:MM[:SS]]` UTC, not in the
+/// future; empty means now.
+pub(crate) fn parse_received(s: &str, now_ms: i64) -> Result<i64, String> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(now_ms);
