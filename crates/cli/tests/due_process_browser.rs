@@ -102,7 +102,10 @@ fn credentials(out: &str) -> Option<(String, String)> {
 
 async fn text_of(c: &Client, css: &str) -> String {
     let url = c.current_url().await.ok();
-    c.find(Locator::Css(css))
+    // A click may return before the page it loads: wait for the element, bounded.
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css} on {url:?}: {e}"))
         .text()
@@ -112,7 +115,9 @@ async fn text_of(c: &Client, css: &str) -> String {
 
 async fn fill(c: &Client, css: &str, text: &str) {
     let e = c
-        .find(Locator::Css(css))
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"));
     e.clear().await.unwrap();
@@ -120,7 +125,9 @@ async fn fill(c: &Client, css: &str, text: &str) {
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .click()
@@ -129,7 +136,9 @@ async fn click(c: &Client, css: &str) {
 }
 
 async fn select(c: &Client, css: &str, value: &str) {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .select_by_value(value)
