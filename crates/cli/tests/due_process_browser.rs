@@ -9,142 +9,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use common::browser::*;
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(cmd))
-            .find(|p| p.is_file())
-    })
-}
-
-/// Chromium and its driver, or `None` (outside CI) when they are missing.
-fn browser() -> Option<(PathBuf, PathBuf)> {
-    let chromium = which("chromium").or_else(|| which("chromium-browser"));
-    let driver = which("chromedriver");
-    match (chromium, driver) {
-        (Some(c), Some(d)) => Some((c, d)),
-        _ => {
-            let msg = "the browser test needs Debian's chromium and chromium-driver \
-                       (run scripts/setup --tests)";
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "{msg}: not found on PATH under CI=true"
-            );
-            eprintln!("SKIPPED: {msg}");
-            None
-        }
-    }
-}
-
-/// A base port such that every port `rempart up` uses (base..base+3, base+10) is free now.
-fn up_base_port() -> u16 {
-    let mut base = 20_000 + (std::process::id() % 20_000) as u16;
-    for _ in 0..200 {
-        let ok = [0u16, 1, 2, 3, 10]
-            .iter()
-            .all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok());
-        if ok {
-            return base;
-        }
-        base = base.wrapping_add(17).max(20_000);
-    }
-    panic!("no free port range for rempart up");
-}
-
-/// Polls `f` until it returns `Some`, or fails with `what` after `limit`.
-async fn until<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn log_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// The analyst's user name and one-time password from `rempart up`'s stdout.
-fn credentials(out: &str) -> Option<(String, String)> {
-    let user = out.split("user ").nth(1)?.split(',').next()?.trim();
-    let password = out
-        .split("one-time password ")
-        .nth(1)?
-        .split(')')
-        .next()?
-        .trim();
-    (!user.is_empty() && !password.is_empty()).then(|| (user.to_string(), password.to_string()))
-}
-
-async fn text_of(c: &Client, css: &str) -> String {
-    let url = c.current_url().await.ok();
-    // A click may return before the page it loads: wait for the element, bounded.
-    c.wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} on {url:?}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    e.clear().await.unwrap();
-    e.send_keys(text).await.unwrap();
-}
-
-async fn click(c: &Client, css: &str) {
-    c.wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn select(c: &Client, css: &str, value: &str) {
-    c.wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .select_by_value(value)
-        .await
-        .unwrap();
-}
+use fantoccini::{Client, Locator};
 
 async fn sign_in(c: &Client, desk: &str, user: &str, password: &str) -> String {
     c.goto(&format!("{desk}/login")).await.unwrap();
@@ -182,118 +52,15 @@ async fn customer_appeals_senior_reverses_and_an_emergency_measure_links_its_not
         return;
     };
     let dir = TempDir::new("due-process-browser");
-    // fantoccini's connector is built with rustls (chromedriver itself is plain HTTP).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-
-    // rempart up: origin, desk and edge.
-    let base = up_base_port();
-    let (http, admin, desk_port) = (base, base + 2, base + 3);
-    let desk = format!("http://127.0.0.1:{desk_port}");
-    let (up_out, up_log) = (dir.path("up.out"), dir.path("up.log"));
-    let _up = Proc(
-        Command::new(bin())
-            .args(["up", "--dir"])
-            .arg(dir.path("demo"))
-            .args(["--port", &base.to_string()])
-            .stdout(std::fs::File::create(&up_out).unwrap())
-            .stderr(std::fs::File::create(&up_log).unwrap())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-
-    // chromedriver on a free port; it starts Chromium with the capabilities below.
-    let driver_port = free_port();
-    let driver_log = dir.path("chromedriver.log");
-    let _driver = Proc(
-        Command::new(&chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .arg(format!("--log-path={}", driver_log.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display())),
-    );
-
     let http_client = reqwest::Client::new();
     let hc = &http_client;
-    until(Duration::from_secs(60), "rempart up ready", || async {
-        let r = hc
-            .get(format!("http://127.0.0.1:{admin}/readyz"))
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 200).then_some(())
-    })
-    .await;
-    let (user, password) = until(Duration::from_secs(10), "credentials on stdout", || async {
-        credentials(&log_of(&up_out))
-    })
-    .await;
-    // The seeded restriction has reached the edge: the policy channel works.
-    until(
-        Duration::from_secs(30),
-        "seeded restriction at the edge",
-        || async {
-            let r = hc
-                .get(format!("http://127.0.0.1:{http}/t/2"))
-                .header("host", "forum.localhost")
-                .send()
-                .await
-                .ok()?;
-            (r.status() == 451).then_some(())
-        },
-    )
-    .await;
-
-    let profile = dir.path("chromium-profile");
-    std::fs::create_dir_all(&profile).unwrap();
-    let caps = serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": chromium.to_string_lossy(),
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--no-proxy-server", "--window-size=1280,1000",
-                "--host-resolver-rules=MAP forum.localhost 127.0.0.1",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }
-    });
-    let caps = match caps {
-        serde_json::Value::Object(m) => m,
-        _ => unreachable!(),
-    };
-    let driver_url = format!("http://127.0.0.1:{driver_port}");
-    let c: Client = until(Duration::from_secs(30), "a Chromium session", || {
-        let caps = caps.clone();
-        let url = driver_url.clone();
-        let driver_log = driver_log.clone();
-        async move {
-            match ClientBuilder::rustls()
-                .expect("rustls")
-                .capabilities(caps)
-                .connect(&url)
-                .await
-            {
-                Ok(c) => Some(c),
-                Err(fantoccini::error::NewSessionError::Lost(_))
-                | Err(fantoccini::error::NewSessionError::NotW3C(_)) => None,
-                Err(e) if format!("{e}").contains("onnect") => None,
-                Err(e) => panic!(
-                    "Chromium did not start under chromedriver: {e}\n{}",
-                    log_of(&driver_log)
-                        .lines()
-                        .rev()
-                        .take(40)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                ),
-            }
-        }
-    })
-    .await;
+    let up = Up::start(&dir, hc).await;
+    let (http, desk) = (up.http, up.desk.clone());
+    let (user, password, up_log) = (up.user.clone(), up.password.clone(), up.log.clone());
+    let driver = Driver::start(&dir, &chromedriver);
+    let c = driver
+        .session(&chromium, &dir.path("chromium-profile"), true)
+        .await;
     let result = scenario(&c, hc, &desk, http, &user, &password).await;
     let _ = c.close().await;
     if let Err(e) = result {
