@@ -94,6 +94,24 @@ impl Trigger {
         }
     }
 
+    /// `challenge:<label>`, the access log's restriction, made once.
+    pub fn restriction(self) -> Arc<str> {
+        static MADE: OnceLock<[Arc<str>; 4]> = OnceLock::new();
+        let made = MADE.get_or_init(|| {
+            ["always", "auto", "rate_limit", "rule"].map(|l| Arc::from(format!("challenge:{l}")))
+        });
+        made[self.index()].clone()
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Trigger::Always => 0,
+            Trigger::Auto => 1,
+            Trigger::RateLimit(_) => 2,
+            Trigger::Rule => 3,
+        }
+    }
+
     /// 503 while the zone is under attack, 429 for one client over a limit.
     pub fn status(self) -> u16 {
         match self {
@@ -199,6 +217,59 @@ impl<'a> Signer<'a> {
         Ok(fields)
     }
 
+    /// A challenge token for a client (its network, see [`client_prefix`]; `-` without an IP
+    /// address) with a fresh random nonce, written into `buf` without allocating. `None` when
+    /// it does not fit (a zone name of hundreds of bytes): use [`Self::challenge_token`].
+    pub fn challenge_token_into<'b>(
+        &self,
+        buf: &'b mut TokenBuf,
+        zone: &str,
+        ip: Option<IpAddr>,
+        issued: u64,
+        difficulty: u8,
+    ) -> Option<&'b str> {
+        let mut nonce = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        self.token_with_nonce(buf, zone, ip, issued, &nonce, difficulty)
+    }
+
+    fn token_with_nonce<'b>(
+        &self,
+        buf: &'b mut TokenBuf,
+        zone: &str,
+        ip: Option<IpAddr>,
+        issued: u64,
+        nonce: &[u8; 16],
+        difficulty: u8,
+    ) -> Option<&'b str> {
+        use std::io::Write;
+        let mut payload = [0u8; MAX_SEALED];
+        let len = {
+            let mut w = std::io::Cursor::new(&mut payload[..]);
+            match ip {
+                Some(ip) => write!(w, "{TOKEN_KIND}|{zone}|{}|{issued}|", Prefix(ip)),
+                None => write!(w, "{TOKEN_KIND}|{zone}|-|{issued}|"),
+            }
+            .ok()?;
+            let mut n = [0u8; 22];
+            URL_SAFE_NO_PAD.encode_slice(nonce, &mut n).ok()?;
+            w.write_all(&n).ok()?;
+            write!(w, "|{difficulty}").ok()?;
+            usize::try_from(w.position()).ok()?
+        };
+        let payload = payload.get(..len)?;
+        let mut mac = self.mac();
+        mac.update(payload);
+        let tag = mac.finalize().into_bytes();
+        let out = &mut buf.0;
+        let n = URL_SAFE_NO_PAD.encode_slice(payload, &mut out[..]).ok()?;
+        *out.get_mut(n)? = b'.';
+        let m = URL_SAFE_NO_PAD
+            .encode_slice(tag, out.get_mut(n + 1..)?)
+            .ok()?;
+        std::str::from_utf8(out.get(..n + 1 + m)?).ok()
+    }
+
     /// A challenge token.
     pub fn challenge_token(
         &self,
@@ -271,17 +342,42 @@ impl<'a> Signer<'a> {
     }
 }
 
+/// Room for a challenge token on the stack (a longer one could not be opened anyway).
+pub struct TokenBuf([u8; MAX_SEALED]);
+
+impl TokenBuf {
+    /// An empty buffer.
+    pub fn new() -> TokenBuf {
+        TokenBuf([0; MAX_SEALED])
+    }
+}
+
+impl Default for TokenBuf {
+    fn default() -> Self {
+        TokenBuf::new()
+    }
+}
+
 /// The client network a token or clearance is bound to: the /24 of IPv4, the /64 of IPv6.
 pub fn client_prefix(ip: IpAddr) -> String {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            format!("{a}.{b}.{c}.0/24")
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-            format!("{net}/64")
+    Prefix(ip).to_string()
+}
+
+/// [`client_prefix`], written where it goes without a `String`.
+struct Prefix(IpAddr);
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.to_canonical() {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                write!(f, "{a}.{b}.{c}.0/24")
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                write!(f, "{net}/64")
+            }
         }
     }
 }
@@ -377,6 +473,11 @@ pub struct ZoneChallenge {
     active: AtomicBool,
     auto: Option<Auto>,
     metrics: Metrics,
+    /// `challenges_issued_total` by trigger ([`Trigger::index`]), resolved once.
+    issued: [prometheus::IntCounter; 4],
+    /// The page per language (English, French), rendered at first use and again when the
+    /// settings it shows change.
+    pages: [arc_swap::ArcSwapOption<Template>; 2],
 }
 
 impl ZoneChallenge {
@@ -408,7 +509,34 @@ impl ZoneChallenge {
             active: AtomicBool::new(always),
             auto,
             metrics: metrics.clone(),
+            issued: ["always", "auto", "rate_limit", "rule"]
+                .map(|t| metrics.challenges_issued.with_label_values(&[zone, t])),
+            pages: Default::default(),
         }
+    }
+
+    /// The counter of challenges issued for `trigger`.
+    fn issued(&self, trigger: Trigger) -> &prometheus::IntCounter {
+        &self.issued[trigger.index()]
+    }
+
+    /// The pre-rendered page for `lang` showing `params`.
+    fn page(
+        &self,
+        catalog: &crate::pages::Catalog,
+        lang: Lang,
+        params: PageParams,
+    ) -> Arc<Template> {
+        let slot = &self.pages[match lang {
+            Lang::En => 0,
+            Lang::Fr => 1,
+        }];
+        if let Some(t) = slot.load_full().filter(|t| t.params == params) {
+            return t;
+        }
+        let t = Arc::new(Template::render(catalog, lang, params));
+        slot.store(Some(t.clone()));
+        t
     }
 
     /// Counts the request (automatic mode) and says whether the zone challenges it.
@@ -544,65 +672,191 @@ pub fn cleared(state: &EdgeState, session: &Session, zone: &Zone) -> bool {
     false
 }
 
-/// Answers with a challenge when the request has no valid clearance: `Ok(true)` when it was
-/// answered, `Ok(false)` when it may go on.
+/// What [`enforce`] did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforced {
+    /// It carries a valid clearance: it goes on.
+    Cleared,
+    /// It was answered with a challenge.
+    Challenged,
+    /// It was answered with a challenge, and its client is in the penalty box (see
+    /// [`crate::penalty`]): the connection closes after the answer.
+    Boxed,
+}
+
+impl Enforced {
+    /// Whether the request has been answered.
+    pub fn answered(self) -> bool {
+        self != Enforced::Cleared
+    }
+
+    /// The access log's `decided_by`: `layer`, or `penalty_box` when the answer put the client
+    /// there.
+    pub fn decided_by(self, layer: &'static str) -> &'static str {
+        if self == Enforced::Boxed {
+            "penalty_box"
+        } else {
+            layer
+        }
+    }
+}
+
+/// Answers with a challenge when the request has no valid clearance.
 pub async fn enforce(
     state: &EdgeState,
     session: &mut Session,
     zone: &Zone,
     trigger: Trigger,
     request_id: &str,
-) -> pingora::Result<bool> {
+) -> pingora::Result<Enforced> {
     if cleared(state, session, zone) {
-        return Ok(false);
+        return Ok(Enforced::Cleared);
     }
-    respond(state, session, zone, trigger, request_id).await?;
-    Ok(true)
+    let boxed = respond(state, session, zone, trigger, request_id).await?;
+    Ok(if boxed {
+        Enforced::Boxed
+    } else {
+        Enforced::Challenged
+    })
 }
 
-/// Writes a challenge for this request: the page, or JSON when the client asks for it.
+/// Writes a challenge for this request: the page, or JSON when the client asks for it. A
+/// challenge is a refusal for the penalty box (a client that never solves one is not a
+/// browser); `Ok(true)` when its client is in the box, and the connection closes after it.
+///
+/// The page is the zone's pre-rendered one for the language with the token, the return path
+/// and the request id spliced in: no Fluent, no HTML building, one allocation (the body).
 pub async fn respond(
     state: &EdgeState,
     session: &mut Session,
     zone: &Zone,
     trigger: Trigger,
     request_id: &str,
-) -> pingora::Result<()> {
+) -> pingora::Result<bool> {
     let config = state.config.load();
     let settings = &config.challenge;
     let key = state.challenges.key(&config);
-    let prefix = client_ip(session).map_or_else(|| "-".to_string(), client_prefix);
+    let ip = client_ip(session);
     let difficulty = zone
         .challenge
         .difficulty
         .unwrap_or(*settings.difficulty.get_ref());
-    let mut nonce = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    let nonce = URL_SAFE_NO_PAD.encode(nonce);
-    let token =
-        Signer::new(&key).challenge_token(&zone.name, &prefix, unix_now(), &nonce, difficulty);
-    let req = session.req_header();
-    let back = safe_return(req.uri.path_and_query().map_or("/", |pq| pq.as_str())).to_string();
-    state
-        .metrics
-        .challenges_issued
-        .with_label_values(&[&zone.name, trigger.label()])
-        .inc();
-    let page = Challenge {
-        token: &token,
+    zone.challenge.issued(trigger).inc();
+    let own_wait = match trigger {
+        Trigger::RateLimit(secs) => secs.max(1),
+        _ => 0,
+    };
+    let boxed = crate::penalty::on_refusal(state, session, own_wait);
+    let retry_after = boxed.or((own_wait > 0).then_some(own_wait));
+    let mut buf = TokenBuf::new();
+    let signer = Signer::new(&key);
+    let fallback;
+    let token = match signer.challenge_token_into(&mut buf, &zone.name, ip, unix_now(), difficulty)
+    {
+        Some(t) => t,
+        None => {
+            // A zone name too long for the stack buffer: the allocating way.
+            let mut nonce = [0u8; 16];
+            rand::thread_rng().fill_bytes(&mut nonce);
+            let prefix = ip.map_or_else(|| "-".to_string(), client_prefix);
+            fallback = signer.challenge_token(
+                &zone.name,
+                &prefix,
+                unix_now(),
+                &URL_SAFE_NO_PAD.encode(nonce),
+                difficulty,
+            );
+            fallback.as_str()
+        }
+    };
+    let back = safe_return(
+        session
+            .req_header()
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str()),
+    );
+    let page = PageParams {
         difficulty,
-        back: &back,
         wait_s: *settings.nojs_wait_s.get_ref(),
         clearance_ttl_s: *settings.clearance_ttl_s.get_ref(),
-        token_ttl_s: *settings.token_ttl_s.get_ref(),
-        request_id,
-        note: None,
     };
-    let mut extra = Vec::new();
-    if let Trigger::RateLimit(secs) = trigger {
-        extra.push(("retry-after", secs.max(1).to_string()));
+    let (lang, json) = negotiate(session);
+    if json {
+        let back = back.to_string();
+        let c = Challenge {
+            token,
+            back: &back,
+            page,
+            token_ttl_s: *settings.token_ttl_s.get_ref(),
+            request_id,
+            note: None,
+        };
+        let extra: Vec<_> = retry_after
+            .map(|s| ("retry-after", s.to_string()))
+            .into_iter()
+            .collect();
+        send_challenge(state, session, trigger.status(), &c, &extra).await?;
+        return Ok(boxed.is_some());
     }
-    send_challenge(state, session, trigger.status(), &page, &extra).await
+    let body = zone
+        .challenge
+        .page(&state.catalog, lang, page)
+        .splice(token, back, request_id);
+    write_challenge_page(
+        session,
+        trigger.status(),
+        lang,
+        body,
+        retry_after,
+        request_id,
+    )
+    .await?;
+    Ok(boxed.is_some())
+}
+
+/// The challenge page's HTML answer with static header values (the flood path).
+async fn write_challenge_page(
+    session: &mut Session,
+    status: u16,
+    lang: Lang,
+    body: Vec<u8>,
+    retry_after: Option<u64>,
+    request_id: &str,
+) -> pingora::Result<()> {
+    use http::HeaderValue;
+    let mut resp = ResponseHeader::build(status, Some(11))?;
+    resp.insert_header(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    )?;
+    resp.insert_header("content-length", HeaderValue::from(body.len()))?;
+    resp.insert_header("content-language", HeaderValue::from_static(lang.tag()))?;
+    resp.insert_header("cache-control", HeaderValue::from_static("no-store"))?;
+    resp.insert_header(
+        "vary",
+        HeaderValue::from_static("Accept, Accept-Language, Cookie"),
+    )?;
+    resp.insert_header(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    )?;
+    resp.insert_header("referrer-policy", HeaderValue::from_static("no-referrer"))?;
+    resp.insert_header("x-request-id", request_id)?;
+    if let Some(secs) = retry_after {
+        resp.insert_header("retry-after", HeaderValue::from(secs))?;
+    }
+    resp.insert_header("content-security-policy", csp_value())?;
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session
+        .write_response_header(Box::new(resp), head_only)
+        .await?;
+    if !head_only {
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Whether the path is the answer endpoint.
@@ -746,10 +1000,12 @@ pub async fn handle_submit(
                 fail(state, &zone.name, Refusal::TooEarly.as_str());
                 let page = Challenge {
                     token: &token,
-                    difficulty: t.difficulty,
                     back: &back,
-                    wait_s: ready_at - now,
-                    clearance_ttl_s: *settings.clearance_ttl_s.get_ref(),
+                    page: PageParams {
+                        difficulty: t.difficulty,
+                        wait_s: ready_at - now,
+                        clearance_ttl_s: *settings.clearance_ttl_s.get_ref(),
+                    },
                     token_ttl_s: *settings.token_ttl_s.get_ref(),
                     request_id,
                     note: Some(ready_at - now),
@@ -765,6 +1021,8 @@ pub async fn handle_submit(
         .challenges_solved
         .with_label_values(&[&zone.name, method_label])
         .inc();
+    // A solver is a browser (or pays like one): whatever it was refused before is forgiven.
+    state.penalty.forgive(ip);
     let ttl = *settings.clearance_ttl_s.get_ref();
     let expires = now.saturating_add(ttl);
     let cookie = format!(
@@ -861,25 +1119,33 @@ async fn refuse(
         );
         (
             "text/html; charset=utf-8",
-            document(lang, &title, "", &main, request_id, catalog, false).into_bytes(),
+            document(lang, &title, "", &main, &escape(request_id), catalog, false).into_bytes(),
         )
     };
     write(session, 403, content_type, lang, body, &[], request_id).await
 }
 
-/// What a challenge page shows.
-struct Challenge<'a> {
-    token: &'a str,
+/// The parts of a challenge page that depend on the settings, not on the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PageParams {
     difficulty: u8,
-    back: &'a str,
     wait_s: u64,
     clearance_ttl_s: u64,
+}
+
+/// What a challenge shows.
+struct Challenge<'a> {
+    token: &'a str,
+    back: &'a str,
+    page: PageParams,
     token_ttl_s: u64,
     request_id: &'a str,
     /// Seconds still to wait, after a too-early answer without JavaScript.
     note: Option<u64>,
 }
 
+/// A challenge answered in full (JSON, or the page with a note after a too-early answer):
+/// rare, so built per request.
 async fn send_challenge(
     state: &EdgeState,
     session: &mut Session,
@@ -889,23 +1155,22 @@ async fn send_challenge(
 ) -> pingora::Result<()> {
     let (lang, json) = negotiate(session);
     let catalog = &state.catalog;
-    let title = catalog.text(lang, "challenge-title", &[]);
     if json {
         let body = serde_json::json!({
             "status": status,
-            "title": title,
+            "title": catalog.text(lang, "challenge-title", &[]),
             "detail": catalog.text(lang, "challenge-lead", &[]),
             "request_id": c.request_id,
             "challenge": {
                 "algorithm": ALGORITHM,
-                "difficulty": c.difficulty,
+                "difficulty": c.page.difficulty,
                 "token": c.token,
                 "input": "<token>:<solution>, solution in decimal",
                 "submit_url": SUBMIT_PATH,
                 "method": "POST",
                 "fields": ["token", "solution", "return"],
                 "expires_in": c.token_ttl_s,
-                "nojs_wait_s": c.wait_s,
+                "nojs_wait_s": c.page.wait_s,
             },
         });
         let body = serde_json::to_vec(&body).unwrap_or_default();
@@ -920,15 +1185,51 @@ async fn send_challenge(
         )
         .await;
     }
+    let back_url: String = url::form_urlencoded::byte_serialize(c.back.as_bytes()).collect();
+    let parts = Parts {
+        token: &escape(c.token),
+        back: &escape(c.back),
+        back_url: &back_url,
+        request_id: &escape(c.request_id),
+    };
+    let body = challenge_html(catalog, lang, &c.page, c.note, &parts).into_bytes();
+    let mut extra = extra.to_vec();
+    extra.push(("content-security-policy", csp().to_string()));
+    write(
+        session,
+        status,
+        "text/html; charset=utf-8",
+        lang,
+        body,
+        &extra,
+        c.request_id,
+    )
+    .await
+}
+
+/// The request's parts of a page, ready to paste: HTML-escaped (`back_url` form-encoded, which
+/// needs no escaping).
+struct Parts<'a> {
+    token: &'a str,
+    back: &'a str,
+    back_url: &'a str,
+    request_id: &'a str,
+}
+
+/// The challenge page.
+fn challenge_html(
+    catalog: &crate::pages::Catalog,
+    lang: Lang,
+    c: &PageParams,
+    note: Option<u64>,
+    p: &Parts<'_>,
+) -> String {
+    let title = catalog.text(lang, "challenge-title", &[]);
     let t = |id: &str| escape(&catalog.text(lang, id, &[]));
     let seconds = c.wait_s.to_string();
     let minutes = c.clearance_ttl_s.div_ceil(60).to_string();
     let (head, nojs) = if c.wait_s > 0 {
-        let url = format!(
-            "{SUBMIT_PATH}?token={}&return={}",
-            c.token,
-            url::form_urlencoded::byte_serialize(c.back.as_bytes()).collect::<String>()
-        );
+        let url = format!("{SUBMIT_PATH}?token={}&return={}", p.token, p.back_url);
         (
             format!(
                 "<noscript><meta http-equiv=\"refresh\" content=\"{}; url={}\"></noscript>\n",
@@ -942,8 +1243,8 @@ async fn send_challenge(
                  <button type=\"submit\" id=\"rempart-continue\">{}</button>\n</form>\n</noscript>",
                 escape(&catalog.text(lang, "challenge-nojs", &[("seconds", &seconds)])),
                 t("challenge-continue"),
-                token = escape(c.token),
-                back = escape(c.back),
+                token = p.token,
+                back = p.back,
             ),
         )
     } else {
@@ -952,7 +1253,7 @@ async fn send_challenge(
             format!("<noscript><p>{}</p></noscript>", t("challenge-nojs-off")),
         )
     };
-    let note = match c.note {
+    let note = match note {
         Some(left) => format!(
             "<p><strong>{}</strong></p>\n",
             escape(&catalog.text(
@@ -977,23 +1278,97 @@ async fn send_challenge(
         difficulty = c.difficulty,
         working = t("challenge-working"),
         done = t("challenge-done"),
-        token = escape(c.token),
-        back = escape(c.back),
+        token = p.token,
+        back = p.back,
         privacy = escape(&catalog.text(lang, "challenge-privacy", &[("minutes", &minutes)])),
     );
-    let body = document(lang, &title, &head, &main, c.request_id, catalog, true).into_bytes();
-    let mut extra = extra.to_vec();
-    extra.push(("content-security-policy", csp().to_string()));
-    write(
-        session,
-        status,
-        "text/html; charset=utf-8",
-        lang,
-        body,
-        &extra,
-        c.request_id,
-    )
-    .await
+    document(lang, &title, &head, &main, p.request_id, catalog, true)
+}
+
+/// Where a request's part goes in a pre-rendered page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Token,
+    Back,
+    BackUrl,
+    RequestId,
+}
+
+/// Marks the slots while the page is rendered once (a NUL never occurs in the texts).
+const MARKS: [(&str, Slot); 4] = [
+    ("\u{0}0", Slot::Token),
+    ("\u{0}1", Slot::Back),
+    ("\u{0}2", Slot::BackUrl),
+    ("\u{0}3", Slot::RequestId),
+];
+
+/// A challenge page rendered once for a language and its [`PageParams`], cut at its slots.
+#[derive(Debug)]
+struct Template {
+    params: PageParams,
+    /// Text, then the slot that follows it (none after the last piece).
+    pieces: Vec<(Box<[u8]>, Option<Slot>)>,
+    fixed_len: usize,
+}
+
+impl Template {
+    fn render(catalog: &crate::pages::Catalog, lang: Lang, params: PageParams) -> Template {
+        let parts = Parts {
+            token: MARKS[0].0,
+            back: MARKS[1].0,
+            back_url: MARKS[2].0,
+            request_id: MARKS[3].0,
+        };
+        let html = challenge_html(catalog, lang, &params, None, &parts);
+        let mut pieces: Vec<(Box<[u8]>, Option<Slot>)> = Vec::new();
+        let mut rest = html.as_str();
+        while let Some(i) = rest.find('\u{0}') {
+            let mark = rest.get(i..i + 2).unwrap_or("");
+            let slot = MARKS.iter().find(|(m, _)| *m == mark).map(|(_, s)| *s);
+            pieces.push((Box::from(rest[..i].as_bytes()), slot));
+            rest = rest.get(i + mark.len().max(1)..).unwrap_or("");
+        }
+        pieces.push((Box::from(rest.as_bytes()), None));
+        let fixed_len = pieces.iter().map(|(t, _)| t.len()).sum();
+        Template {
+            params,
+            pieces,
+            fixed_len,
+        }
+    }
+
+    /// The page for one request (`back` is a [`safe_return`] path).
+    fn splice(&self, token: &str, back: &str, request_id: &str) -> Vec<u8> {
+        let slots = self.pieces.iter().filter(|(_, s)| s.is_some()).count();
+        // Generous: an escaped or encoded path is at most 6 times as long.
+        let most = token.len().max(back.len() * 6).max(request_id.len());
+        let mut out = Vec::with_capacity(self.fixed_len + slots * most);
+        for (text, slot) in &self.pieces {
+            out.extend_from_slice(text);
+            match slot {
+                Some(Slot::Token) => escape_into(&mut out, token),
+                Some(Slot::Back) => escape_into(&mut out, back),
+                Some(Slot::BackUrl) => {
+                    for piece in url::form_urlencoded::byte_serialize(back.as_bytes()) {
+                        out.extend_from_slice(piece.as_bytes());
+                    }
+                }
+                Some(Slot::RequestId) => escape_into(&mut out, request_id),
+                None => {}
+            }
+        }
+        out
+    }
+}
+
+/// [`escape`], appending to `out` (copied as is when nothing needs escaping, the usual case).
+fn escape_into(out: &mut Vec<u8>, s: &str) {
+    let special = |b: &u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    if !s.as_bytes().iter().any(special) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    out.extend_from_slice(escape(s).as_bytes());
 }
 
 fn document(
@@ -1001,7 +1376,7 @@ fn document(
     title: &str,
     head: &str,
     main: &str,
-    request_id: &str,
+    request_id_html: &str,
     catalog: &crate::pages::Catalog,
     script: bool,
 ) -> String {
@@ -1015,7 +1390,7 @@ fn document(
         title = escape(title),
         style = crate::pages::STYLE,
         rid = escape(&catalog.text(lang, "request-id", &[])),
-        id = escape(request_id),
+        id = request_id_html,
         script = if script {
             format!("<script>{SCRIPT}</script>\n")
         } else {
@@ -1070,6 +1445,17 @@ fn csp() -> &'static str {
             hash(crate::pages::STYLE)
         )
     })
+}
+
+/// [`csp`] as a header value, made once (cloning it copies nothing).
+fn csp_value() -> http::HeaderValue {
+    static VALUE: OnceLock<http::HeaderValue> = OnceLock::new();
+    VALUE
+        .get_or_init(|| {
+            http::HeaderValue::from_str(csp())
+                .unwrap_or_else(|_| http::HeaderValue::from_static("default-src 'none'"))
+        })
+        .clone()
 }
 
 /// The proof of work, in the page: SHA-256 in plain JavaScript (the Web Crypto API is missing
@@ -1147,6 +1533,83 @@ mod tests {
             s.check_clearance(&t, "forum", "192.0.2.0/24", 1010),
             Err(Refusal::Malformed)
         );
+    }
+
+    #[test]
+    fn the_token_written_in_place_is_the_allocated_one() {
+        let s = Signer::new(KEY);
+        let nonce = [7u8; 16];
+        let n = URL_SAFE_NO_PAD.encode(nonce);
+        for ip in [
+            "203.0.113.77",
+            "2001:db8:1:2:3:4:5:6",
+            "::ffff:198.51.100.9",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut buf = TokenBuf::new();
+            let t = s
+                .token_with_nonce(&mut buf, "forum", Some(ip), 1000, &nonce, 12)
+                .unwrap();
+            assert_eq!(
+                t,
+                s.challenge_token("forum", &client_prefix(ip), 1000, &n, 12)
+            );
+            assert!(s
+                .check_token(t, "forum", &client_prefix(ip), 1010, 120)
+                .is_ok());
+        }
+        let mut buf = TokenBuf::new();
+        let t = s
+            .token_with_nonce(&mut buf, "z", None, 5, &nonce, 1)
+            .unwrap();
+        assert_eq!(t, s.challenge_token("z", "-", 5, &n, 1));
+        // Too long to be opened: none, rather than a truncated token.
+        let long = "z".repeat(900);
+        assert!(s
+            .token_with_nonce(&mut buf, &long, None, 5, &nonce, 1)
+            .is_none());
+        // Fresh nonces: two tokens for the same client differ.
+        let mut other = TokenBuf::new();
+        let ip = Some("192.0.2.1".parse().unwrap());
+        let a = s
+            .challenge_token_into(&mut buf, "z", ip, 5, 1)
+            .unwrap()
+            .to_string();
+        assert_ne!(
+            a,
+            s.challenge_token_into(&mut other, "z", ip, 5, 1).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_spliced_page_is_the_page_rendered_for_the_request() {
+        let catalog = crate::pages::Catalog::default();
+        for wait_s in [5, 0] {
+            let params = PageParams {
+                difficulty: 12,
+                wait_s,
+                clearance_ttl_s: 3600,
+            };
+            for lang in [Lang::En, Lang::Fr] {
+                let t = Template::render(&catalog, lang, params);
+                for back in ["/t/1?page=2", "/a\"<b>&'c%20", "/"] {
+                    let (token, rid) = ("abc.DEF-_9", "0123abcd");
+                    let url: String =
+                        url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+                    let parts = Parts {
+                        token: &escape(token),
+                        back: &escape(back),
+                        back_url: &url,
+                        request_id: &escape(rid),
+                    };
+                    let full = challenge_html(&catalog, lang, &params, None, &parts);
+                    let spliced = String::from_utf8(t.splice(token, back, rid)).unwrap();
+                    assert_eq!(spliced, full);
+                    assert!(!spliced.contains('\u{0}'));
+                    assert!(spliced.contains(&format!("value=\"{}\"", escape(back))));
+                }
+            }
+        }
     }
 
     #[test]

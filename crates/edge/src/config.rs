@@ -493,6 +493,28 @@ pub struct Limits {
     /// Streams a client may reset before they are served (rapid reset); more → GOAWAY.
     #[serde(default = "default_h2_pending_resets")]
     pub h2_max_pending_accept_reset_streams: Spanned<u64>,
+    /// Escalation: refusals (429s from a per-address `[[rate_limit]]`, challenge pages) a
+    /// client (an IPv4 address, an IPv6 /64) may get within `penalty_window_s` without solving
+    /// a challenge; the next one puts it in the penalty box, whose new connections are closed
+    /// at accept, before TLS and HTTP. 0: off.
+    #[serde(default = "zero")]
+    pub penalty_after: Spanned<u64>,
+    /// The window over which refusals are counted (seconds).
+    #[serde(default = "default_penalty_window")]
+    pub penalty_window_s: Spanned<u64>,
+    /// Shortest time in the box (seconds): a client stays there for the refusal's own
+    /// `Retry-After` if that is longer, up to `penalty_max_s`. The answer that puts it there
+    /// says how long in its `Retry-After`.
+    #[serde(default = "default_penalty")]
+    pub penalty_s: Spanned<u64>,
+    /// Longest time in the box (seconds).
+    #[serde(default = "default_penalty_max")]
+    pub penalty_max_s: Spanned<u64>,
+    /// Most clients tracked at once (refusals counted or boxed): the memory bound. When full,
+    /// clients whose window has passed are forgotten first, then the one closest to leaving
+    /// the box (it leaves early).
+    #[serde(default = "default_penalty_tracked")]
+    pub penalty_max_tracked: Spanned<u64>,
 }
 
 fn spanned<T>(v: T) -> Spanned<T> {
@@ -518,6 +540,19 @@ fn default_h2_header_list() -> Spanned<u64> {
 }
 fn default_h2_pending_resets() -> Spanned<u64> {
     spanned(20)
+}
+
+fn default_penalty_window() -> Spanned<u64> {
+    spanned(10)
+}
+fn default_penalty() -> Spanned<u64> {
+    spanned(10)
+}
+fn default_penalty_max() -> Spanned<u64> {
+    spanned(60)
+}
+fn default_penalty_tracked() -> Spanned<u64> {
+    spanned(100_000)
 }
 
 fn default_idle_timeout() -> u64 {
@@ -550,6 +585,11 @@ impl Default for Limits {
             h2_max_concurrent_streams: default_h2_streams(),
             h2_max_header_list_bytes: default_h2_header_list(),
             h2_max_pending_accept_reset_streams: default_h2_pending_resets(),
+            penalty_after: zero(),
+            penalty_window_s: default_penalty_window(),
+            penalty_s: default_penalty(),
+            penalty_max_s: default_penalty_max(),
+            penalty_max_tracked: default_penalty_tracked(),
         }
     }
 }
@@ -844,6 +884,29 @@ impl EdgeConfig {
                 100_000,
                 "streams",
             );
+            range(
+                &l.penalty_after,
+                "penalty_after",
+                0,
+                1_000_000,
+                "refusals, 0 = off",
+            );
+            range(&l.penalty_window_s, "penalty_window_s", 1, 3600, "seconds");
+            range(&l.penalty_s, "penalty_s", 1, 3600, "seconds");
+            range(&l.penalty_max_s, "penalty_max_s", 1, 86_400, "seconds");
+            range(
+                &l.penalty_max_tracked,
+                "penalty_max_tracked",
+                16,
+                10_000_000,
+                "clients",
+            );
+            if l.penalty_max_s.get_ref() < l.penalty_s.get_ref() {
+                problems.push(locate.at(
+                    l.penalty_max_s.span().start,
+                    "limits.penalty_max_s must be at least limits.penalty_s".into(),
+                ));
+            }
         }
         if self.listen.threads == 0 || self.listen.threads > 256 {
             problems.push(locate.at(0, "listen.threads must be between 1 and 256".into()));
@@ -1521,6 +1584,31 @@ address = "127.0.0.1:9000"
         let ok = parse(&format!("{GOOD}\n[limits]\nmax_connections_per_ip = 8\n")).expect("valid");
         assert_eq!(*ok.limits.max_connections_per_ip.get_ref(), 8);
         assert_eq!(*ok.limits.header_timeout_s.get_ref(), 10);
+    }
+
+    #[test]
+    fn penalty_box_settings_are_checked_with_their_location() {
+        let ok = parse(GOOD).expect("valid");
+        assert_eq!(*ok.limits.penalty_after.get_ref(), 0, "off by default");
+        let text = format!(
+            "{GOOD}\n[limits]\npenalty_after = 5\npenalty_s = 30\npenalty_max_s = 10\npenalty_max_tracked = 3\n"
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(
+            err.0[0].message.contains("limits.penalty_max_tracked"),
+            "{err}"
+        );
+        assert!(
+            err.0[1].message.contains("penalty_max_s must be at least"),
+            "{err}"
+        );
+        let ok = parse(&format!(
+            "{GOOD}\n[limits]\npenalty_after = 5\npenalty_s = 30\n"
+        ))
+        .expect("valid");
+        assert_eq!(*ok.limits.penalty_after.get_ref(), 5);
+        assert_eq!(*ok.limits.penalty_max_s.get_ref(), 60);
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl ClientKey {
         }
     }
 
-    fn shard(&self) -> usize {
+    pub(crate) fn shard(&self) -> usize {
         let h = match self {
             ClientKey::V4(a) => (*a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             ClientKey::V6(p) => p.wrapping_mul(0x9E37_79B9_7F4A_7C15),

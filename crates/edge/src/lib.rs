@@ -16,6 +16,7 @@ pub mod headers;
 pub mod iplist;
 pub mod metrics;
 pub mod pages;
+pub mod penalty;
 pub mod proxy;
 pub mod ratelimit;
 pub mod rules;
@@ -54,7 +55,8 @@ pub struct RunOptions {
 
 /// Drops connections from addresses on the provider-wide deny list at accept, before any TLS
 /// work is spent on them.
-/// Also drops, silently, connections over the connection caps (see [`conn`]).
+/// Also drops, silently, connections from clients in the penalty box (see [`penalty`]) and
+/// connections over the connection caps (see [`conn`]).
 #[derive(Debug)]
 struct AcceptFilter {
     state: Arc<EdgeState>,
@@ -72,6 +74,10 @@ impl pingora::listeners::ConnectionFilter for AcceptFilter {
                 .edge_answers
                 .with_label_values(&["ip_denied_at_accept"])
                 .inc();
+            return false;
+        }
+        // A client refused again and again (see `penalty`): closed before TLS and HTTP.
+        if self.state.penalty.refuses(addr.ip()) {
             return false;
         }
         if let Some(why) = self.conns.would_refuse(addr.ip()) {
@@ -116,7 +122,7 @@ pub fn prepare(config: EdgeConfig) -> anyhow::Result<Arc<EdgeState>> {
     let access_log = config.access_log;
     let state = Arc::new(EdgeState::new(
         config, table, resolver, metrics, limiters, access_log,
-    ));
+    )?);
     let config = state.config.load_full();
     if config.policy.file.is_some() {
         let v = control::reload_policy_file(&state).map_err(anyhow::Error::msg)?;

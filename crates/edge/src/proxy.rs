@@ -60,6 +60,8 @@ pub struct EdgeProxy {
     rate_limited: prometheus::IntCounter,
     /// Answer every request with the 429 page at once (`REMPART_BENCH_CONSTANT_429=1`): only
     /// for bench/flood, to measure what Pingora's HTTP/1 parse and write cost on their own.
+    /// Compiled in only with the `bench-floor` feature.
+    #[cfg(feature = "bench-floor")]
     constant_429: bool,
 }
 
@@ -70,33 +72,48 @@ impl EdgeProxy {
             .metrics
             .edge_answers
             .with_label_values(&["rate_limited"]);
-        let constant_429 = std::env::var_os("REMPART_BENCH_CONSTANT_429").is_some_and(|v| v == "1");
         EdgeProxy {
             state,
             tls,
             rate_limited,
-            constant_429,
+            #[cfg(feature = "bench-floor")]
+            constant_429: std::env::var_os("REMPART_BENCH_CONSTANT_429").is_some_and(|v| v == "1"),
         }
     }
 
     /// The 429 answer, the one a flood gets most: a page rendered once per language, static
-    /// header values, no allocation but the header map's. Keep-alive is kept. Clients asking
-    /// for JSON get [`Self::send_error`]'s answer (with `retry_after` in the body).
+    /// header values, no allocation but the header map's. Keep-alive is kept, unless the
+    /// refusal puts the client in the penalty box (`escalate`: a per-client limit; see
+    /// [`crate::penalty`]): then the answer closes the connection and its `Retry-After` is the
+    /// time in the box. Clients asking for JSON get [`Self::send_error`]'s answer (with
+    /// `retry_after` in the body).
     async fn send_rate_limited(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
         secs: u64,
+        escalate: bool,
     ) -> Result<bool> {
         use http::HeaderValue;
+        let boxed = if escalate {
+            crate::penalty::on_refusal(&self.state, session, secs)
+        } else {
+            None
+        };
+        let secs = boxed.unwrap_or(secs);
+        let decided_by = if boxed.is_some() {
+            "penalty_box"
+        } else {
+            "rate_limit"
+        };
         let (lang, json) = negotiate(session);
         if json {
             return self
-                .send_error(session, ctx, EdgeError::RateLimited(secs), "rate_limit")
+                .send_error(session, ctx, EdgeError::RateLimited(secs), decided_by)
                 .await;
         }
         self.rate_limited.inc();
-        ctx.decided_by = "rate_limit";
+        ctx.decided_by = decided_by;
         let (body, len) = self.state.catalog.rate_limited_page(lang);
         let mut resp = ResponseHeader::build(429, Some(8))?;
         resp.insert_header(
@@ -303,8 +320,9 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        #[cfg(feature = "bench-floor")]
         if self.constant_429 {
-            return self.send_rate_limited(session, ctx, 1).await;
+            return self.send_rate_limited(session, ctx, 1, false).await;
         }
         let config = self.state.config.load();
 
@@ -409,11 +427,12 @@ impl ProxyHttp for EdgeProxy {
         // A plain-HTTP request about to be redirected to HTTPS is challenged there.
         let redirecting = !self.tls && zone.https_redirect;
         if let Some(trigger) = zone.challenge.on_request().filter(|_| !redirecting) {
-            if crate::challenge::enforce(&self.state, session, &zone, trigger, &ctx.request_id)
-                .await?
-            {
-                ctx.decided_by = "challenge";
-                ctx.restriction = Some(Arc::from(format!("challenge:{}", trigger.label())));
+            let done =
+                crate::challenge::enforce(&self.state, session, &zone, trigger, &ctx.request_id)
+                    .await?;
+            if done.answered() {
+                ctx.decided_by = done.decided_by("challenge");
+                ctx.restriction = Some(trigger.restriction());
                 return Ok(true);
             }
         }
@@ -453,17 +472,17 @@ impl ProxyHttp for EdgeProxy {
                 Effect::Challenge => {
                     // A cleared client goes on; others get the challenge page.
                     let trigger = crate::challenge::Trigger::Rule;
-                    if crate::challenge::enforce(
+                    let done = crate::challenge::enforce(
                         &self.state,
                         session,
                         &zone,
                         trigger,
                         &ctx.request_id,
                     )
-                    .await?
-                    {
-                        ctx.decided_by = "rule";
-                        ctx.restriction = Some(Arc::from("challenge:rule"));
+                    .await?;
+                    if done.answered() {
+                        ctx.decided_by = done.decided_by("rule");
+                        ctx.restriction = Some(trigger.restriction());
                         return Ok(true);
                     }
                     None
@@ -493,22 +512,25 @@ impl ProxyHttp for EdgeProxy {
                     if rule.challenge {
                         // A cleared client goes on to the origin; others get the challenge.
                         let trigger = crate::challenge::Trigger::RateLimit(secs.max(1));
-                        if crate::challenge::enforce(
+                        let done = crate::challenge::enforce(
                             &self.state,
                             session,
                             &zone,
                             trigger,
                             &ctx.request_id,
                         )
-                        .await?
-                        {
-                            ctx.decided_by = "challenge";
+                        .await?;
+                        if done.answered() {
+                            ctx.decided_by = done.decided_by("challenge");
                             ctx.restriction = Some(rule.label.clone());
                             return Ok(true);
                         }
                     } else {
                         ctx.restriction = Some(rule.label.clone());
-                        return self.send_rate_limited(session, ctx, secs.max(1)).await;
+                        let escalate = rule.per_client();
+                        return self
+                            .send_rate_limited(session, ctx, secs.max(1), escalate)
+                            .await;
                     }
                 }
             }

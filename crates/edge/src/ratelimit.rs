@@ -26,6 +26,14 @@ pub struct RateRule {
     pub label: Arc<str>,
 }
 
+impl RateRule {
+    /// Whether each client has its own budget (not `key = "zone"`): only then is a refusal
+    /// the client's own doing, and counted toward the penalty box.
+    pub fn per_client(&self) -> bool {
+        !self.zone_wide
+    }
+}
+
 /// Limiters that outlive a reload.
 #[derive(Default)]
 pub struct LimiterRegistry {

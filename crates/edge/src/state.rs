@@ -34,6 +34,8 @@ pub struct EdgeState {
     pub no_zone: crate::metrics::ZoneMetrics,
     /// The challenge key made at start (used when the config names no key file).
     pub challenges: crate::challenge::Challenges,
+    /// Clients refused again and again, closed at accept for a while (kept across reloads).
+    pub penalty: crate::penalty::PenaltyBox,
     ready: AtomicBool,
 }
 
@@ -52,8 +54,8 @@ impl EdgeState {
         metrics: Metrics,
         limiters: Arc<crate::ratelimit::LimiterRegistry>,
         access_log: bool,
-    ) -> Self {
-        EdgeState {
+    ) -> Result<Self, prometheus::Error> {
+        Ok(EdgeState {
             config: ArcSwap::from_pointee(config),
             zones: ArcSwap::from_pointee(zones),
             certs,
@@ -61,11 +63,12 @@ impl EdgeState {
             catalog: Catalog::default(),
             no_zone: metrics.zone("-"),
             challenges: crate::challenge::Challenges::default(),
+            penalty: crate::penalty::PenaltyBox::new(&metrics)?,
             limiters,
             metrics,
             access_log,
             ready: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Installs a validated policy; returns false (and changes nothing) if it is older than
