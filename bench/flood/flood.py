@@ -166,7 +166,7 @@ async def legit(port, host, clients, rate, seconds):
                 lat.append((time.monotonic() - t0) * 1000)
                 statuses[st] = statuses.get(st, 0) + 1
                 if not ka:
-                    w.close()
+                    conn[1].close()
                     conn = None
             except Exception:
                 errors += 1
