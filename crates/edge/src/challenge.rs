@@ -1325,7 +1325,7 @@ impl Template {
         while let Some(i) = rest.find('\u{0}') {
             let mark = rest.get(i..i + 2).unwrap_or("");
             let slot = MARKS.iter().find(|(m, _)| *m == mark).map(|(_, s)| *s);
-            pieces.push((Box::from(rest[..i].as_bytes()), slot));
+            pieces.push((Box::from(&rest.as_bytes()[..i]), slot));
             rest = rest.get(i + mark.len().max(1)..).unwrap_or("");
         }
         pieces.push((Box::from(rest.as_bytes()), None));
