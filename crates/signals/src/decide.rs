@@ -7,7 +7,7 @@
 
 use crate::lexicon::{Cue, Hit};
 use crate::pii::Candidate;
-use crate::{char_offsets, LabelScore, Report, Span, SpanKind};
+use crate::{LabelScore, Report, Span, SpanKind};
 
 /// Max distance in folded bytes between an intent marker and the violent act it governs.
 const INTENT_WINDOW: usize = 40;
@@ -34,18 +34,17 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
     let threat_decision = threat >= 0.5;
 
     // ---- doxxing, per span
-    let mut dox_scores = Vec::with_capacity(spans.len());
+    let mut out_spans: Vec<Span> = Vec::with_capacity(spans.len());
     let pos = has(Cue::DoxPos);
-    let pos_count = {
-        let mut v: Vec<&str> = hits
-            .iter()
-            .filter(|h| h.cue == Cue::DoxPos)
-            .map(|h| &folded[h.start..h.end])
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v.len()
-    };
+    // Distinct locating cues (by their folded text), counted without a set: there are few.
+    let pos_hits = || hits.iter().filter(|h| h.cue == Cue::DoxPos);
+    let pos_count = pos_hits()
+        .enumerate()
+        .filter(|&(i, h)| {
+            let w = &folded[h.start..h.end];
+            !pos_hits().take(i).any(|p| &folded[p.start..p.end] == w)
+        })
+        .count();
     let act = has(Cue::DoxAct);
     if pos {
         ev.push("dox.locating");
@@ -53,12 +52,15 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
     if act {
         ev.push("dox.call_to_contact");
     }
-    let kinds = {
-        let mut k: Vec<SpanKind> = spans.iter().map(|c| c.kind).collect();
-        k.sort();
-        k.dedup();
-        k.len()
-    };
+    // Distinct span kinds, as a bit set.
+    let kinds = spans
+        .iter()
+        .fold(0u8, |m, c| m | 1 << c.kind as u8)
+        .count_ones();
+    // Code-point offsets, counted incrementally: spans are sorted and non-overlapping.
+    let ascii = text.is_ascii();
+    let (mut byte_at, mut char_at) = (0usize, 0usize);
+    let mut doxxing = 0.0f32;
     for c in spans {
         let base: f32 = match c.kind {
             SpanKind::Address => {
@@ -141,30 +143,34 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
             s - penalty
         };
         ev.push(c.rule);
-        dox_scores.push(s.clamp(0.0, 1.0));
+        let s = s.clamp(0.0, 1.0);
+        doxxing = doxxing.max(s);
+        let (char_start, char_end) = if ascii {
+            (c.start, c.end)
+        } else {
+            // Spans never overlap and come in text order; guard anyway against going back.
+            if c.start < byte_at {
+                (byte_at, char_at) = (0, 0);
+            }
+            let cs = char_at + text[byte_at..c.start].chars().count();
+            let ce = cs + text[c.start..c.end].chars().count();
+            (byte_at, char_at) = (c.end, ce);
+            (cs, ce)
+        };
+        out_spans.push(Span {
+            start: c.start,
+            end: c.end,
+            char_start,
+            char_end,
+            kind: c.kind,
+            confidence: c.confidence,
+            doxxing: s >= 0.5,
+        });
     }
-    let doxxing = dox_scores.iter().copied().fold(0.0f32, f32::max);
     let dox_decision = doxxing >= 0.5;
     if dox_decision && threat_decision {
         ev.push("combined.doxxing_and_threat");
     }
-
-    let offsets: Vec<(usize, usize)> = spans.iter().map(|c| (c.start, c.end)).collect();
-    let chars = char_offsets(text, &offsets);
-    let out_spans = spans
-        .iter()
-        .zip(chars)
-        .zip(&dox_scores)
-        .map(|((c, (cs, ce)), &ds)| Span {
-            start: c.start,
-            end: c.end,
-            char_start: cs,
-            char_end: ce,
-            kind: c.kind,
-            confidence: c.confidence,
-            doxxing: ds >= 0.5,
-        })
-        .collect();
 
     Report {
         doxxing: LabelScore {
@@ -176,7 +182,7 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
             decision: threat_decision,
         },
         spans: out_spans,
-        evidence: ev.0.into_iter().map(str::to_string).collect(),
+        evidence: ev.0,
     }
 }
 
@@ -458,14 +464,15 @@ fn targeted(folded: &str, h: &Hit) -> bool {
 fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Evidence) -> f32 {
     let of = |c: Cue| hits.iter().filter(move |h| h.cue == c);
     let has = |c: Cue| hits.iter().any(|h| h.cue == c);
-    let idioms: Vec<&Hit> = of(Cue::Idiom).collect();
-    let covered_by_idiom = |h: &Hit| idioms.iter().any(|i| i.start < h.end && h.start < i.end);
+    let covered_by_idiom = |h: &Hit| of(Cue::Idiom).any(|i| i.start < h.end && h.start < i.end);
     let negated = |h: &Hit, window: usize| {
         of(Cue::Negation).any(|n| {
             n.end <= h.start && h.start - n.end <= window && !sentence_break(folded, n.end, h.start)
         }) || short_negation_before(folded, h.start, window)
     };
-    let second = has(Cue::Second) || has_word(folded, &["u", "ur", "ya", "tu", "te", "ta", "t'"]);
+    // Only the veiled-threat and weapon rules read it: the per-token lookup runs on demand.
+    let second =
+        || has(Cue::Second) || has_word(folded, &["u", "ur", "ya", "tu", "te", "ta", "t'"]);
     let mut best = 0.0f32;
     let mut strong_kinds = 0;
     let mut idiom_used = false;
@@ -547,7 +554,7 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
     // Veiled threats.
     if let Some(v) = of(Cue::Veiled).next() {
         ev.push(v.rule);
-        let w = if second { 0.75 } else { 0.6 };
+        let w = if second() { 0.75 } else { 0.6 };
         best = best.max(w);
         strong_kinds += 1;
     }
@@ -560,7 +567,7 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
         )
     });
     if has(Cue::Weapon)
-        && (second || has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent) || located)
+        && (has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent) || located || second())
     {
         ev.push("threat.weapon");
         best = best.max(if located { 0.7 } else { 0.55 });
@@ -593,21 +600,20 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
     let mut factor = 1.0f32;
     // Every threat cue inside quotation marks: someone else's words being reported, quoted in
     // counter-speech or in a news item.
-    let threat_hits: Vec<&Hit> = hits
-        .iter()
-        .filter(|h| {
+    let threat_hits = || {
+        hits.iter().filter(|h| {
             matches!(h.cue, Cue::Violence | Cue::Direct | Cue::Veiled) && !covered_by_idiom(h)
         })
-        .collect();
-    let quotes = quoted_regions(folded);
-    if !quotes.is_empty()
-        && !threat_hits.is_empty()
-        && threat_hits
-            .iter()
-            .all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))
+    };
+    if folded.as_bytes().iter().any(|&b| b == b'"' || b == b'\'') && threat_hits().next().is_some()
     {
-        ev.push("context.quoted");
-        factor *= 0.3;
+        let quotes = quoted_regions(folded);
+        if !quotes.is_empty()
+            && threat_hits().all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))
+        {
+            ev.push("context.quoted");
+            factor *= 0.3;
+        }
     }
     for (cue, f) in [
         (Cue::News, 0.3f32),

@@ -207,7 +207,7 @@ pub struct Report {
     /// Personal-information spans, in text order, non-overlapping.
     pub spans: Vec<Span>,
     /// Names of the rules and features that fired, e.g. `threat.direct.en`, `context.negation`.
-    pub evidence: Vec<String>,
+    pub evidence: Vec<&'static str>,
 }
 
 impl Report {
@@ -297,21 +297,40 @@ impl Signals {
 
     /// Scan one post.
     pub fn scan(&self, text: &str) -> Report {
-        let mut folded = String::new();
-        normalize::fold(text, &mut folded);
-        let mut hits = Vec::new();
-        self.lexicon.scan(&folded, &mut hits);
+        // Per-thread buffers: a scan allocates only the report it returns.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+        }
+        SCRATCH
+            .try_with(|s| match s.try_borrow_mut() {
+                Ok(mut s) => self.scan_with(text, &mut s),
+                Err(_) => self.scan_with(text, &mut Scratch::default()),
+            })
+            .unwrap_or_else(|_| self.scan_with(text, &mut Scratch::default()))
+    }
 
-        let has = |c: lexicon::Cue| hits.iter().any(|h| h.cue == c);
-        let mut cands = Vec::new();
-        self.pii.find(text, has(lexicon::Cue::Vehicle), &mut cands);
-        if has(lexicon::Cue::Workplace) {
-            self.workplace.find(text, &mut cands);
+    fn scan_with(&self, text: &str, sc: &mut Scratch) -> Report {
+        let Scratch {
+            folded,
+            hits,
+            cands,
+            kept,
+            span_folded,
+        } = sc;
+        normalize::fold(text, folded);
+        hits.clear();
+        self.lexicon.scan(folded, hits);
+
+        let has = |hits: &[lexicon::Hit], c: lexicon::Cue| hits.iter().any(|h| h.cue == c);
+        cands.clear();
+        self.pii.find(text, has(hits, lexicon::Cue::Vehicle), cands);
+        if has(hits, lexicon::Cue::Workplace) {
+            self.workplace.find(text, cands);
         }
         cands.sort_by_key(|c| (c.start, std::cmp::Reverse(c.end)));
         // Keep spans non-overlapping: an earlier (or longer at the same start) span wins.
-        let mut kept: Vec<pii::Candidate> = Vec::with_capacity(cands.len());
-        for c in cands {
+        kept.clear();
+        for c in cands.drain(..) {
             match kept.last() {
                 Some(last) if c.start < last.end => {
                     // A name+workplace span may cover an address or phone inside it only if it
@@ -326,15 +345,15 @@ impl Signals {
         }
         // Context words that are part of a span ("rue de la Mairie", "Château Street") say
         // nothing about the post: drop those hits when every occurrence is inside a span.
-        if !kept.is_empty() {
-            let span_folded: Vec<String> = kept
-                .iter()
-                .map(|c| {
-                    let mut f = String::new();
-                    normalize::fold(&text[c.start..c.end], &mut f);
-                    f
-                })
-                .collect();
+        if !kept.is_empty() && hits.iter().any(|h| h.cue.is_context()) {
+            if span_folded.len() < kept.len() {
+                span_folded.resize_with(kept.len(), String::new);
+            }
+            for (c, f) in kept.iter().zip(span_folded.iter_mut()) {
+                normalize::fold(&text[c.start..c.end], f);
+            }
+            let span_folded = &span_folded[..kept.len()];
+            let folded = folded.as_str();
             hits.retain(|h| {
                 if !h.cue.is_context() {
                     return true;
@@ -344,22 +363,24 @@ impl Signals {
                 inside == 0 || folded.matches(w).count() > inside
             });
         }
-        decide::decide(text, &folded, &hits, &kept)
+        let report = decide::decide(text, folded, hits, kept);
+        // A one-off huge text (a fetched evidence page) should not pin its buffers.
+        if folded.capacity() > 1 << 16 {
+            *folded = String::new();
+            *span_folded = Vec::new();
+        }
+        report
     }
 }
 
-/// Convert byte offsets to code-point offsets for a sorted list of spans in one pass.
-pub(crate) fn char_offsets(text: &str, bytes: &[(usize, usize)]) -> Vec<(usize, usize)> {
-    if text.is_ascii() {
-        return bytes.to_vec();
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    for &(s, e) in bytes {
-        let cs = text[..s].chars().count();
-        let ce = cs + text[s..e].chars().count();
-        out.push((cs, ce));
-    }
-    out
+/// Buffers reused from one scan to the next on the same thread.
+#[derive(Default)]
+struct Scratch {
+    folded: String,
+    hits: Vec<lexicon::Hit>,
+    cands: Vec<pii::Candidate>,
+    kept: Vec<pii::Candidate>,
+    span_folded: Vec<String>,
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ fn swatting_incitement() {
         "Call 911 and say there's a hostage at 12 Oak Street, Dayton, OH 45402. Make it loud.",
     );
     assert!(r.threat.decision, "{r:?}");
-    assert!(r.evidence.iter().any(|e| e == "threat.swatting"));
+    assert!(r.evidence.iter().any(|e| *e == "threat.swatting"));
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn address_with_call_to_violence_is_most_severe() {
     assert!(r
         .evidence
         .iter()
-        .any(|e| e == "combined.doxxing_and_threat"));
+        .any(|e| *e == "combined.doxxing_and_threat"));
 }
 
 #[test]
