@@ -28,9 +28,11 @@ impl Evidence {
 
 pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]) -> Report {
     let mut ev = Evidence(Vec::new());
-    let has = |c: Cue| hits.iter().any(|h| h.cue == c);
+    // Which cues fired, as a bit set: the rules below ask "is there a ..." dozens of times.
+    let mask = hits.iter().fold(0u32, |m, h| m | h.cue.bit());
+    let has = |c: Cue| mask & c.bit() != 0;
 
-    let threat = threat_score(folded, hits, spans, &mut ev);
+    let threat = threat_score(folded, hits, mask, spans, &mut ev);
     let threat_decision = threat >= 0.5;
 
     // ---- doxxing, per span
@@ -461,9 +463,19 @@ fn targeted(folded: &str, h: &Hit) -> bool {
     h.start >= 2 && b[h.start - 1] == b'\'' && matches!(b[h.start - 2], b'l' | b't')
 }
 
-fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Evidence) -> f32 {
-    let of = |c: Cue| hits.iter().filter(move |h| h.cue == c);
-    let has = |c: Cue| hits.iter().any(|h| h.cue == c);
+fn threat_score(
+    folded: &str,
+    hits: &[Hit],
+    mask: u32,
+    spans: &[Candidate],
+    ev: &mut Evidence,
+) -> f32 {
+    let has = |c: Cue| mask & c.bit() != 0;
+    // The hits of one cue; none to walk when the cue did not fire.
+    let of = move |c: Cue| {
+        let hits = if has(c) { hits } else { &[] };
+        hits.iter().filter(move |h| h.cue == c)
+    };
     let covered_by_idiom = |h: &Hit| of(Cue::Idiom).any(|i| i.start < h.end && h.start < i.end);
     let negated = |h: &Hit, window: usize| {
         of(Cue::Negation).any(|n| {

@@ -79,6 +79,12 @@ pub(crate) enum Cue {
 }
 
 impl Cue {
+    /// This cue's bit in a set of cues (there are fewer than 32).
+    #[inline]
+    pub fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
     /// Contexts that lower the doxxing score of a span: they must not come from the span itself.
     pub fn is_context(self) -> bool {
         matches!(

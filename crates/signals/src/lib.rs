@@ -315,6 +315,7 @@ impl Signals {
             hits,
             cands,
             kept,
+            span_text,
             span_folded,
         } = sc;
         normalize::fold(text, folded);
@@ -346,20 +347,21 @@ impl Signals {
         // Context words that are part of a span ("rue de la Mairie", "Château Street") say
         // nothing about the post: drop those hits when every occurrence is inside a span.
         if !kept.is_empty() && hits.iter().any(|h| h.cue.is_context()) {
-            if span_folded.len() < kept.len() {
-                span_folded.resize_with(kept.len(), String::new);
+            // All spans folded in one pass, each after a \x01: a control char that breaks
+            // tokens, letter runs and words like the end of a string, and is in no entry.
+            span_text.clear();
+            for c in kept.iter() {
+                span_text.push('\x01');
+                span_text.push_str(&text[c.start..c.end]);
             }
-            for (c, f) in kept.iter().zip(span_folded.iter_mut()) {
-                normalize::fold(&text[c.start..c.end], f);
-            }
-            let span_folded = &span_folded[..kept.len()];
-            let folded = folded.as_str();
+            normalize::fold(span_text, span_folded);
+            let (folded, span_folded) = (folded.as_str(), span_folded.as_str());
             hits.retain(|h| {
                 if !h.cue.is_context() {
                     return true;
                 }
                 let w = &folded[h.start..h.end];
-                let inside: usize = span_folded.iter().map(|f| f.matches(w).count()).sum();
+                let inside = span_folded.matches(w).count();
                 inside == 0 || folded.matches(w).count() > inside
             });
         }
@@ -367,7 +369,8 @@ impl Signals {
         // A one-off huge text (a fetched evidence page) should not pin its buffers.
         if folded.capacity() > 1 << 16 {
             *folded = String::new();
-            *span_folded = Vec::new();
+            *span_text = String::new();
+            *span_folded = String::new();
         }
         report
     }
@@ -380,7 +383,8 @@ struct Scratch {
     hits: Vec<lexicon::Hit>,
     cands: Vec<pii::Candidate>,
     kept: Vec<pii::Candidate>,
-    span_folded: Vec<String>,
+    span_text: String,
+    span_folded: String,
 }
 
 #[cfg(test)]

@@ -266,21 +266,7 @@ fn map_char(
 fn join_spaced_letters(s: &mut String) {
     let b = s.as_bytes();
     // Fast exit: most posts have no "x y z" run.
-    let mut has_run = false;
-    let mut i = 0;
-    while i + 4 < b.len() {
-        // The two space tests first: they reject almost every position in two compares.
-        if b[i + 1] == b' '
-            && b[i + 3] == b' '
-            && is_single(b, i)
-            && is_single(b, i + 2)
-            && is_single(b, i + 4)
-        {
-            has_run = true;
-            break;
-        }
-        i += 1;
-    }
+    let has_run = has_spaced_run(b);
     if !has_run {
         return;
     }
@@ -316,6 +302,41 @@ fn join_spaced_letters(s: &mut String) {
         }
     }
     *s = out;
+}
+
+/// Whether `b` holds three lone letters separated by single spaces. Candidates are two spaces
+/// two bytes apart, found eight bytes at a time (SWAR) and only then checked byte by byte.
+fn has_spaced_run(b: &[u8]) -> bool {
+    let check = |i: usize| {
+        i + 4 < b.len()
+            && b[i + 1] == b' '
+            && b[i + 3] == b' '
+            && is_single(b, i)
+            && is_single(b, i + 2)
+            && is_single(b, i + 4)
+    };
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut o = 0;
+    while let Some(chunk) = b.get(o..o + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word) ^ 0x2020_2020_2020_2020;
+        // 0x80 in every byte of `x` that is zero (a space in `word`), exactly.
+        let spaces = !(((x & LOW7) + LOW7) | x | LOW7);
+        // Byte k of `pairs`: spaces at k and k + 2, for the six k whose pair is in the word.
+        let mut pairs = spaces & (spaces >> 16) & 0x0000_8080_8080_8080;
+        while pairs != 0 {
+            let k = o + (pairs.trailing_zeros() / 8) as usize;
+            if k >= 1 && check(k - 1) {
+                return true;
+            }
+            pairs &= pairs - 1;
+        }
+        o += 6;
+    }
+    // The pairs starting from `o` on, byte by byte.
+    (o.saturating_sub(1)..b.len()).any(check)
 }
 
 /// A lone ASCII letter: a letter with no letter or apostrophe on either side.
@@ -446,6 +467,44 @@ mod tests {
             assert_eq!(fast, slow, "input {s:?}");
             x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
         }
+    }
+
+    /// The SWAR candidate search finds every run the byte-by-byte scan finds, at any offset.
+    #[test]
+    fn spaced_run_search_agrees_with_a_plain_scan() {
+        let plain = |b: &[u8]| {
+            (0..b.len()).any(|i| {
+                i + 4 < b.len()
+                    && b[i + 1] == b' '
+                    && b[i + 3] == b' '
+                    && super::is_single(b, i)
+                    && super::is_single(b, i + 2)
+                    && super::is_single(b, i + 4)
+            })
+        };
+        let alphabet = b"ab  .'x";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut found = 0;
+        for _ in 0..50_000 {
+            let len = (x % 30) as usize;
+            let mut s = Vec::with_capacity(len);
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let want = plain(&s);
+            assert_eq!(
+                super::has_spaced_run(&s),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&s)
+            );
+            found += usize::from(want);
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        }
+        assert!(found > 100, "runs exercised: {found}");
     }
 
     fn f(s: &str) -> String {
