@@ -311,34 +311,30 @@ fn word_before(folded: &str, start: usize) -> &str {
 fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
     let b = folded.as_bytes();
     let mut out = Vec::new();
-    let mut open: Option<usize> = None;
+    // One pass for both kinds of quotes.
+    let (mut open_double, mut open_single): (Option<usize>, Option<usize>) = (None, None);
     for (i, &c) in b.iter().enumerate() {
         if c == b'"' {
-            match open {
+            match open_double {
                 Some(s) => {
                     out.push((s, i));
-                    open = None;
+                    open_double = None;
                 }
-                None => open = Some(i),
+                None => open_double = Some(i),
             }
-        }
-    }
-    let mut open: Option<usize> = None;
-    for (i, &c) in b.iter().enumerate() {
-        if c != b'\'' {
-            continue;
-        }
-        let before = if i == 0 { b' ' } else { b[i - 1] };
-        let after = b.get(i + 1).copied().unwrap_or(b' ');
-        match open {
-            None if matches!(before, b' ' | b':' | b'(') && after.is_ascii_alphanumeric() => {
-                open = Some(i)
+        } else if c == b'\'' {
+            let before = if i == 0 { b' ' } else { b[i - 1] };
+            let after = b.get(i + 1).copied().unwrap_or(b' ');
+            match open_single {
+                None if matches!(before, b' ' | b':' | b'(') && after.is_ascii_alphanumeric() => {
+                    open_single = Some(i)
+                }
+                Some(s) if !after.is_ascii_alphanumeric() && before != b' ' => {
+                    out.push((s, i));
+                    open_single = None;
+                }
+                _ => {}
             }
-            Some(s) if !after.is_ascii_alphanumeric() && before != b' ' => {
-                out.push((s, i));
-                open = None;
-            }
-            _ => {}
         }
     }
     out
