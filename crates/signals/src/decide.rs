@@ -382,58 +382,6 @@ fn past_tense(folded: &str, h: &Hit) -> bool {
 
 /// Object pronoun next to a violent verb: "stab him", "je te bute", "l'abattre".
 fn targeted(folded: &str, h: &Hit) -> bool {
-    const AFTER: &[&str] = &[
-        "you",
-        "u",
-        "ya",
-        "him",
-        "her",
-        "them",
-        "em",
-        "'em",
-        "his",
-        "their",
-        "your",
-        "ur",
-        "yourself",
-        "that",
-        "those",
-        "these",
-        "every",
-        "all",
-        "any",
-        "a",
-        "an",
-        "the",
-        "toi",
-        "les",
-        "le",
-        "la",
-        "lui",
-        "ce",
-        "cette",
-        "ces",
-        "tous",
-        "toutes",
-        "sa",
-        "son",
-        "ses",
-        "ta",
-        "ton",
-        "tes",
-        "vous",
-        "toute",
-        "tout",
-        "whole",
-        "entire",
-        "it",
-        "everyone",
-        "everybody",
-        "out",
-    ];
-    const BEFORE: &[&str] = &[
-        "te", "t'", "le", "la", "l'", "lui", "les", "vous", "leur", "me", "nous",
-    ];
     // Entries that carry their object ("break her", "cut his") are aimed at someone whatever
     // follows ("break her legs").
     let own_last = folded[h.start..h.end].rsplit(' ').next().unwrap_or("");
@@ -447,16 +395,80 @@ fn targeted(folded: &str, h: &Hit) -> bool {
         return true;
     }
     let after = word_after(folded, h.end);
-    if AFTER.contains(&after) {
+    if is_object_after(after) {
         return true;
     }
     let before = word_before(folded, h.start);
-    if BEFORE.contains(&before) {
+    if is_clitic_before(before) {
         return true;
     }
     // Elided clitic glued to the verb: "l'abattre", "t'egorger".
     let b = folded.as_bytes();
     h.start >= 2 && b[h.start - 1] == b'\'' && matches!(b[h.start - 2], b'l' | b't')
+}
+
+/// Words after a violent verb that aim it at someone or something ("stab him", "tuer les").
+/// A `match` on the word: the compiler dispatches on length, no list walk.
+fn is_object_after(w: &str) -> bool {
+    matches!(
+        w,
+        "you"
+            | "u"
+            | "ya"
+            | "him"
+            | "her"
+            | "them"
+            | "em"
+            | "'em"
+            | "his"
+            | "their"
+            | "your"
+            | "ur"
+            | "yourself"
+            | "that"
+            | "those"
+            | "these"
+            | "every"
+            | "all"
+            | "any"
+            | "a"
+            | "an"
+            | "the"
+            | "toi"
+            | "les"
+            | "le"
+            | "la"
+            | "lui"
+            | "ce"
+            | "cette"
+            | "ces"
+            | "tous"
+            | "toutes"
+            | "sa"
+            | "son"
+            | "ses"
+            | "ta"
+            | "ton"
+            | "tes"
+            | "vous"
+            | "toute"
+            | "tout"
+            | "whole"
+            | "entire"
+            | "it"
+            | "everyone"
+            | "everybody"
+            | "out"
+    )
+}
+
+/// Object clitics before a French violent verb ("je te bute", "le tuer").
+/// A `match` on the word: the compiler dispatches on length, no list walk.
+fn is_clitic_before(w: &str) -> bool {
+    matches!(
+        w,
+        "te" | "t'" | "le" | "la" | "l'" | "lui" | "les" | "vous" | "leur" | "me" | "nous"
+    )
 }
 
 fn threat_score(
