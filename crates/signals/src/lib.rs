@@ -367,10 +367,15 @@ impl Signals {
         }
         let report = decide::decide(text, folded, hits, kept);
         // A one-off huge text (a fetched evidence page) should not pin its buffers.
-        if folded.capacity() > 1 << 16 {
+        if folded.capacity() > 1 << 16 || span_text.capacity() > 1 << 16 {
             *folded = String::new();
             *span_text = String::new();
             *span_folded = String::new();
+        }
+        if hits.capacity() > 1 << 12 || cands.capacity() > 1 << 10 || kept.capacity() > 1 << 10 {
+            *hits = Vec::new();
+            *cands = Vec::new();
+            *kept = Vec::new();
         }
         report
     }
