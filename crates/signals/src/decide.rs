@@ -7,7 +7,7 @@
 
 use crate::lexicon::{Cue, Hit};
 use crate::pii::Candidate;
-use crate::{char_offsets, LabelScore, Report, Span, SpanKind};
+use crate::{LabelScore, Report, Span, SpanKind};
 
 /// Max distance in folded bytes between an intent marker and the violent act it governs.
 const INTENT_WINDOW: usize = 40;
@@ -28,24 +28,25 @@ impl Evidence {
 
 pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]) -> Report {
     let mut ev = Evidence(Vec::new());
-    let has = |c: Cue| hits.iter().any(|h| h.cue == c);
+    // Which cues fired, as a bit set: the rules below ask "is there a ..." dozens of times.
+    let mask = hits.iter().fold(0u32, |m, h| m | h.cue.bit());
+    let has = |c: Cue| mask & c.bit() != 0;
 
-    let threat = threat_score(folded, hits, spans, &mut ev);
+    let threat = threat_score(folded, hits, mask, spans, &mut ev);
     let threat_decision = threat >= 0.5;
 
     // ---- doxxing, per span
-    let mut dox_scores = Vec::with_capacity(spans.len());
+    let mut out_spans: Vec<Span> = Vec::with_capacity(spans.len());
     let pos = has(Cue::DoxPos);
-    let pos_count = {
-        let mut v: Vec<&str> = hits
-            .iter()
-            .filter(|h| h.cue == Cue::DoxPos)
-            .map(|h| &folded[h.start..h.end])
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v.len()
-    };
+    // Distinct locating cues (by their folded text), counted without a set: there are few.
+    let pos_hits = || hits.iter().filter(|h| h.cue == Cue::DoxPos);
+    let pos_count = pos_hits()
+        .enumerate()
+        .filter(|&(i, h)| {
+            let w = &folded[h.start..h.end];
+            !pos_hits().take(i).any(|p| &folded[p.start..p.end] == w)
+        })
+        .count();
     let act = has(Cue::DoxAct);
     if pos {
         ev.push("dox.locating");
@@ -53,12 +54,15 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
     if act {
         ev.push("dox.call_to_contact");
     }
-    let kinds = {
-        let mut k: Vec<SpanKind> = spans.iter().map(|c| c.kind).collect();
-        k.sort();
-        k.dedup();
-        k.len()
-    };
+    // Distinct span kinds, as a bit set.
+    let kinds = spans
+        .iter()
+        .fold(0u8, |m, c| m | 1 << c.kind as u8)
+        .count_ones();
+    // Code-point offsets, counted incrementally: spans are sorted and non-overlapping.
+    let ascii = text.is_ascii();
+    let (mut byte_at, mut char_at) = (0usize, 0usize);
+    let mut doxxing = 0.0f32;
     for c in spans {
         let base: f32 = match c.kind {
             SpanKind::Address => {
@@ -141,30 +145,34 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
             s - penalty
         };
         ev.push(c.rule);
-        dox_scores.push(s.clamp(0.0, 1.0));
+        let s = s.clamp(0.0, 1.0);
+        doxxing = doxxing.max(s);
+        let (char_start, char_end) = if ascii {
+            (c.start, c.end)
+        } else {
+            // Spans never overlap and come in text order; guard anyway against going back.
+            if c.start < byte_at {
+                (byte_at, char_at) = (0, 0);
+            }
+            let cs = char_at + text[byte_at..c.start].chars().count();
+            let ce = cs + text[c.start..c.end].chars().count();
+            (byte_at, char_at) = (c.end, ce);
+            (cs, ce)
+        };
+        out_spans.push(Span {
+            start: c.start,
+            end: c.end,
+            char_start,
+            char_end,
+            kind: c.kind,
+            confidence: c.confidence,
+            doxxing: s >= 0.5,
+        });
     }
-    let doxxing = dox_scores.iter().copied().fold(0.0f32, f32::max);
     let dox_decision = doxxing >= 0.5;
     if dox_decision && threat_decision {
         ev.push("combined.doxxing_and_threat");
     }
-
-    let offsets: Vec<(usize, usize)> = spans.iter().map(|c| (c.start, c.end)).collect();
-    let chars = char_offsets(text, &offsets);
-    let out_spans = spans
-        .iter()
-        .zip(chars)
-        .zip(&dox_scores)
-        .map(|((c, (cs, ce)), &ds)| Span {
-            start: c.start,
-            end: c.end,
-            char_start: cs,
-            char_end: ce,
-            kind: c.kind,
-            confidence: c.confidence,
-            doxxing: ds >= 0.5,
-        })
-        .collect();
 
     Report {
         doxxing: LabelScore {
@@ -176,7 +184,7 @@ pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]
             decision: threat_decision,
         },
         spans: out_spans,
-        evidence: ev.0.into_iter().map(str::to_string).collect(),
+        evidence: ev.0,
     }
 }
 
@@ -303,34 +311,30 @@ fn word_before(folded: &str, start: usize) -> &str {
 fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
     let b = folded.as_bytes();
     let mut out = Vec::new();
-    let mut open: Option<usize> = None;
+    // One pass for both kinds of quotes.
+    let (mut open_double, mut open_single): (Option<usize>, Option<usize>) = (None, None);
     for (i, &c) in b.iter().enumerate() {
         if c == b'"' {
-            match open {
+            match open_double {
                 Some(s) => {
                     out.push((s, i));
-                    open = None;
+                    open_double = None;
                 }
-                None => open = Some(i),
+                None => open_double = Some(i),
             }
-        }
-    }
-    let mut open: Option<usize> = None;
-    for (i, &c) in b.iter().enumerate() {
-        if c != b'\'' {
-            continue;
-        }
-        let before = if i == 0 { b' ' } else { b[i - 1] };
-        let after = b.get(i + 1).copied().unwrap_or(b' ');
-        match open {
-            None if matches!(before, b' ' | b':' | b'(') && after.is_ascii_alphanumeric() => {
-                open = Some(i)
+        } else if c == b'\'' {
+            let before = if i == 0 { b' ' } else { b[i - 1] };
+            let after = b.get(i + 1).copied().unwrap_or(b' ');
+            match open_single {
+                None if matches!(before, b' ' | b':' | b'(') && after.is_ascii_alphanumeric() => {
+                    open_single = Some(i)
+                }
+                Some(s) if !after.is_ascii_alphanumeric() && before != b' ' => {
+                    out.push((s, i));
+                    open_single = None;
+                }
+                _ => {}
             }
-            Some(s) if !after.is_ascii_alphanumeric() && before != b' ' => {
-                out.push((s, i));
-                open = None;
-            }
-            _ => {}
         }
     }
     out
@@ -378,58 +382,6 @@ fn past_tense(folded: &str, h: &Hit) -> bool {
 
 /// Object pronoun next to a violent verb: "stab him", "je te bute", "l'abattre".
 fn targeted(folded: &str, h: &Hit) -> bool {
-    const AFTER: &[&str] = &[
-        "you",
-        "u",
-        "ya",
-        "him",
-        "her",
-        "them",
-        "em",
-        "'em",
-        "his",
-        "their",
-        "your",
-        "ur",
-        "yourself",
-        "that",
-        "those",
-        "these",
-        "every",
-        "all",
-        "any",
-        "a",
-        "an",
-        "the",
-        "toi",
-        "les",
-        "le",
-        "la",
-        "lui",
-        "ce",
-        "cette",
-        "ces",
-        "tous",
-        "toutes",
-        "sa",
-        "son",
-        "ses",
-        "ta",
-        "ton",
-        "tes",
-        "vous",
-        "toute",
-        "tout",
-        "whole",
-        "entire",
-        "it",
-        "everyone",
-        "everybody",
-        "out",
-    ];
-    const BEFORE: &[&str] = &[
-        "te", "t'", "le", "la", "l'", "lui", "les", "vous", "leur", "me", "nous",
-    ];
     // Entries that carry their object ("break her", "cut his") are aimed at someone whatever
     // follows ("break her legs").
     let own_last = folded[h.start..h.end].rsplit(' ').next().unwrap_or("");
@@ -443,11 +395,11 @@ fn targeted(folded: &str, h: &Hit) -> bool {
         return true;
     }
     let after = word_after(folded, h.end);
-    if AFTER.contains(&after) {
+    if is_object_after(after) {
         return true;
     }
     let before = word_before(folded, h.start);
-    if BEFORE.contains(&before) {
+    if is_clitic_before(before) {
         return true;
     }
     // Elided clitic glued to the verb: "l'abattre", "t'egorger".
@@ -455,17 +407,92 @@ fn targeted(folded: &str, h: &Hit) -> bool {
     h.start >= 2 && b[h.start - 1] == b'\'' && matches!(b[h.start - 2], b'l' | b't')
 }
 
-fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Evidence) -> f32 {
-    let of = |c: Cue| hits.iter().filter(move |h| h.cue == c);
-    let has = |c: Cue| hits.iter().any(|h| h.cue == c);
-    let idioms: Vec<&Hit> = of(Cue::Idiom).collect();
-    let covered_by_idiom = |h: &Hit| idioms.iter().any(|i| i.start < h.end && h.start < i.end);
+/// Words after a violent verb that aim it at someone or something ("stab him", "tuer les").
+/// A `match` on the word: the compiler dispatches on length, no list walk.
+fn is_object_after(w: &str) -> bool {
+    matches!(
+        w,
+        "you"
+            | "u"
+            | "ya"
+            | "him"
+            | "her"
+            | "them"
+            | "em"
+            | "'em"
+            | "his"
+            | "their"
+            | "your"
+            | "ur"
+            | "yourself"
+            | "that"
+            | "those"
+            | "these"
+            | "every"
+            | "all"
+            | "any"
+            | "a"
+            | "an"
+            | "the"
+            | "toi"
+            | "les"
+            | "le"
+            | "la"
+            | "lui"
+            | "ce"
+            | "cette"
+            | "ces"
+            | "tous"
+            | "toutes"
+            | "sa"
+            | "son"
+            | "ses"
+            | "ta"
+            | "ton"
+            | "tes"
+            | "vous"
+            | "toute"
+            | "tout"
+            | "whole"
+            | "entire"
+            | "it"
+            | "everyone"
+            | "everybody"
+            | "out"
+    )
+}
+
+/// Object clitics before a French violent verb ("je te bute", "le tuer").
+/// A `match` on the word: the compiler dispatches on length, no list walk.
+fn is_clitic_before(w: &str) -> bool {
+    matches!(
+        w,
+        "te" | "t'" | "le" | "la" | "l'" | "lui" | "les" | "vous" | "leur" | "me" | "nous"
+    )
+}
+
+fn threat_score(
+    folded: &str,
+    hits: &[Hit],
+    mask: u32,
+    spans: &[Candidate],
+    ev: &mut Evidence,
+) -> f32 {
+    let has = |c: Cue| mask & c.bit() != 0;
+    // The hits of one cue; none to walk when the cue did not fire.
+    let of = move |c: Cue| {
+        let hits = if has(c) { hits } else { &[] };
+        hits.iter().filter(move |h| h.cue == c)
+    };
+    let covered_by_idiom = |h: &Hit| of(Cue::Idiom).any(|i| i.start < h.end && h.start < i.end);
     let negated = |h: &Hit, window: usize| {
         of(Cue::Negation).any(|n| {
             n.end <= h.start && h.start - n.end <= window && !sentence_break(folded, n.end, h.start)
         }) || short_negation_before(folded, h.start, window)
     };
-    let second = has(Cue::Second) || has_word(folded, &["u", "ur", "ya", "tu", "te", "ta", "t'"]);
+    // Only the veiled-threat and weapon rules read it: the per-token lookup runs on demand.
+    let second =
+        || has(Cue::Second) || has_word(folded, &["u", "ur", "ya", "tu", "te", "ta", "t'"]);
     let mut best = 0.0f32;
     let mut strong_kinds = 0;
     let mut idiom_used = false;
@@ -547,7 +574,7 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
     // Veiled threats.
     if let Some(v) = of(Cue::Veiled).next() {
         ev.push(v.rule);
-        let w = if second { 0.75 } else { 0.6 };
+        let w = if second() { 0.75 } else { 0.6 };
         best = best.max(w);
         strong_kinds += 1;
     }
@@ -560,7 +587,7 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
         )
     });
     if has(Cue::Weapon)
-        && (second || has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent) || located)
+        && (has(Cue::Veiled) || has(Cue::Call) || has(Cue::Intent) || located || second())
     {
         ev.push("threat.weapon");
         best = best.max(if located { 0.7 } else { 0.55 });
@@ -593,21 +620,20 @@ fn threat_score(folded: &str, hits: &[Hit], spans: &[Candidate], ev: &mut Eviden
     let mut factor = 1.0f32;
     // Every threat cue inside quotation marks: someone else's words being reported, quoted in
     // counter-speech or in a news item.
-    let threat_hits: Vec<&Hit> = hits
-        .iter()
-        .filter(|h| {
+    let threat_hits = || {
+        hits.iter().filter(|h| {
             matches!(h.cue, Cue::Violence | Cue::Direct | Cue::Veiled) && !covered_by_idiom(h)
         })
-        .collect();
-    let quotes = quoted_regions(folded);
-    if !quotes.is_empty()
-        && !threat_hits.is_empty()
-        && threat_hits
-            .iter()
-            .all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))
+    };
+    if folded.as_bytes().iter().any(|&b| b == b'"' || b == b'\'') && threat_hits().next().is_some()
     {
-        ev.push("context.quoted");
-        factor *= 0.3;
+        let quotes = quoted_regions(folded);
+        if !quotes.is_empty()
+            && threat_hits().all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))
+        {
+            ev.push("context.quoted");
+            factor *= 0.3;
+        }
     }
     for (cue, f) in [
         (Cue::News, 0.3f32),

@@ -14,7 +14,8 @@
 //! `spell_char_del` / `spell_char_swap` cases and ordinary typos ("murdr", "klil", "tortuer") are
 //! reached without listing misspellings by hand.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::{dfa::DFA, Anchored, MatchKind};
 
 /// What a lexicon entry signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,6 +79,12 @@ pub(crate) enum Cue {
 }
 
 impl Cue {
+    /// This cue's bit in a set of cues (there are fewer than 32).
+    #[inline]
+    pub fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
     /// Contexts that lower the doxxing score of a span: they must not come from the span itself.
     pub fn is_context(self) -> bool {
         matches!(
@@ -530,8 +537,13 @@ const GROUPS: &[Group] = &[
 /// The compiled lexicon.
 #[derive(Debug)]
 pub(crate) struct Lexicon {
-    ac: AhoCorasick,
+    /// Overlapping (standard) Aho–Corasick DFA over every entry and variant, walked by hand in
+    /// [`Lexicon::scan`]: one table lookup per byte, no per-match iterator state.
+    dfa: DFA,
+    start: StateID,
     entries: Vec<Entry>,
+    /// Byte length of each pattern, by pattern id.
+    lens: Vec<usize>,
 }
 
 impl Lexicon {
@@ -560,29 +572,52 @@ impl Lexicon {
                 }
             }
         }
-        let ac = AhoCorasick::builder()
+        let dfa = DFA::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            // Thousands of patterns: no prefilter would skip anything, it would only be
+            // consulted each time the walk returns to the start state.
+            .prefilter(false)
             .build(&patterns)
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
-        Ok(Lexicon { ac, entries })
+        let start = dfa
+            .start_state(Anchored::No)
+            .map_err(|e| crate::Error::Pattern(e.to_string()))?;
+        let lens = patterns.iter().map(String::len).collect();
+        Ok(Lexicon {
+            dfa,
+            start,
+            entries,
+            lens,
+        })
     }
 
     /// All hits in `folded`, boundary-checked, in order of end position.
     pub fn scan(&self, folded: &str, out: &mut Vec<Hit>) {
         let b = folded.as_bytes();
-        for m in self.ac.find_overlapping_iter(folded) {
-            let e = &self.entries[m.pattern().as_usize()];
-            let (s, t) = (m.start(), m.end());
-            let left_ok = e.left_free || s == 0 || !is_word(b[s - 1]) || !is_word(b[s]);
-            let right_ok = e.right_free || t == b.len() || !is_word(b[t]) || !is_word(b[t - 1]);
-            if left_ok && right_ok {
-                out.push(Hit {
-                    cue: e.cue,
-                    rule: e.rule,
-                    start: s,
-                    end: t,
-                });
+        let dfa = &self.dfa;
+        let mut sid = self.start;
+        for (i, &byte) in b.iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, byte);
+            // Without a prefilter the only special states are dead (never reached by an
+            // unanchored standard search) and match states.
+            if !dfa.is_special(sid) || !dfa.is_match(sid) {
+                continue;
+            }
+            let t = i + 1;
+            for k in 0..dfa.match_len(sid) {
+                let pid = dfa.match_pattern(sid, k).as_usize();
+                let e = &self.entries[pid];
+                let s = t - self.lens[pid];
+                let left_ok = e.left_free || s == 0 || !is_word(b[s - 1]) || !is_word(b[s]);
+                let right_ok = e.right_free || t == b.len() || !is_word(b[t]) || !is_word(b[t - 1]);
+                if left_ok && right_ok {
+                    out.push(Hit {
+                        cue: e.cue,
+                        rule: e.rule,
+                        start: s,
+                        end: t,
+                    });
+                }
             }
         }
     }

@@ -207,7 +207,7 @@ pub struct Report {
     /// Personal-information spans, in text order, non-overlapping.
     pub spans: Vec<Span>,
     /// Names of the rules and features that fired, e.g. `threat.direct.en`, `context.negation`.
-    pub evidence: Vec<String>,
+    pub evidence: Vec<&'static str>,
 }
 
 impl Report {
@@ -297,21 +297,41 @@ impl Signals {
 
     /// Scan one post.
     pub fn scan(&self, text: &str) -> Report {
-        let mut folded = String::new();
-        normalize::fold(text, &mut folded);
-        let mut hits = Vec::new();
-        self.lexicon.scan(&folded, &mut hits);
+        // Per-thread buffers: a scan allocates only the report it returns.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+        }
+        SCRATCH
+            .try_with(|s| match s.try_borrow_mut() {
+                Ok(mut s) => self.scan_with(text, &mut s),
+                Err(_) => self.scan_with(text, &mut Scratch::default()),
+            })
+            .unwrap_or_else(|_| self.scan_with(text, &mut Scratch::default()))
+    }
 
-        let has = |c: lexicon::Cue| hits.iter().any(|h| h.cue == c);
-        let mut cands = Vec::new();
-        self.pii.find(text, has(lexicon::Cue::Vehicle), &mut cands);
-        if has(lexicon::Cue::Workplace) {
-            self.workplace.find(text, &mut cands);
+    fn scan_with(&self, text: &str, sc: &mut Scratch) -> Report {
+        let Scratch {
+            folded,
+            hits,
+            cands,
+            kept,
+            span_text,
+            span_folded,
+        } = sc;
+        normalize::fold(text, folded);
+        hits.clear();
+        self.lexicon.scan(folded, hits);
+
+        let has = |hits: &[lexicon::Hit], c: lexicon::Cue| hits.iter().any(|h| h.cue == c);
+        cands.clear();
+        self.pii.find(text, has(hits, lexicon::Cue::Vehicle), cands);
+        if has(hits, lexicon::Cue::Workplace) {
+            self.workplace.find(text, cands);
         }
         cands.sort_by_key(|c| (c.start, std::cmp::Reverse(c.end)));
         // Keep spans non-overlapping: an earlier (or longer at the same start) span wins.
-        let mut kept: Vec<pii::Candidate> = Vec::with_capacity(cands.len());
-        for c in cands {
+        kept.clear();
+        for c in cands.drain(..) {
             match kept.last() {
                 Some(last) if c.start < last.end => {
                     // A name+workplace span may cover an address or phone inside it only if it
@@ -326,40 +346,50 @@ impl Signals {
         }
         // Context words that are part of a span ("rue de la Mairie", "Château Street") say
         // nothing about the post: drop those hits when every occurrence is inside a span.
-        if !kept.is_empty() {
-            let span_folded: Vec<String> = kept
-                .iter()
-                .map(|c| {
-                    let mut f = String::new();
-                    normalize::fold(&text[c.start..c.end], &mut f);
-                    f
-                })
-                .collect();
+        if !kept.is_empty() && hits.iter().any(|h| h.cue.is_context()) {
+            // All spans folded in one pass, each after a \x01: a control char that breaks
+            // tokens, letter runs and words like the end of a string, and is in no entry.
+            span_text.clear();
+            for c in kept.iter() {
+                span_text.push('\x01');
+                span_text.push_str(&text[c.start..c.end]);
+            }
+            normalize::fold(span_text, span_folded);
+            let (folded, span_folded) = (folded.as_str(), span_folded.as_str());
             hits.retain(|h| {
                 if !h.cue.is_context() {
                     return true;
                 }
                 let w = &folded[h.start..h.end];
-                let inside: usize = span_folded.iter().map(|f| f.matches(w).count()).sum();
+                let inside = span_folded.matches(w).count();
                 inside == 0 || folded.matches(w).count() > inside
             });
         }
-        decide::decide(text, &folded, &hits, &kept)
+        let report = decide::decide(text, folded, hits, kept);
+        // A one-off huge text (a fetched evidence page) should not pin its buffers.
+        if folded.capacity() > 1 << 16 || span_text.capacity() > 1 << 16 {
+            *folded = String::new();
+            *span_text = String::new();
+            *span_folded = String::new();
+        }
+        if hits.capacity() > 1 << 12 || cands.capacity() > 1 << 10 || kept.capacity() > 1 << 10 {
+            *hits = Vec::new();
+            *cands = Vec::new();
+            *kept = Vec::new();
+        }
+        report
     }
 }
 
-/// Convert byte offsets to code-point offsets for a sorted list of spans in one pass.
-pub(crate) fn char_offsets(text: &str, bytes: &[(usize, usize)]) -> Vec<(usize, usize)> {
-    if text.is_ascii() {
-        return bytes.to_vec();
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    for &(s, e) in bytes {
-        let cs = text[..s].chars().count();
-        let ce = cs + text[s..e].chars().count();
-        out.push((cs, ce));
-    }
-    out
+/// Buffers reused from one scan to the next on the same thread.
+#[derive(Default)]
+struct Scratch {
+    folded: String,
+    hits: Vec<lexicon::Hit>,
+    cands: Vec<pii::Candidate>,
+    kept: Vec<pii::Candidate>,
+    span_text: String,
+    span_folded: String,
 }
 
 #[cfg(test)]

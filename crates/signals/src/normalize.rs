@@ -10,120 +10,171 @@
 /// inside words mapped to letters, runs of spaced single letters joined (`t r a n s` →
 /// `trans`), runs of three or more identical letters shortened to two.
 ///
-/// Hot path of every scan: ASCII bytes are handled inline (no char decoding, no per-char
-/// array), and whether a token is leetspeak is only computed when a leet digit is met.
+/// Hot path of every scan: an ASCII byte costs one table lookup and one compare against the
+/// last byte written, with the writer's state in locals; the token a leet digit belongs to is
+/// only looked up when one is met.
 pub fn fold(text: &str, out: &mut String) {
-    out.clear();
-    out.reserve(text.len() + 8);
+    let mut buf = std::mem::take(out).into_bytes();
+    fold_into(text, &mut buf);
+    // Only whole chars were written, so this never fails; keep `out` valid if it ever did.
+    *out = String::from_utf8(buf)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    join_spaced_letters(out);
+}
+
+/// Leet flag in [`ASCII`]: the byte is a digit or `$` that leetspeak maps to a letter.
+const LEET: u8 = 0x80;
+
+/// The folded byte of every ASCII byte, with [`LEET`] set on leet digits: one table load
+/// replaces the lowercase, whitespace and leet tests of the per-byte loop.
+const ASCII: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = match c {
+            b'A'..=b'Z' => c + 32,
+            b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'$' => c | LEET,
+            b'\n' | b'\r' | b'\t' => b' ',
+            _ => c,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Writes the folded bytes of `text` into `buf` (all but the spaced-letters join).
+fn fold_into(text: &str, buf: &mut Vec<u8>) {
     let bytes = text.as_bytes();
-    // Last pushed char ('\0' for none: it is neither a letter nor a space, like "none").
-    let mut prev = '\0';
-    let mut run = 0usize;
+    buf.clear();
+    // Folding never writes more than the input except for emoji tokens; the non-ASCII path
+    // grows the buffer when one is met.
+    buf.resize(bytes.len() + 16, 0);
+    let mut j = 0usize;
+    // The two bytes last written; a space before the start drops leading spaces.
+    let (mut p1, mut p2) = (b' ', 0u8);
+    macro_rules! push {
+        ($m:expr) => {{
+            let m: u8 = $m;
+            // Spaces collapse, and a letter repeated more than twice is dropped ("huuuge" ->
+            // "huuge", keeping legitimate doubles like "kill").
+            if m != p1 || !(m == b' ' || (m == p2 && m.is_ascii_lowercase())) {
+                buf[j] = m;
+                j += 1;
+                p2 = p1;
+                p1 = m;
+            }
+        }};
+    }
     // Leetspeak is decided per alphanumeric token: "k1ll" (mostly letters) is mapped, "1v1",
-    // "dust2" or "192" are not. Start of the latest token, and its verdict once computed.
-    let mut token_start: Option<usize> = None;
-    let mut leet: Option<bool> = None;
-    let mut in_token = false;
+    // "dust2" or "192" are not. The last token looked up: its byte range and verdict.
+    let mut leet_cache: Option<(usize, usize, bool)> = None;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b < 0x80 {
-            let alnum = b.is_ascii_alphanumeric();
-            if alnum {
-                if !in_token {
-                    in_token = true;
-                    token_start = Some(i);
-                    leet = None;
-                }
-            } else {
-                in_token = false;
+        // Plain ASCII (no leet digit): the tight loop.
+        while let Some(&b) = bytes.get(i) {
+            if b >= 0x80 || ASCII[usize::from(b)] & LEET != 0 {
+                break;
             }
-            let l = b.to_ascii_lowercase();
-            let m = match l {
-                b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'$' => {
-                    let leet_token = *leet.get_or_insert_with(|| {
-                        token_start.is_some_and(|s| leet_worthy(&text[s..]))
-                    });
-                    // Leetspeak only between letters or at a word edge touching a letter:
-                    // "k1ll", "d3ath", "m0rt" but not "192.0.2.1" or "3 days".
-                    if leet_token
-                        && (prev.is_ascii_alphabetic()
-                            || text[i + 1..]
-                                .chars()
-                                .next()
-                                .is_some_and(char::is_alphabetic))
-                    {
-                        match l {
-                            b'0' => b'o',
-                            b'1' => b'i',
-                            b'3' => b'e',
-                            b'4' => b'a',
-                            b'5' | b'$' => b's',
-                            _ => b't',
-                        }
-                    } else {
-                        l
-                    }
-                }
-                b'\n' | b'\r' | b'\t' => b' ',
-                _ => l,
-            };
-            push_folded(out, m as char, &mut prev, &mut run);
+            push!(ASCII[usize::from(b)]);
             i += 1;
+        }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
+        if b < 0x80 {
+            let mut m = ASCII[usize::from(b)];
+            i += 1;
+            if m & LEET != 0 {
+                m &= !LEET;
+                let at = i - 1;
+                let leet_token = match leet_cache {
+                    Some((s, e, v)) if s <= at && at < e => v,
+                    _ => match token_around(text, at) {
+                        Some((s, e)) => {
+                            let v = leet_worthy(&text[s..]);
+                            leet_cache = Some((s, e, v));
+                            v
+                        }
+                        None => false,
+                    },
+                };
+                // Leetspeak only between letters or at a word edge touching a letter:
+                // "k1ll", "d3ath", "m0rt" but not "192.0.2.1" or "3 days".
+                if leet_token
+                    && (p1.is_ascii_alphabetic()
+                        || text[i..].chars().next().is_some_and(char::is_alphabetic))
+                {
+                    m = match m {
+                        b'0' => b'o',
+                        b'1' => b'i',
+                        b'3' => b'e',
+                        b'4' => b'a',
+                        b'5' | b'$' => b's',
+                        _ => b't',
+                    };
+                }
+            }
+            push!(m);
             continue;
         }
         let Some(c) = text[i..].chars().next() else {
             break;
         };
-        if c.is_alphanumeric() {
-            if !in_token {
-                in_token = true;
-                token_start = Some(i);
-                leet = None;
-            }
-        } else {
-            in_token = false;
-        }
         i += c.len_utf8();
+        // Room for the longest expansion (an emoji token with its spaces) plus the rest.
+        if buf.len() < j + 16 + (bytes.len() - i) {
+            buf.resize(j + 16 + (bytes.len() - i), 0);
+        }
         if let Some(tok) = emoji_token(c) {
-            if !(out.is_empty() || out.ends_with(' ')) {
-                out.push(' ');
+            push!(b' ');
+            for &t in tok.as_bytes() {
+                push!(t);
             }
-            out.push_str(tok);
-            out.push(' ');
-            prev = ' ';
-            run = 0;
+            push!(b' ');
             continue;
         }
         // Non-ASCII chars do not depend on their neighbours.
         for m in map_char(c, None, None, false).into_iter().flatten() {
-            push_folded(out, m, &mut prev, &mut run);
+            if m.is_ascii() {
+                push!(m as u8);
+            } else {
+                // Written as is: a non-ASCII char neither collapses nor joins anything.
+                let n = m.encode_utf8(&mut buf[j..j + 4]).len();
+                j += n;
+                (p2, p1) = (buf[j - 2], buf[j - 1]);
+            }
         }
     }
-    join_spaced_letters(out);
+    buf.truncate(j);
 }
 
-/// Append one folded char: spaces collapse (none at the start), and a letter repeated more
-/// than twice is dropped ("huuuge" -> "huuge", keeping legitimate doubles like "kill").
-#[inline]
-fn push_folded(out: &mut String, m: char, prev: &mut char, run: &mut usize) {
-    if m == ' ' {
-        if out.is_empty() || out.ends_with(' ') {
-            return;
-        }
-    } else if m == *prev && m.is_ascii_alphabetic() {
-        *run += 1;
-        if *run >= 2 {
-            return;
-        }
-    } else {
-        *run = 0;
+/// The alphanumeric token the char at `at` belongs to, or for a non-alphanumeric char (`$`)
+/// the latest token before it: its byte range.
+fn token_around(text: &str, at: usize) -> Option<(usize, usize)> {
+    let run_start = |to: usize| {
+        text[..to]
+            .char_indices()
+            .rev()
+            .take_while(|&(_, c)| c.is_alphanumeric())
+            .last()
+            .map_or(to, |(j, _)| j)
+    };
+    if text[at..].chars().next().is_some_and(char::is_alphanumeric) {
+        let len = text[at..]
+            .char_indices()
+            .find(|&(_, c)| !c.is_alphanumeric())
+            .map_or(text.len() - at, |(j, _)| j);
+        return Some((run_start(at), at + len));
     }
-    out.push(m);
-    *prev = m;
+    let (j, c) = text[..at]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| c.is_alphanumeric())?;
+    let end = j + c.len_utf8();
+    Some((run_start(end), end))
 }
 
-/// Map one input char to up to two folded chars.
 /// Emoji that carry meaning for the context rules: sports and games.
 fn emoji_token(c: char) -> Option<&'static str> {
     match c {
@@ -215,21 +266,7 @@ fn map_char(
 fn join_spaced_letters(s: &mut String) {
     let b = s.as_bytes();
     // Fast exit: most posts have no "x y z" run.
-    let mut has_run = false;
-    let mut i = 0;
-    while i + 4 < b.len() {
-        // The two space tests first: they reject almost every position in two compares.
-        if b[i + 1] == b' '
-            && b[i + 3] == b' '
-            && is_single(b, i)
-            && is_single(b, i + 2)
-            && is_single(b, i + 4)
-        {
-            has_run = true;
-            break;
-        }
-        i += 1;
-    }
+    let has_run = has_spaced_run(b);
     if !has_run {
         return;
     }
@@ -265,6 +302,41 @@ fn join_spaced_letters(s: &mut String) {
         }
     }
     *s = out;
+}
+
+/// Whether `b` holds three lone letters separated by single spaces. Candidates are two spaces
+/// two bytes apart, found eight bytes at a time (SWAR) and only then checked byte by byte.
+fn has_spaced_run(b: &[u8]) -> bool {
+    let check = |i: usize| {
+        i + 4 < b.len()
+            && b[i + 1] == b' '
+            && b[i + 3] == b' '
+            && is_single(b, i)
+            && is_single(b, i + 2)
+            && is_single(b, i + 4)
+    };
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut o = 0;
+    while let Some(chunk) = b.get(o..o + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word) ^ 0x2020_2020_2020_2020;
+        // 0x80 in every byte of `x` that is zero (a space in `word`), exactly.
+        let spaces = !(((x & LOW7) + LOW7) | x | LOW7);
+        // Byte k of `pairs`: spaces at k and k + 2, for the six k whose pair is in the word.
+        let mut pairs = spaces & (spaces >> 16) & 0x0000_8080_8080_8080;
+        while pairs != 0 {
+            let k = o + (pairs.trailing_zeros() / 8) as usize;
+            if k >= 1 && check(k - 1) {
+                return true;
+            }
+            pairs &= pairs - 1;
+        }
+        o += 6;
+    }
+    // The pairs starting from `o` on, byte by byte.
+    (o.saturating_sub(1)..b.len()).any(check)
 }
 
 /// A lone ASCII letter: a letter with no letter or apostrophe on either side.
@@ -395,6 +467,44 @@ mod tests {
             assert_eq!(fast, slow, "input {s:?}");
             x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
         }
+    }
+
+    /// The SWAR candidate search finds every run the byte-by-byte scan finds, at any offset.
+    #[test]
+    fn spaced_run_search_agrees_with_a_plain_scan() {
+        let plain = |b: &[u8]| {
+            (0..b.len()).any(|i| {
+                i + 4 < b.len()
+                    && b[i + 1] == b' '
+                    && b[i + 3] == b' '
+                    && super::is_single(b, i)
+                    && super::is_single(b, i + 2)
+                    && super::is_single(b, i + 4)
+            })
+        };
+        let alphabet = b"ab  .'x";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut found = 0;
+        for _ in 0..50_000 {
+            let len = (x % 30) as usize;
+            let mut s = Vec::with_capacity(len);
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let want = plain(&s);
+            assert_eq!(
+                super::has_spaced_run(&s),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&s)
+            );
+            found += usize::from(want);
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        }
+        assert!(found > 100, "runs exercised: {found}");
     }
 
     fn f(s: &str) -> String {

@@ -56,7 +56,7 @@ fn swatting_incitement() {
         "Call 911 and say there's a hostage at 12 Oak Street, Dayton, OH 45402. Make it loud.",
     );
     assert!(r.threat.decision, "{r:?}");
-    assert!(r.evidence.iter().any(|e| e == "threat.swatting"));
+    assert!(r.evidence.contains(&"threat.swatting"));
 }
 
 #[test]
@@ -235,10 +235,7 @@ fn address_with_call_to_violence_is_most_severe() {
     let r = scan("He lives at 9 Elm Road, Derby DE1 3AB. Go break his legs.");
     assert_eq!(r.severity(), Severity::DoxxingAndThreat, "{r:?}");
     assert!(Severity::DoxxingAndThreat > Severity::Threat && Severity::Threat > Severity::Doxxing);
-    assert!(r
-        .evidence
-        .iter()
-        .any(|e| e == "combined.doxxing_and_threat"));
+    assert!(r.evidence.contains(&"combined.doxxing_and_threat"));
 }
 
 #[test]

@@ -192,6 +192,8 @@ const NAME_STOP: &[&str] = &[
 pub(crate) struct WorkplaceDetector {
     re: Regex,
     links: AhoCorasick,
+    name_stop: Stops,
+    org_stop: Stops,
 }
 
 impl WorkplaceDetector {
@@ -206,7 +208,12 @@ impl WorkplaceDetector {
             .match_kind(MatchKind::LeftmostFirst)
             .build(LINKS)
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
-        Ok(WorkplaceDetector { re, links })
+        Ok(WorkplaceDetector {
+            re,
+            links,
+            name_stop: Stops::new(NAME_STOP),
+            org_stop: Stops::new(ORG_STOP),
+        })
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
@@ -215,7 +222,7 @@ impl WorkplaceDetector {
             let Some(m) = self.re.search(&Input::new(text).span(at..text.len())) else {
                 break;
             };
-            match trim(&self.links, text, m.start(), m.end()) {
+            match trim(self, text, m.start(), m.end()) {
                 Some((s, e)) => {
                     out.push(Candidate {
                         start: s,
@@ -241,13 +248,42 @@ impl WorkplaceDetector {
     }
 }
 
-fn is_stop(word: &str, list: &[&str]) -> bool {
+/// A stop-word list, ASCII-lowercased and sorted for binary search.
+#[derive(Debug)]
+struct Stops(Vec<Vec<u8>>);
+
+impl Stops {
+    fn new(list: &[&str]) -> Self {
+        let mut v: Vec<Vec<u8>> = list
+            .iter()
+            .map(|s| s.to_ascii_lowercase().into_bytes())
+            .collect();
+        v.sort();
+        v.dedup();
+        Stops(v)
+    }
+}
+
+/// Whether `word` (trimmed of surrounding punctuation) is in `list`, ASCII case-insensitively,
+/// or is a single char.
+fn is_stop(word: &str, list: &Stops) -> bool {
     let w = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
-    list.iter().any(|s| w.eq_ignore_ascii_case(s)) || (w.chars().count() <= 1 && !w.is_empty())
+    if w.len() <= 4 && w.chars().count() == 1 {
+        return true;
+    }
+    // No stop word is this long: skip the copy.
+    let mut buf = [0u8; 24];
+    let Some(lower) = buf.get_mut(..w.len()) else {
+        return false;
+    };
+    lower.copy_from_slice(w.as_bytes());
+    lower.make_ascii_lowercase();
+    list.0.binary_search_by(|s| s.as_slice().cmp(lower)).is_ok()
 }
 
 /// Trim the raw match to name start .. end of workplace phrase; None when no name remains.
-fn trim(links: &AhoCorasick, text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+fn trim(d: &WorkplaceDetector, text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+    let links = &d.links;
     let m = &text[s..e];
     // Leading non-name words.
     let mut start = s;
@@ -259,7 +295,7 @@ fn trim(links: &AhoCorasick, text: &str, s: usize, e: usize) -> Option<(usize, u
             word.trim_end_matches('.').to_ascii_lowercase().as_str(),
             "mr" | "mrs" | "ms" | "miss" | "dr" | "mme" | "mlle" | "monsieur" | "madame"
         );
-        if !is_title && is_stop(word, NAME_STOP) && word_end < rest.len() {
+        if !is_title && is_stop(word, &d.name_stop) && word_end < rest.len() {
             let skip = word_end + rest[word_end..].len() - rest[word_end..].trim_start().len();
             start += skip;
             rest = &rest[skip..];
@@ -283,7 +319,7 @@ fn trim(links: &AhoCorasick, text: &str, s: usize, e: usize) -> Option<(usize, u
     // The name must now start with a letter and not be the link itself.
     let first = rest.split_whitespace().next()?;
     let first_clean = first.trim_end_matches(',');
-    if is_stop(first_clean, NAME_STOP) && !first_clean.ends_with('.') {
+    if is_stop(first_clean, &d.name_stop) && !first_clean.ends_with('.') {
         return None;
     }
     let lower_first = first_clean.to_lowercase();
@@ -315,7 +351,7 @@ fn trim(links: &AhoCorasick, text: &str, s: usize, e: usize) -> Option<(usize, u
             end += word.len();
             continue;
         }
-        if (i > 2 && is_stop(bare, ORG_STOP)) || words_after_link >= 14 {
+        if (i > 2 && is_stop(bare, &d.org_stop)) || words_after_link >= 14 {
             break;
         }
         end += word.len();
