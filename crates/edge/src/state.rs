@@ -85,6 +85,31 @@ impl EdgeState {
         true
     }
 
+    /// Installs `policy`, made from version `base` by removing `removed` and adding `added`:
+    /// the index in force is changed by those alone when it is `base`'s (the usual case), and
+    /// built afresh otherwise.
+    pub fn install_changes(
+        &self,
+        policy: &Policy,
+        base: u64,
+        removed: &[rempart_policy::Restriction],
+        added: &[rempart_policy::Restriction],
+    ) {
+        let current = self.policy.load_full();
+        let index = if current.version() == base {
+            current.with_changes(policy.version, policy.restrictions.len(), removed, added)
+        } else {
+            PolicyIndex::build(policy)
+        };
+        drop(current);
+        self.policy.store(Arc::new(index));
+        self.metrics.policy_version.set(policy.version as i64);
+        self.metrics.policy_issued.set(policy.issued_at.timestamp());
+        self.metrics
+            .policy_restrictions
+            .set(policy.restrictions.len() as i64);
+    }
+
     /// Marks the edge ready (a policy source has answered, or there is none).
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
