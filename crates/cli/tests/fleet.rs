@@ -663,14 +663,6 @@ async fn the_long_poll_is_signed_and_checked_when_the_edge_has_trusted_keys() {
     assert!(!bad.path("policy-cache.json").exists());
 }
 
-/// The desk's policy signing key, as a test that plays a compromised broker would not have.
-fn desk_signing_key(desk: &FleetDesk) -> rempart_policy::SigningKey {
-    let hex_key = std::fs::read_to_string(desk.key_dir.join("policy-ed25519.key")).expect("key");
-    rempart_policy::SigningKey::from_bytes(
-        &<[u8; 32]>::try_from(hex::decode(hex_key.trim()).expect("hex")).expect("32 bytes"),
-    )
-}
-
 /// Waits until the last message on the policy subject carries `version`; returns it.
 async fn published(
     desk: &FleetDesk,
