@@ -179,6 +179,7 @@ async fn session(state: &AppState, nats: &NatsConfig) -> Result<(), String> {
     let mut publisher = Publisher {
         key: state.keys.policy.clone(),
         deltas_since_snapshot: None,
+        snapshot_wire: 0,
         inline_max: (client.server_info().max_payload as u64).saturating_sub(INLINE_MARGIN),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -273,6 +274,8 @@ struct Publisher {
     /// Bytes of deltas published since the last snapshot; unknown after a (re)start, which
     /// makes the next version a snapshot.
     deltas_since_snapshot: Option<u64>,
+    /// The last snapshot's size on the wire (its JSON, or its stored bytes).
+    snapshot_wire: u64,
     /// The largest payload published as one message: the server's `max_payload` less room
     /// for headers. A larger snapshot goes to the object store.
     inline_max: u64,
@@ -336,8 +339,9 @@ impl Publisher {
             let issued_at = crate::clock::from_millis(meta.issued_at);
             state.fleet.issued(version, issued_at);
             // A delta (read from the rows changed in this version, never from whole
-            // documents) while the deltas since the last snapshot stay smaller than one and
-            // it fits a message.
+            // documents) while the deltas since the last snapshot stay smaller than it was on
+            // the wire (so an edge never replays more than a snapshot's worth) and it fits a
+            // message.
             let delta = match self.deltas_since_snapshot {
                 Some(_) if ours => store.policy_delta(version).await.map_err(db)?,
                 _ => None,
@@ -346,7 +350,7 @@ impl Publisher {
                 (Some(d), Some(since))
                     if d.base == published && {
                         let n = d.json_len() as u64;
-                        since + n < meta.bytes && n <= self.inline_max
+                        since + n < meta.bytes.min(self.snapshot_wire) && n <= self.inline_max
                     } =>
                 {
                     self.deltas_since_snapshot = Some(since + d.json_len() as u64);
@@ -356,11 +360,15 @@ impl Publisher {
                     self.deltas_since_snapshot = Some(0);
                     let doc = store.policy_version(version).await.map_err(db)?;
                     if doc.len() as u64 <= self.inline_max {
+                        self.snapshot_wire = doc.len() as u64;
                         // The document is signed as it is: no re-serialisation.
                         SignedPolicy::sign(rempart_policy::PayloadKind::Snapshot, doc, &self.key)
                     } else {
-                        self.store_snapshot(js, nats, version, issued_at, meta.restrictions, doc)
-                            .await?
+                        let (signed, stored) = self
+                            .store_snapshot(js, nats, version, issued_at, meta.restrictions, doc)
+                            .await?;
+                        self.snapshot_wire = stored;
+                        signed
                     }
                 }
             };
@@ -418,7 +426,7 @@ impl Publisher {
     }
 
     /// Stores a snapshot too large for one message in the object store (chunked by
-    /// JetStream) and returns the signed reference to publish instead.
+    /// JetStream); returns the signed reference to publish instead, and the stored size.
     async fn store_snapshot(
         &self,
         js: &jetstream::Context,
@@ -427,7 +435,7 @@ impl Publisher {
         issued_at: DateTime<Utc>,
         restrictions: u64,
         doc: String,
-    ) -> Result<SignedPolicy, String> {
+    ) -> Result<(SignedPolicy, u64), String> {
         let bucket = snapshot_bucket(nats);
         let b = bucket.clone();
         let json_bytes = doc.len();
@@ -461,7 +469,10 @@ impl Publisher {
             restrictions,
             "policy snapshot stored"
         );
-        Ok(SignedPolicy::snapshot_ref(&reference, &self.key))
+        Ok((
+            SignedPolicy::snapshot_ref(&reference, &self.key),
+            reference.bytes,
+        ))
     }
 }
 

@@ -35,6 +35,18 @@ pub struct EdgeState {
     /// The challenge key made at start (used when the config names no key file).
     pub challenges: crate::challenge::Challenges,
     ready: AtomicBool,
+    /// The index replaced by the last delta, to be brought forward in place by the next.
+    spare: std::sync::Mutex<Option<Spare>>,
+}
+
+/// An index one delta behind the one in force, and that delta's changes.
+struct Spare {
+    index: PolicyIndex,
+    /// The version (and size) the pending changes bring it to.
+    next_version: u64,
+    next_len: usize,
+    removed: Vec<rempart_policy::Restriction>,
+    added: Vec<rempart_policy::Restriction>,
 }
 
 impl std::fmt::Debug for EdgeState {
@@ -65,6 +77,7 @@ impl EdgeState {
             metrics,
             access_log,
             ready: AtomicBool::new(false),
+            spare: std::sync::Mutex::new(None),
         }
     }
 
@@ -76,6 +89,7 @@ impl EdgeState {
             return false;
         }
         let index = PolicyIndex::build(policy);
+        *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.policy.store(Arc::new(index));
         self.metrics.policy_version.set(policy.version as i64);
         self.metrics.policy_issued.set(policy.issued_at.timestamp());
@@ -85,9 +99,10 @@ impl EdgeState {
         true
     }
 
-    /// Installs `policy`, made from version `base` by removing `removed` and adding `added`:
-    /// the index in force is changed by those alone when it is `base`'s (the usual case), and
-    /// built afresh otherwise.
+    /// Installs `policy`, made from version `base` by removing `removed` and adding `added`.
+    /// The index replaced by the previous delta is brought forward in place when it was taken
+    /// back (the usual case), so a delta costs its changes; otherwise the index in force is
+    /// copied and changed, or built afresh if it is not `base`'s.
     pub fn install_changes(
         &self,
         policy: &Policy,
@@ -95,19 +110,46 @@ impl EdgeState {
         removed: &[rempart_policy::Restriction],
         added: &[rempart_policy::Restriction],
     ) {
-        let current = self.policy.load_full();
-        let index = if current.version() == base {
-            current.with_changes(policy.version, policy.restrictions.len(), removed, added)
-        } else {
-            PolicyIndex::build(policy)
+        let len = policy.restrictions.len();
+        let in_force = self.policy.load().version();
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let index = match spare {
+            Some(mut s) if in_force == base && s.next_version == base => {
+                s.index
+                    .apply_changes(s.next_version, s.next_len, &s.removed, &s.added);
+                s.index.apply_changes(policy.version, len, removed, added);
+                s.index
+            }
+            _ if in_force == base => {
+                let current = self.policy.load_full();
+                current.with_changes(policy.version, len, removed, added)
+            }
+            _ => PolicyIndex::build(policy),
         };
-        drop(current);
-        self.policy.store(Arc::new(index));
+        let mut old = self.policy.swap(Arc::new(index));
         self.metrics.policy_version.set(policy.version as i64);
         self.metrics.policy_issued.set(policy.issued_at.timestamp());
-        self.metrics
-            .policy_restrictions
-            .set(policy.restrictions.len() as i64);
+        self.metrics.policy_restrictions.set(len as i64);
+        // Take the replaced index back once no request holds it (a request holds it for
+        // microseconds), with the changes it lacks; else the last request drops it.
+        for _ in 0..20 {
+            match Arc::try_unwrap(old) {
+                Ok(index) => {
+                    *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some(Spare {
+                        index,
+                        next_version: policy.version,
+                        next_len: len,
+                        removed: removed.to_vec(),
+                        added: added.to_vec(),
+                    });
+                    return;
+                }
+                Err(held) => {
+                    old = held;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
     }
 
     /// Marks the edge ready (a policy source has answered, or there is none).

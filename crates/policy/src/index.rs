@@ -92,19 +92,32 @@ impl PolicyIndex {
         added: &[Restriction],
     ) -> Self {
         let mut index = PolicyIndex {
-            version,
-            len,
+            version: self.version,
+            len: self.len,
             urls: self.urls.clone(),
             prefixes: self.prefixes.clone(),
             hosts: self.hosts.clone(),
         };
+        index.apply_changes(version, len, removed, added);
+        index
+    }
+
+    /// [`PolicyIndex::with_changes`] in place: costs the changes alone.
+    pub fn apply_changes(
+        &mut self,
+        version: u64,
+        len: usize,
+        removed: &[Restriction],
+        added: &[Restriction],
+    ) {
         for r in removed {
-            index.remove(r);
+            self.remove(r);
         }
         for r in added {
-            index.insert(Arc::new(r.clone()));
+            self.insert(Arc::new(r.clone()));
         }
-        index
+        self.version = version;
+        self.len = len;
     }
 
     /// Where a scope lives in the tables.
@@ -555,6 +568,16 @@ mod tests {
         assert_eq!(hit(&changed, "x.other.example", "/"), None);
         assert_eq!(hit(&changed, "forum.example", "/c"), Some("c".into()));
         assert_eq!(hit(&changed, "forum.example", "/a"), None);
+        // In place, the same.
+        let mut inplace = index(old.clone());
+        inplace.apply_changes(2, 4, &removed, &added);
+        for path in ["/a", "/b", "/c", "/d"] {
+            assert_eq!(
+                hit(&inplace, "forum.example", path),
+                hit(&fresh, "forum.example", path),
+                "{path}"
+            );
+        }
         // The old index is untouched.
         assert_eq!(hit(&before, "forum.example", "/a"), Some("a".into()));
         assert_eq!(hit(&before, "x.other.example", "/"), Some("h".into()));
