@@ -162,3 +162,90 @@ impl EdgeState {
         self.ready.load(Ordering::Acquire)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rempart_policy::{
+        Category, PolicyDelta, Restriction, RestrictionId, RestrictionKind, Scope,
+    };
+
+    fn restriction(id: usize) -> Restriction {
+        Restriction {
+            id: RestrictionId(format!("d-{id:04}")),
+            scope: Scope::Url {
+                url: format!("https://site.test/t/{id}"),
+            },
+            kind: if id % 2 == 0 {
+                RestrictionKind::Legal
+            } else {
+                RestrictionKind::TermsOfService
+            },
+            category: Category::Doxxing,
+            notice_url: format!("https://desk.test/notices/{id}"),
+            ground: "Ground.".into(),
+            implemented_by: "Provider".into(),
+            starts_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            ends_at: None,
+        }
+    }
+
+    #[test]
+    fn deltas_bring_the_replaced_index_forward_and_answer_like_a_fresh_build() {
+        let config = EdgeConfig::parse(
+            std::path::Path::new("/tmp/rempart-state-test.toml"),
+            "[listen]\nhttp = [\"127.0.0.1:8080\"]\n\n[[zone]]\nname = \"site\"\nhosts = [\"site.test\"]\n[[zone.origin]]\naddress = \"127.0.0.1:9\"\n",
+        )
+        .expect("config");
+        let state = crate::prepare(config).expect("state");
+        let mut policy = Policy::empty();
+        policy.version = 1;
+        policy.restrictions = (0..40).map(restriction).collect();
+        state.install_policy(&policy, true);
+        let now = chrono::Utc::now();
+        for v in 2..=6u64 {
+            // Each version drops one restriction, changes one and adds one.
+            let mut next = policy.clone();
+            next.version = v;
+            next.restrictions
+                .retain(|r| r.id.0 != format!("d-{:04}", v * 3));
+            if let Some(r) = next
+                .restrictions
+                .iter_mut()
+                .find(|r| r.id.0 == format!("d-{:04}", v * 5))
+            {
+                r.scope = Scope::Url {
+                    url: format!("https://site.test/moved/{v}"),
+                };
+            }
+            next.restrictions.push(restriction(100 + v as usize));
+            let delta = PolicyDelta::between(&policy, &next);
+            let base = policy.version;
+            let gone = delta.apply_in_place(&mut policy).expect("applies");
+            state.install_changes(&policy, base, &gone, &delta.upsert);
+            let fresh = PolicyIndex::build(&policy);
+            let live = state.policy.load();
+            assert_eq!(live.version(), v);
+            assert_eq!(live.len(), fresh.len());
+            let paths = (0..110)
+                .map(|i| format!("/t/{i}"))
+                .chain((2..=6).map(|i| format!("/moved/{i}")));
+            for path in paths {
+                let got = live
+                    .lookup("site.test", &path, now)
+                    .map(|m| m.restriction.id.clone());
+                let want = fresh
+                    .lookup("site.test", &path, now)
+                    .map(|m| m.restriction.id.clone());
+                assert_eq!(got, want, "version {v}, {path}");
+            }
+        }
+        // Nothing held the replaced indexes: the last one is kept for the next delta.
+        assert!(state
+            .spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|s| s.next_version == 6));
+    }
+}
