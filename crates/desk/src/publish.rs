@@ -350,7 +350,14 @@ impl Publisher {
                 (Some(d), Some(since))
                     if d.base == published && {
                         let n = d.json_len() as u64;
-                        since + n < meta.bytes.min(self.snapshot_wire) && n <= self.inline_max
+                        // What a snapshot would cost now: the document itself when it
+                        // fits a message, else about what the last stored one did.
+                        let snapshot = if meta.bytes <= self.inline_max {
+                            meta.bytes
+                        } else {
+                            meta.bytes.min(self.snapshot_wire)
+                        };
+                        since + n < snapshot && n <= self.inline_max
                     } =>
                 {
                     self.deltas_since_snapshot = Some(since + d.json_len() as u64);
