@@ -176,10 +176,10 @@ mod tests {
             scope: Scope::Url {
                 url: format!("https://site.test/t/{id}"),
             },
-            kind: if id % 2 == 0 {
-                RestrictionKind::Legal
-            } else {
+            kind: if id % 2 == 1 {
                 RestrictionKind::TermsOfService
+            } else {
+                RestrictionKind::Legal
             },
             category: Category::Doxxing,
             notice_url: format!("https://desk.test/notices/{id}"),

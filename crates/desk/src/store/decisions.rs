@@ -231,7 +231,9 @@ impl Store {
 
     /// What the publisher needs to know of a version before reading it.
     pub async fn policy_meta(&self, version: u64) -> Result<PolicyMeta, StoreError> {
-        let row: Option<(i64, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        // issued_at, document, bytes, restrictions
+        type Row = (i64, Option<String>, Option<i64>, Option<i64>);
+        let row: Option<Row> = sqlx::query_as(
             "SELECT issued_at, document, bytes, restrictions FROM policy_versions WHERE version = $1",
         )
         .bind(version as i64)
