@@ -327,16 +327,19 @@ impl PolicyDelta {
         }
         let replaced: HashSet<&RestrictionId> = self.remove.iter().chain(seen).collect();
         let mut gone = Vec::new();
-        let mut kept = Vec::with_capacity(policy.restrictions.len() + self.upsert.len());
-        for r in policy.restrictions.drain(..) {
-            if replaced.contains(&r.id) {
-                gone.push(r);
-            } else {
-                kept.push(r);
-            }
+        // Retained in place: nothing moves before the first restriction taken out, and a
+        // delta that only adds (the usual decision) leaves the list as it is.
+        if !replaced.is_empty() {
+            policy.restrictions.retain(|r| {
+                if replaced.contains(&r.id) {
+                    gone.push(r.clone());
+                    false
+                } else {
+                    true
+                }
+            });
         }
-        kept.extend(self.upsert.iter().cloned());
-        policy.restrictions = kept;
+        policy.restrictions.extend(self.upsert.iter().cloned());
         policy.version = self.version;
         policy.issued_at = self.issued_at;
         Ok(gone)
