@@ -70,6 +70,26 @@ enum Command {
         #[arg(long, default_value = "admin")]
         username: String,
     },
+    /// Benchmarks only: put COUNT URL restrictions (http://HOST/seed/N) in force on a case in
+    /// one transaction and one policy version.
+    #[command(hide = true)]
+    BenchSeed {
+        /// The desk configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The case the decisions are recorded on.
+        #[arg(long)]
+        case: String,
+        /// How many restrictions.
+        #[arg(long)]
+        count: usize,
+        /// The first N (to add to an earlier batch).
+        #[arg(long, default_value_t = 0)]
+        from: usize,
+        /// The host of the restricted URLs.
+        #[arg(long, default_value = "bench.test")]
+        host: String,
+    },
     /// The desk's tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -195,6 +215,24 @@ fn main() -> ExitCode {
         Command::CreateAdmin { config, username } => desk_config(&config).and_then(|c| {
             let password = runtime()?.block_on(rempart_desk::create_admin(&c, &username))?;
             println!("admin account '{username}' created; one-time password: {password}");
+            Ok(())
+        }),
+        Command::BenchSeed {
+            config,
+            case,
+            count,
+            from,
+            host,
+        } => desk_config(&config).and_then(|c| {
+            let urls: Vec<String> = (from..from + count)
+                .map(|i| format!("http://{host}/seed/{i}"))
+                .collect();
+            let started = std::time::Instant::now();
+            let v = runtime()?.block_on(rempart_desk::bulk_restrict(&c, &case, &urls))?;
+            println!(
+                "policy version {v}: {count} restrictions added in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }),
         Command::Audit {

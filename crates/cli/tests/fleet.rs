@@ -63,13 +63,19 @@ struct FleetDesk {
 
 impl FleetDesk {
     async fn start(dir: &TempDir) -> FleetDesk {
+        let db = format!("sqlite://{}", dir.path("desk.db").display());
+        FleetDesk::start_on(dir, &db).await
+    }
+
+    /// A desk on the given database (`sqlite://…` or a PostgreSQL URL).
+    async fn start_on(dir: &TempDir, database: &str) -> FleetDesk {
         let names = Names::new();
         let text = format!(
             r#"
 listen = "127.0.0.1:0"
 public_url = "https://desk.test"
 provider_name = "Test Provider"
-database = "sqlite://{db}"
+database = "{db}"
 key_dir = "{keys}"
 long_poll_seconds = 0
 [nats]
@@ -83,7 +89,7 @@ name = "edge"
 sha256 = "{token_sha}"
 "#,
             token_sha = hex::encode(rempart_desk::edge_token_sha256(EDGE_TOKEN)),
-            db = dir.path("desk.db").display(),
+            db = database,
             keys = dir.path("keys").display(),
             url = nats_url(),
             stream = names.stream,
@@ -235,7 +241,9 @@ impl Drop for FleetDesk {
                 .expect("runtime");
             rt.block_on(async {
                 if let Ok(c) = async_nats::connect(nats_url()).await {
-                    let _ = async_nats::jetstream::new(c).delete_stream(&stream).await;
+                    let js = async_nats::jetstream::new(c);
+                    let _ = js.delete_stream(&stream).await;
+                    let _ = js.delete_stream(format!("OBJ_{stream}_SNAPSHOTS")).await;
                 }
             });
         })
@@ -653,4 +661,193 @@ async fn the_long_poll_is_signed_and_checked_when_the_edge_has_trusted_keys() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(!bad.path("policy-cache.json").exists());
+}
+
+/// Waits until the last message on the policy subject carries `version`; returns it.
+async fn published(
+    desk: &FleetDesk,
+    version: u64,
+) -> async_nats::jetstream::message::StreamMessage {
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.expect("nats"));
+    let stream = js.get_stream(&desk.names.stream).await.expect("stream");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(m) = stream
+            .get_last_raw_message_by_subject(&desk.names.subject)
+            .await
+        {
+            if m.headers.get("Rempart-Version").map(|v| v.as_str()) == Some(&version.to_string()) {
+                return m;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "version {version} never published"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A database for the desk: a fresh PostgreSQL schema when PostgreSQL answers (always under
+/// CI=true), else SQLite.
+async fn fleet_database(dir: &TempDir) -> String {
+    match rempart_desk::testkit::postgres_url().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.path("desk.db").display()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_larger_than_max_payload_reaches_an_edge_through_the_object_store() {
+    if !nats_up().await {
+        return;
+    }
+    let dir = TempDir::new("fleet-large");
+    let desk = FleetDesk::start_on(&dir, &fleet_database(&dir).await).await;
+    let origin = Origin::plain("o1").await;
+    let edir = TempDir::new("fleet-large-edge");
+    let edge = start_edge(&edir, &desk.edge_config("e1", &nats_url(), &origin)).await;
+    // 5,000 restrictions: some 1.7 MB of JSON, more than the server's max_payload.
+    let urls: Vec<String> = (0..5_000)
+        .map(|i| format!("http://site.test/seed/{i}"))
+        .collect();
+    let v = desk
+        .desk
+        .bulk_restrict(&desk.case_id, &urls)
+        .await
+        .expect("bulk");
+    let client = async_nats::connect(nats_url()).await.expect("nats");
+    let max_payload = client.server_info().max_payload as u64;
+    let meta = desk.desk.store().policy_meta(v).await.expect("meta");
+    assert!(meta.bytes > max_payload, "{} <= {max_payload}", meta.bytes);
+    let msg = published(&desk, v).await;
+    assert_eq!(
+        msg.headers.get("Rempart-Kind").map(|v| v.as_str()),
+        Some("snapshot_ref")
+    );
+    assert!(msg.payload.len() < 2_000, "{}", msg.payload.len());
+    wait_status(&edge, "/seed/4999", 451).await;
+    assert_eq!(status_of(&edge, "/seed/0").await, 451);
+    assert_eq!(status_of(&edge, "/seed/5000").await, 200);
+    assert_eq!(edge.metric("rempart_edge_policy_version").await, v as f64);
+    // The next decision is a small delta on top of the stored snapshot.
+    let v2 = desk.restrict("/after").await;
+    let msg = published(&desk, v2).await;
+    assert_eq!(
+        msg.headers.get("Rempart-Kind").map(|v| v.as_str()),
+        Some("delta")
+    );
+    wait_status(&edge, "/after", 451).await;
+    assert_eq!(status_of(&edge, "/seed/17").await, 451);
+    // Fail-static with a stored snapshot: the edge starts from its cache (the signed
+    // reference, the stored bytes next to it, the delta) with the broker unreachable.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(edir.path("policy-cache.json"))
+        .unwrap_or_default()
+        .contains("\"delta\"")
+    {
+        assert!(Instant::now() < deadline, "the delta was never cached");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(edge);
+    let closed = format!("nats://127.0.0.1:{}", free_port());
+    let edge = start_edge(&edir, &desk.edge_config("e1", &closed, &origin)).await;
+    assert_eq!(status_of(&edge, "/seed/4321").await, 451);
+    assert_eq!(status_of(&edge, "/after").await, 451);
+    assert_eq!(edge.metric("rempart_edge_policy_version").await, v2 as f64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_or_partial_stored_snapshot_is_refused_and_the_policy_in_force_stays() {
+    if !nats_up().await {
+        return;
+    }
+    let dir = TempDir::new("fleet-large-tamper");
+    let desk = FleetDesk::start_on(&dir, &fleet_database(&dir).await).await;
+    let origin = Origin::plain("o1").await;
+    let edir = TempDir::new("fleet-large-tamper-edge");
+    let config = desk.edge_config("e1", &nats_url(), &origin);
+    let edge = start_edge(&edir, &config).await;
+    let v1 = desk.restrict("/secret").await;
+    wait_status(&edge, "/secret", 451).await;
+    wait_cache(&edir).await;
+    drop(edge);
+
+    // A large version while the edge is away, whose stored bytes a compromised broker alters.
+    let urls: Vec<String> = (0..5_000)
+        .map(|i| format!("http://site.test/seed/{i}"))
+        .collect();
+    let v2 = desk
+        .desk
+        .bulk_restrict(&desk.case_id, &urls)
+        .await
+        .expect("bulk");
+    let msg = published(&desk, v2).await;
+    let reference: rempart_policy::SnapshotRef =
+        serde_json::from_slice(&msg.payload).expect("a snapshot reference");
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.expect("nats"));
+    let bucket = js
+        .get_object_store(&reference.bucket)
+        .await
+        .expect("bucket");
+    let mut original = Vec::new();
+    {
+        use tokio::io::AsyncReadExt;
+        bucket
+            .get(&reference.object)
+            .await
+            .expect("object")
+            .read_to_end(&mut original)
+            .await
+            .expect("read");
+    }
+    assert_eq!(original.len() as u64, reference.bytes);
+    let mut altered = original.clone();
+    let mid = altered.len() / 2;
+    altered[mid] ^= 0x55;
+    bucket
+        .put(reference.object.as_str(), &mut altered.as_slice())
+        .await
+        .expect("put altered");
+    let edge = start_edge(&edir, &config).await;
+    edge.wait_metric(
+        "rempart_edge_reloads_total{outcome=\"refused\",what=\"policy\"}",
+        1.0,
+    )
+    .await;
+    assert_eq!(status_of(&edge, "/secret").await, 451);
+    assert_eq!(status_of(&edge, "/seed/1").await, 200);
+    assert_eq!(edge.metric("rempart_edge_policy_version").await, v1 as f64);
+    assert!(edge.log_text().contains("SHA-256"), "{}", edge.log_text());
+    drop(edge);
+
+    // Partial: only the first half of the bytes (an interrupted upload, a lost chunk).
+    bucket
+        .put(
+            reference.object.as_str(),
+            &mut &original[..original.len() / 2],
+        )
+        .await
+        .expect("put partial");
+    let edge = start_edge(&edir, &config).await;
+    edge.wait_metric(
+        "rempart_edge_reloads_total{outcome=\"refused\",what=\"policy\"}",
+        1.0,
+    )
+    .await;
+    assert_eq!(status_of(&edge, "/seed/1").await, 200);
+    assert_eq!(status_of(&edge, "/secret").await, 451);
+    assert_eq!(edge.metric("rempart_edge_policy_version").await, v1 as f64);
+
+    // The intact bytes back: the next version makes the edge read from the snapshot again,
+    // and it reaches the newest version, whole.
+    bucket
+        .put(reference.object.as_str(), &mut original.as_slice())
+        .await
+        .expect("put original");
+    let v3 = desk.restrict("/third").await;
+    wait_status(&edge, "/third", 451).await;
+    assert_eq!(status_of(&edge, "/seed/4999").await, 451);
+    assert_eq!(status_of(&edge, "/secret").await, 451);
+    assert_eq!(edge.metric("rempart_edge_policy_version").await, v3 as f64);
 }

@@ -14,7 +14,7 @@ impl Desk {
     /// has a policy (so restarting the demo does not pile up decisions).
     pub async fn seed_demo(&self, url: &str) -> anyhow::Result<()> {
         let state = self.state();
-        if state.store.latest_policy().await?.is_some() {
+        if state.store.latest_policy_version().await?.is_some() {
             return Ok(());
         }
         let body = serde_json::json!({

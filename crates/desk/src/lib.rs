@@ -68,6 +68,7 @@ mod worker;
 pub use config::{edge_token_sha256, ConfigError, DeskConfig};
 pub use signals_hook::ContentSignals;
 pub use web::{
-    audit_verify, create_admin, hash_password, serve, verify_password, Desk, RunningDesk,
+    audit_verify, bulk_restrict, create_admin, hash_password, serve, verify_password, Desk,
+    RunningDesk,
 };
 pub use worker::webhook_signature;

@@ -6,6 +6,9 @@
 //! the last snapshot stay smaller than a snapshot, else a full snapshot published with
 //! `Nats-Rollup: sub`, which purges everything before it. The subject therefore always reads
 //! "latest snapshot, then each delta since", which is what a new edge needs and all it needs.
+//! A snapshot larger than a message (the server's `max_payload`) is compressed and stored in
+//! the JetStream object store `<stream>_SNAPSHOTS`; the subject then carries a signed
+//! [`rempart_policy::SnapshotRef`] naming the object, its size and its SHA-256.
 //!
 //! Order, without gap or duplicate: the publisher reads the version of the subject's last
 //! message and publishes every later version from the database in order, each with
@@ -24,7 +27,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use rempart_policy::{Policy, PolicyDelta, SignedPolicy, SigningKey};
+use rempart_policy::{SignedPolicy, SigningKey, SnapshotRef};
 use serde::{Deserialize, Serialize};
 
 use crate::config::NatsConfig;
@@ -35,6 +38,9 @@ const KIND: &str = "Rempart-Kind";
 const KEY_ID: &str = "Rempart-Key-Id";
 const SIGNATURE: &str = "Rempart-Signature";
 const VERSION: &str = "Rempart-Version";
+
+/// Room left under the server's `max_payload` for a message's headers.
+const INLINE_MARGIN: u64 = 16 * 1024;
 
 /// What an edge reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,6 +179,8 @@ async fn session(state: &AppState, nats: &NatsConfig) -> Result<(), String> {
     let mut publisher = Publisher {
         key: state.keys.policy.clone(),
         deltas_since_snapshot: None,
+        snapshot_wire: 0,
+        inline_max: (client.server_info().max_payload as u64).saturating_sub(INLINE_MARGIN),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut due = true;
@@ -265,7 +273,12 @@ struct Publisher {
     key: SigningKey,
     /// Bytes of deltas published since the last snapshot; unknown after a (re)start, which
     /// makes the next version a snapshot.
-    deltas_since_snapshot: Option<usize>,
+    deltas_since_snapshot: Option<u64>,
+    /// The last snapshot's size on the wire (its JSON, or its stored bytes).
+    snapshot_wire: u64,
+    /// The largest payload published as one message: the server's `max_payload` less room
+    /// for headers. A larger snapshot goes to the object store.
+    inline_max: u64,
 }
 
 impl Publisher {
@@ -278,12 +291,13 @@ impl Publisher {
     ) -> Result<bool, String> {
         let store = &state.store;
         let db = |e: crate::store::StoreError| format!("reading policy versions: {e}");
-        // Only the number: the documents are read one by one below, when there is work.
-        let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM policy_versions")
-            .fetch_one(store.pool())
+        // Only the number: the versions are read one by one below, when there is work.
+        let Some(latest) = store
+            .latest_policy_version()
             .await
-            .map_err(|e| format!("reading the latest policy version: {e}"))?;
-        let Some(latest) = latest.map(|v| v as u64).filter(|v| *v > 0) else {
+            .map_err(db)?
+            .filter(|v| *v > 0)
+        else {
             return Ok(false);
         };
         let (mut published, mut last_seq, ours) = match stream
@@ -319,31 +333,50 @@ impl Publisher {
                 "the stream holds version {published}, newer than the database's {latest}: is it another desk's stream?"
             ));
         }
-        let mut previous = if ours && published > 0 && published < latest {
-            let doc = store.policy_version(published).await.map_err(db)?;
-            Some(Policy::from_json(&doc).map_err(|e| format!("version {published}: {e}"))?)
-        } else {
-            None
-        };
         while published < latest {
             let version = published + 1;
-            let doc = store.policy_version(version).await.map_err(db)?;
-            let policy = Policy::from_json(&doc).map_err(|e| format!("version {version}: {e}"))?;
-            state.fleet.issued(version, policy.issued_at);
-            let delta = previous
-                .as_ref()
-                .map(|old| PolicyDelta::between(old, &policy));
+            let meta = store.policy_meta(version).await.map_err(db)?;
+            let issued_at = crate::clock::from_millis(meta.issued_at);
+            state.fleet.issued(version, issued_at);
+            // A delta (read from the rows changed in this version, never from whole
+            // documents) while the deltas since the last snapshot stay smaller than it was on
+            // the wire (so an edge never replays more than a snapshot's worth) and it fits a
+            // message.
+            let delta = match self.deltas_since_snapshot {
+                Some(_) if ours => store.policy_delta(version).await.map_err(db)?,
+                _ => None,
+            };
             let signed = match (delta, self.deltas_since_snapshot) {
                 (Some(d), Some(since))
-                    if d.base == published && since + d.json_len() < doc.len() =>
+                    if d.base == published && {
+                        let n = d.json_len() as u64;
+                        // What a snapshot would cost now: the document itself when it
+                        // fits a message, else about what the last stored one did.
+                        let snapshot = if meta.bytes <= self.inline_max {
+                            meta.bytes
+                        } else {
+                            meta.bytes.min(self.snapshot_wire)
+                        };
+                        since + n < snapshot && n <= self.inline_max
+                    } =>
                 {
-                    self.deltas_since_snapshot = Some(since + d.json_len());
+                    self.deltas_since_snapshot = Some(since + d.json_len() as u64);
                     SignedPolicy::delta(&d, &self.key)
                 }
                 _ => {
                     self.deltas_since_snapshot = Some(0);
-                    // The stored document is signed as it is: no re-serialisation.
-                    SignedPolicy::sign(rempart_policy::PayloadKind::Snapshot, doc, &self.key)
+                    let doc = store.policy_version(version).await.map_err(db)?;
+                    if doc.len() as u64 <= self.inline_max {
+                        self.snapshot_wire = doc.len() as u64;
+                        // The document is signed as it is: no re-serialisation.
+                        SignedPolicy::sign(rempart_policy::PayloadKind::Snapshot, doc, &self.key)
+                    } else {
+                        let (signed, stored) = self
+                            .store_snapshot(js, nats, version, issued_at, meta.restrictions, doc)
+                            .await?;
+                        self.snapshot_wire = stored;
+                        signed
+                    }
                 }
             };
             let mut publish = jetstream::context::Publish::build()
@@ -357,7 +390,7 @@ impl Publisher {
                 .header(KEY_ID, signed.key_id.as_str())
                 .header(SIGNATURE, signed.signature.as_str())
                 .header(VERSION, version.to_string().as_str());
-            if signed.kind == rempart_policy::PayloadKind::Snapshot {
+            if signed.kind != rempart_policy::PayloadKind::Delta {
                 publish = publish.header("Nats-Rollup", "sub");
             }
             let ack = js
@@ -390,11 +423,97 @@ impl Publisher {
                 sequence = ack.sequence,
                 "policy version published"
             );
+            if signed.kind == rempart_policy::PayloadKind::SnapshotRef {
+                prune_snapshots(js, &snapshot_bucket(nats)).await;
+            }
             published = version;
             last_seq = ack.sequence;
-            previous = Some(policy);
         }
         Ok(false)
+    }
+
+    /// Stores a snapshot too large for one message in the object store (chunked by
+    /// JetStream); returns the signed reference to publish instead, and the stored size.
+    async fn store_snapshot(
+        &self,
+        js: &jetstream::Context,
+        nats: &NatsConfig,
+        version: u64,
+        issued_at: DateTime<Utc>,
+        restrictions: u64,
+        doc: String,
+    ) -> Result<(SignedPolicy, u64), String> {
+        let bucket = snapshot_bucket(nats);
+        let b = bucket.clone();
+        let json_bytes = doc.len();
+        let (reference, bytes) = tokio::task::spawn_blocking(move || {
+            SnapshotRef::seal(&doc, version, issued_at, restrictions, &b)
+        })
+        .await
+        .map_err(|e| format!("sealing version {version}: {e}"))??;
+        let objects = match js.get_object_store(&bucket).await {
+            Ok(o) => o,
+            Err(_) => js
+                .create_object_store(jetstream::object_store::Config {
+                    bucket: bucket.clone(),
+                    description: Some("Rempart policy snapshots too large for one message".into()),
+                    storage: jetstream::stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| format!("object store {bucket}: {e}"))?,
+        };
+        objects
+            .put(reference.object.as_str(), &mut bytes.as_slice())
+            .await
+            .map_err(|e| format!("storing version {version} in {bucket}: {e}"))?;
+        tracing::info!(
+            version,
+            bucket = %bucket,
+            object = %reference.object,
+            bytes = reference.bytes,
+            json_bytes,
+            restrictions,
+            "policy snapshot stored"
+        );
+        Ok((
+            SignedPolicy::snapshot_ref(&reference, &self.key),
+            reference.bytes,
+        ))
+    }
+}
+
+/// The object store of large snapshots: named after the stream.
+pub fn snapshot_bucket(nats: &NatsConfig) -> String {
+    format!("{}_SNAPSHOTS", nats.stream)
+}
+
+/// Deletes stored snapshots but the two newest: the one just published, and the one before
+/// for an edge still fetching it (it will find the newer one on the subject).
+async fn prune_snapshots(js: &jetstream::Context, bucket: &str) {
+    let Ok(objects) = js.get_object_store(bucket).await else {
+        return;
+    };
+    let Ok(mut list) = objects.list().await else {
+        return;
+    };
+    let mut names = Vec::new();
+    while let Some(Ok(info)) = list.next().await {
+        let version = info
+            .name
+            .strip_prefix("policy-v")
+            .and_then(|r| r.split('-').next())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(v) = version {
+            names.push((v, info.name));
+        }
+    }
+    names.sort();
+    let keep = names.len().saturating_sub(2);
+    for (_, name) in names.into_iter().take(keep) {
+        if let Err(e) = objects.delete(&name).await {
+            tracing::debug!(object = %name, "old snapshot not deleted: {e}");
+        }
     }
 }
 

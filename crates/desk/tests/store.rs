@@ -708,3 +708,139 @@ async fn pages_have_a_lane_of_their_own() {
         );
     }
 }
+
+#[tokio::test]
+async fn policy_versions_are_stored_as_their_changes_and_every_version_reads_back() {
+    for (name, store) in testkit::stores().await {
+        let (_, cid) = created(
+            &store,
+            &report(1, "v.example", "doxxing", 1, "a", "a@e.org"),
+            1_000,
+        )
+        .await;
+        let decide = |path: &str, at: i64| {
+            let scope =
+                serde_json::json!({"type": "url", "url": format!("https://v.example{path}")});
+            NewDecision {
+                case_id: cid.clone(),
+                action: "restrict_url".into(),
+                ground_kind: "legal".into(),
+                ground: "Publishes a private person's home address.".into(),
+                facts: "Reported.".into(),
+                category: "doxxing".into(),
+                scope: Some(scope.to_string()),
+                starts_at: at,
+                ends_at: None,
+                deadline: None,
+                statement: Some(rempart_desk::store::NewStatement {
+                    territorial_scope: vec!["FR".into()],
+                    explanation: "The address identifies a private person.".into(),
+                    source_type: "SOURCE_ARTICLE_16".into(),
+                    automated_detection: false,
+                    automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
+                    redress: "Appeal in the portal.".into(),
+                }),
+                emergency: false,
+            }
+        };
+        let (a, v1) = store
+            .record_decision(&decide("/a", 2_000), &actor(2_000), &ctx())
+            .await
+            .unwrap();
+        let (b, v2) = store
+            .record_decision(&decide("/b", 3_000), &actor(3_000), &ctx())
+            .await
+            .unwrap();
+        assert_eq!((v1, v2), (Some(1), Some(2)), "{name}");
+        let v3 = store
+            .lift_decision(&a, "error", &actor(4_000), &ctx())
+            .await
+            .unwrap();
+        assert_eq!(v3, Some(3), "{name}");
+        let ids = |v: u64| {
+            let store = &store;
+            async move {
+                let p = rempart_policy::Policy::from_json(&store.policy_version(v).await.unwrap())
+                    .unwrap();
+                assert_eq!(p.version, v);
+                p.restrictions
+                    .into_iter()
+                    .map(|r| r.id.0)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(ids(1).await, vec![a.clone()], "{name}");
+        let mut both = vec![a.clone(), b.clone()];
+        both.sort();
+        assert_eq!(ids(2).await, both, "{name}");
+        assert_eq!(ids(3).await, vec![b.clone()], "{name}");
+        // Each version's delta is its change alone, and applies to the version before.
+        let d2 = store.policy_delta(2).await.unwrap().expect("delta");
+        assert_eq!(
+            (d2.base, d2.upsert.len(), d2.remove.len()),
+            (1, 1, 0),
+            "{name}"
+        );
+        assert_eq!(d2.upsert[0].id.0, b);
+        let d3 = store.policy_delta(3).await.unwrap().expect("delta");
+        assert_eq!(
+            d3.remove,
+            vec![rempart_policy::RestrictionId(a.clone())],
+            "{name}"
+        );
+        assert!(d3.upsert.is_empty(), "{name}");
+        let p2 =
+            rempart_policy::Policy::from_json(&store.policy_version(2).await.unwrap()).unwrap();
+        let mut p3 = d3.apply(&p2).unwrap();
+        p3.restrictions.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(
+            serde_json::to_string(&p3).unwrap(),
+            store.policy_version(3).await.unwrap(),
+            "{name}"
+        );
+        // Stored once per change, not once per version: a, b, and nothing more.
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM policy_restrictions")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 2, "{name}");
+        let docs: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM policy_versions WHERE document IS NOT NULL")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(docs, 0, "{name}");
+
+        // The bench's bulk path: one transaction, one version, the same building code.
+        let urls: Vec<String> = (0..2_500)
+            .map(|i| format!("https://bulk.example/seed/{i}"))
+            .collect();
+        let v4 = store
+            .bulk_restrict(&cid, &urls, &actor(5_000), &ctx())
+            .await
+            .unwrap();
+        assert_eq!(v4, 4, "{name}");
+        let meta = store.policy_meta(4).await.unwrap();
+        let doc4 = store.policy_version(4).await.unwrap();
+        assert_eq!(meta.bytes, doc4.len() as u64, "{name}");
+        assert_eq!(meta.restrictions, 2_501, "{name}");
+        let p4 = rempart_policy::Policy::from_json(&doc4).unwrap();
+        assert_eq!(p4.restrictions.len(), 2_501, "{name}");
+        assert_eq!(
+            store.policy_delta(4).await.unwrap().unwrap().upsert.len(),
+            2_500
+        );
+        // Older versions still read as they were.
+        assert_eq!(ids(3).await, vec![b.clone()], "{name}");
+        // A bulk on a case that does not exist changes nothing.
+        assert!(store
+            .bulk_restrict("c_missing", &urls[..1], &actor(6_000), &ctx())
+            .await
+            .is_err());
+        assert_eq!(
+            store.latest_policy_version().await.unwrap(),
+            Some(4),
+            "{name}"
+        );
+    }
+}

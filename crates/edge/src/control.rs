@@ -304,7 +304,7 @@ async fn desk_poll(state: Arc<EdgeState>) {
                             let chain = crate::fleet::VerifiedChain::of_snapshot(signed);
                             Ok((p, serde_json::to_string(&chain).unwrap_or_default()))
                         }
-                        rempart_policy::Verified::Delta(_) => Err("not a snapshot".into()),
+                        _ => Err("not a snapshot".into()),
                     }
                 }) {
                     Ok((policy, text)) => {

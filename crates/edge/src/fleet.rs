@@ -3,6 +3,9 @@
 //! The stream holds, for one subject, the latest full snapshot (published with a roll-up, which
 //! purges everything before it) followed by the deltas since. The edge reads it from the start
 //! with an ordered consumer: the snapshot, then each delta whose base is the version in force.
+//! A snapshot too large for a message comes as a signed reference to an object store object:
+//! the edge fetches it and applies it only if its size and SHA-256 are the signed ones, so a
+//! partial or altered snapshot is never applied.
 //! Every message is checked against the desk's public keys before it is parsed; a message
 //! that fails is refused (logged, counted in `reloads_total{what="policy",outcome="refused"}`)
 //! and the policy in force stays. What was verified is kept on disk (the snapshot and its
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures_util::StreamExt;
-use rempart_policy::{PayloadKind, Policy, SignedPolicy, TrustedKeys, Verified};
+use rempart_policy::{PayloadKind, Policy, SignedPolicy, SnapshotRef, TrustedKeys, Verified};
 use serde::{Deserialize, Serialize};
 
 use crate::config::EdgeConfig;
@@ -33,6 +36,13 @@ pub mod headers {
 }
 
 const CACHE_FORMAT: &str = "rempart-signed-policy/1";
+
+/// The largest policy document a stored snapshot may decode to (some 10 million
+/// restrictions): a bound on memory, not a limit met in practice.
+const MAX_SNAPSHOT_BYTES: u64 = 4 << 30;
+
+/// How long fetching a stored snapshot may take before the session starts over.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What is kept on disk: a signed snapshot and the signed deltas applied on top, in order.
 /// Re-verified on every start, so a cache altered on disk is refused like a tampered message.
@@ -55,22 +65,63 @@ impl VerifiedChain {
         }
     }
 
-    /// Verifies every link and returns the policy they produce.
-    pub fn replay(&self, trusted: &TrustedKeys) -> Result<Policy, String> {
+    /// Verifies every link and returns the policy they produce; a snapshot stored by
+    /// reference is read with `blob` (the stored bytes, checked against the reference).
+    pub fn replay(
+        &self,
+        trusted: &TrustedKeys,
+        blob: &dyn Fn(&SnapshotRef) -> Result<Vec<u8>, String>,
+    ) -> Result<Policy, String> {
         if self.format != CACHE_FORMAT {
             return Err(format!("unknown cache format '{}'", self.format));
         }
         let mut policy = match self.snapshot.verify(trusted).map_err(|e| e.to_string())? {
             Verified::Snapshot(p) => p,
+            Verified::SnapshotRef(r) => r.open(&blob(&r)?, MAX_SNAPSHOT_BYTES)?,
             Verified::Delta(_) => return Err("the chain does not start with a snapshot".into()),
         };
         for d in &self.deltas {
             match d.verify(trusted).map_err(|e| e.to_string())? {
-                Verified::Delta(delta) => policy = delta.apply(&policy)?,
-                Verified::Snapshot(_) => return Err("a snapshot inside the chain".into()),
+                Verified::Delta(delta) => {
+                    delta.apply_in_place(&mut policy)?;
+                }
+                _ => return Err("a snapshot inside the chain".into()),
             }
         }
         Ok(policy)
+    }
+}
+
+/// Where the bytes of a snapshot stored by reference are kept next to the cache file: named
+/// by their digest, so that a new snapshot never overwrites the one an older cache names.
+fn blob_path(cache: &Path, r: &SnapshotRef) -> PathBuf {
+    let name = cache
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    cache.with_file_name(format!("{name}.{}.zst", &r.sha256[..16]))
+}
+
+/// Deletes the snapshot blobs next to `cache` but `keep`.
+fn remove_other_blobs(cache: &Path, keep: Option<&Path>) {
+    let (Some(dir), Some(name)) = (cache.parent(), cache.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let kept = keep.and_then(Path::file_name) == Some(e.file_name().as_os_str());
+        if n.starts_with(&prefix) && n.ends_with(".zst") && !kept {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 
@@ -80,8 +131,12 @@ pub fn load_cache(path: &Path, trusted: &TrustedKeys) -> Result<(Policy, Verifie
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let chain: VerifiedChain =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let blob = |r: &SnapshotRef| {
+        let p = blob_path(path, r);
+        std::fs::read(&p).map_err(|e| format!("{}: cannot read: {e}", p.display()))
+    };
     let policy = chain
-        .replay(trusted)
+        .replay(trusted, &blob)
         .map_err(|e| format!("{}: refused: {e}", path.display()))?;
     Ok((policy, chain))
 }
@@ -116,6 +171,8 @@ enum Step {
     Refused,
     /// A delta for a version newer than ours, from another base: re-read from the snapshot.
     Gap,
+    /// A stored snapshot could not be fetched: start the session over.
+    Unavailable(String),
 }
 
 struct Follower {
@@ -124,6 +181,8 @@ struct Follower {
     cache: Option<PathBuf>,
     policy: Policy,
     chain: Option<VerifiedChain>,
+    /// The stored snapshot's bytes written next to the cache (by digest), if any.
+    blob_written: Option<PathBuf>,
 }
 
 impl Follower {
@@ -141,7 +200,12 @@ impl Follower {
         Step::Refused
     }
 
-    async fn handle(&mut self, seq: u64, msg: &async_nats::Message) -> Step {
+    async fn handle(
+        &mut self,
+        js: &jetstream::Context,
+        seq: u64,
+        msg: &async_nats::Message,
+    ) -> Step {
         let header = |name: &str| {
             msg.headers
                 .as_ref()
@@ -174,15 +238,38 @@ impl Follower {
         if verified.version() <= self.policy.version {
             return Step::Skipped;
         }
-        let (policy, chain) = match verified {
-            Verified::Snapshot(p) => (
-                p,
-                VerifiedChain {
-                    format: CACHE_FORMAT.into(),
-                    snapshot: signed,
-                    deltas: Vec::new(),
-                },
-            ),
+        let started = std::time::Instant::now();
+        let chain_of = |signed| VerifiedChain {
+            format: CACHE_FORMAT.into(),
+            snapshot: signed,
+            deltas: Vec::new(),
+        };
+        let state = self.state.clone();
+        let (policy, chain, blob) = match verified {
+            Verified::Snapshot(p) => (p, chain_of(signed), None),
+            Verified::SnapshotRef(r) => {
+                let bytes = match fetch_snapshot(js, &r).await {
+                    Ok(b) => b,
+                    Err(e) => return Step::Unavailable(e),
+                };
+                tracing::info!(
+                    version = r.version,
+                    bytes = bytes.len(),
+                    fetch_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "stored policy snapshot fetched"
+                );
+                // Checked whole (size, SHA-256 named by the signed reference) before parsing:
+                // a partial or altered object is refused like a tampered message.
+                let opened = tokio::task::spawn_blocking(move || {
+                    r.open(&bytes, MAX_SNAPSHOT_BYTES).map(|p| (p, bytes, r))
+                })
+                .await;
+                match opened {
+                    Ok(Ok((p, bytes, r))) => (p, chain_of(signed), Some((r, bytes))),
+                    Ok(Err(e)) => return self.refuse(seq, &e),
+                    Err(e) => return self.refuse(seq, &format!("opening the snapshot: {e}")),
+                }
+            }
             Verified::Delta(d) => {
                 if d.base != self.policy.version {
                     tracing::info!(
@@ -196,17 +283,37 @@ impl Follower {
                 let Some(mut chain) = self.chain.clone() else {
                     return Step::Gap;
                 };
-                let p = match d.apply(&self.policy) {
-                    Ok(p) => p,
-                    Err(e) => return self.refuse(seq, &e),
+                // Applied to the policy in force and to its index by their changes only, off
+                // the async threads; a refused delta changes neither.
+                let mut policy = std::mem::replace(&mut self.policy, Policy::empty());
+                let applied = tokio::task::spawn_blocking(move || {
+                    let base = policy.version;
+                    match d.apply_in_place(&mut policy) {
+                        Ok(gone) => {
+                            state.install_changes(&policy, base, &gone, &d.upsert);
+                            (policy, Ok(()))
+                        }
+                        Err(e) => (policy, Err(e)),
+                    }
+                })
+                .await;
+                let policy = match applied {
+                    Ok((p, Ok(()))) => p,
+                    Ok((p, Err(e))) => {
+                        self.policy = p;
+                        return self.refuse(seq, &e);
+                    }
+                    Err(e) => {
+                        // The blocking task died: what is in force is unknown, start over.
+                        return Step::Unavailable(format!("applying the delta failed: {e}"));
+                    }
                 };
                 chain.deltas.push(signed);
-                (p, chain)
+                self.applied(policy, chain, None, started).await;
+                return Step::Applied(self.policy.version);
             }
         };
-        let version = policy.version;
         // Build the index off the async threads: a large policy takes a while.
-        let state = self.state.clone();
         let policy = match tokio::task::spawn_blocking(move || {
             state.install_policy(&policy, false);
             policy
@@ -216,26 +323,56 @@ impl Follower {
             Ok(p) => p,
             Err(e) => return self.refuse(seq, &format!("installing failed: {e}")),
         };
+        self.applied(policy, chain, blob, started).await;
+        Step::Applied(self.policy.version)
+    }
+
+    /// Records a policy now in force: metrics, log, and the cache on disk (the stored
+    /// snapshot's bytes first, then the chain that names them).
+    async fn applied(
+        &mut self,
+        policy: Policy,
+        chain: VerifiedChain,
+        blob: Option<(SnapshotRef, Vec<u8>)>,
+        started: std::time::Instant,
+    ) {
         self.state
             .metrics
             .reloads
             .with_label_values(&["policy", "ok"])
             .inc();
-        tracing::info!(version, "policy from the fleet channel applied");
+        tracing::info!(
+            version = policy.version,
+            restrictions = policy.restrictions.len(),
+            apply_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "policy from the fleet channel applied"
+        );
         if let Some(cache) = &self.cache {
             let cache = cache.clone();
             let bytes = serde_json::to_vec(&chain).unwrap_or_default();
+            let is_ref = chain.snapshot.kind == PayloadKind::SnapshotRef;
+            let previous_blob = self.blob_written.clone();
             let written = tokio::task::spawn_blocking(move || {
-                crate::control::write_atomically(&cache, &bytes)
+                let mut blob_path_written = previous_blob.filter(|_| is_ref);
+                if let Some((r, data)) = &blob {
+                    let p = blob_path(&cache, r);
+                    crate::control::write_atomically(&p, data)?;
+                    blob_path_written = Some(p);
+                }
+                crate::control::write_atomically(&cache, &bytes)?;
+                if blob.is_some() || !is_ref {
+                    remove_other_blobs(&cache, blob_path_written.as_deref());
+                }
+                Ok::<_, std::io::Error>(blob_path_written)
             })
             .await;
-            if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
-                tracing::warn!("cannot keep the policy on disk: {e}");
+            match written.map_err(std::io::Error::other) {
+                Ok(Ok(p)) => self.blob_written = p,
+                Ok(Err(e)) | Err(e) => tracing::warn!("cannot keep the policy on disk: {e}"),
             }
         }
         self.policy = policy;
         self.chain = Some(chain);
-        Step::Applied(version)
     }
 
     fn status(&self, edge_id: &str) -> EdgeStatus {
@@ -247,6 +384,35 @@ impl Follower {
             at: now.to_rfc3339(),
             restrictions: self.policy.restrictions.len(),
         }
+    }
+}
+
+/// Fetches a stored snapshot's bytes, at most the size its signed reference gives (plus one,
+/// to tell a longer object). In a task of its own: the client's object reader panics if the
+/// store vanishes mid-read, which must cost this fetch, not the follower.
+async fn fetch_snapshot(js: &jetstream::Context, r: &SnapshotRef) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncReadExt;
+    let (js, bucket, object, limit) = (js.clone(), r.bucket.clone(), r.object.clone(), r.bytes);
+    let task = tokio::spawn(async move {
+        let store = js
+            .get_object_store(&bucket)
+            .await
+            .map_err(|e| format!("object store {bucket}: {e}"))?;
+        let obj = store
+            .get(&object)
+            .await
+            .map_err(|e| format!("snapshot {bucket}/{object}: {e}"))?;
+        let mut bytes = Vec::with_capacity(obj.info().size.min(limit as usize));
+        obj.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| format!("reading snapshot {bucket}/{object}: {e}"))?;
+        Ok(bytes)
+    });
+    match tokio::time::timeout(FETCH_TIMEOUT, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(format!("fetching the snapshot failed: {e}")),
+        Err(_) => Err("fetching the snapshot timed out".into()),
     }
 }
 
@@ -273,22 +439,39 @@ pub async fn run(state: Arc<EdgeState>) {
         },
         None => (Policy::empty(), None),
     };
+    let blob_written = match (&cache, &chain) {
+        (Some(c), Some(chain)) => match chain.snapshot.verify(&trusted) {
+            Ok(Verified::SnapshotRef(r)) => Some(blob_path(c, &r)),
+            _ => None,
+        },
+        _ => None,
+    };
     let mut follower = Follower {
         state: state.clone(),
         trusted,
         cache,
         policy,
         chain,
+        blob_written,
     };
     let status_subject = format!("{}.{edge_id}.status", p.status_subject);
     let interval = Duration::from_millis(p.status_interval_ms);
     let mut backoff = Duration::from_millis(100);
+    let mut gap_backoff = Duration::from_millis(100);
+    let mut version_at_gap = None;
     loop {
         match follow(&mut follower, &url, p, &status_subject, interval).await {
             Ok(()) => {
-                // A gap: read again from the snapshot, without spinning if it persists.
+                // A gap: read again from the snapshot, backing off while nothing is applied
+                // in between (a snapshot that keeps being refused must not make us spin).
                 backoff = Duration::from_millis(100);
-                tokio::time::sleep(backoff).await;
+                if version_at_gap == Some(follower.policy.version) {
+                    gap_backoff = (gap_backoff * 2).min(Duration::from_secs(5));
+                } else {
+                    gap_backoff = Duration::from_millis(100);
+                }
+                version_at_gap = Some(follower.policy.version);
+                tokio::time::sleep(gap_backoff).await;
             }
             Err(e) => {
                 tracing::warn!(
@@ -357,9 +540,10 @@ async fn follow(
                     None => return Err("the stream of messages ended".into()),
                 };
                 let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
-                match f.handle(seq, &msg.message).await {
+                match f.handle(&js, seq, &msg.message).await {
                     Step::Applied(_) => report(f).await,
                     Step::Gap => return Ok(()),
+                    Step::Unavailable(e) => return Err(e),
                     Step::Skipped | Step::Refused => {}
                 }
             }

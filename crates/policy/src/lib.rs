@@ -22,6 +22,6 @@ pub use model::{
 };
 pub use normalize::{normalize_host, normalize_path};
 pub use signed::{
-    key_id, parse_public_key, PayloadKind, PolicyDelta, SignatureError, SignedPolicy, TrustedKeys,
-    Verified,
+    key_id, parse_public_key, PayloadKind, PolicyDelta, SignatureError, SignedPolicy, SnapshotRef,
+    TrustedKeys, Verified, SNAPSHOT_ENCODING,
 };

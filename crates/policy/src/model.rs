@@ -146,7 +146,7 @@ impl Restriction {
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.id.0.is_empty() || self.id.0.len() > 128 {
             return Err("id must have 1 to 128 characters".into());
         }

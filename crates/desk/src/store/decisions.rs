@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 use super::dueprocess::{insert_due_process, NewStatement};
 use super::{get, new_id, Actor, Store, StoreError, WriteTx};
 use crate::clock::from_millis;
-use crate::decision::{build_policy, PolicyContext};
+use crate::decision::PolicyContext;
+use rempart_policy::{PolicyDelta, Restriction, RestrictionId};
 
 /// A decision to store.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -190,22 +191,204 @@ impl Store {
 
     /// The newest policy version: (version, JSON).
     pub async fn latest_policy(&self) -> Result<Option<(u64, String)>, StoreError> {
-        let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT version, document FROM policy_versions ORDER BY version DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(v, d)| (v as u64, d)))
+        match self.latest_policy_version().await? {
+            Some(v) => Ok(Some((v, self.policy_version(v).await?))),
+            None => Ok(None),
+        }
     }
 
-    /// One policy version's JSON.
-    pub async fn policy_version(&self, version: u64) -> Result<String, StoreError> {
-        sqlx::query_scalar("SELECT document FROM policy_versions WHERE version = $1")
-            .bind(version as i64)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)
+    /// The newest policy version's number, without its document.
+    pub async fn latest_policy_version(&self) -> Result<Option<u64>, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM policy_versions")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.map(|v| v as u64))
     }
+
+    /// One policy version's JSON: the stored document of a version issued before migration
+    /// 0008, else built from the restriction rows live at that version (the same bytes as
+    /// serialising the [`rempart_policy::Policy`]).
+    pub async fn policy_version(&self, version: u64) -> Result<String, StoreError> {
+        let meta = self.policy_meta(version).await?;
+        if let Some(doc) = meta.document {
+            return Ok(doc);
+        }
+        let mut rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, body FROM policy_restrictions \
+             WHERE added_in <= $1 AND (removed_in IS NULL OR removed_in > $1)",
+        )
+        .bind(version as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        // Sorted here, not in SQL: byte order whatever the database's collation.
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(policy_document(
+            version,
+            from_millis(meta.issued_at),
+            rows.iter().map(|(_, b)| b.as_str()),
+        ))
+    }
+
+    /// What the publisher needs to know of a version before reading it.
+    pub async fn policy_meta(&self, version: u64) -> Result<PolicyMeta, StoreError> {
+        // issued_at, document, bytes, restrictions
+        type Row = (i64, Option<String>, Option<i64>, Option<i64>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT issued_at, document, bytes, restrictions FROM policy_versions WHERE version = $1",
+        )
+        .bind(version as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (issued_at, document, bytes, restrictions) = row.ok_or(StoreError::NotFound)?;
+        Ok(PolicyMeta {
+            issued_at,
+            restrictions: restrictions.map_or(0, |n| n as u64),
+            bytes: bytes
+                .map(|b| b as u64)
+                .or(document.as_ref().map(|d| d.len() as u64))
+                .unwrap_or(0),
+            document,
+        })
+    }
+
+    /// The change from `version - 1` to `version`, from the restriction rows; `None` for a
+    /// version stored whole (before migration 0008), whose predecessor has no rows.
+    pub async fn policy_delta(&self, version: u64) -> Result<Option<PolicyDelta>, StoreError> {
+        let meta = self.policy_meta(version).await?;
+        if meta.document.is_some() || version < 2 {
+            return Ok(None);
+        }
+        let added: Vec<(String,)> =
+            sqlx::query_as("SELECT body FROM policy_restrictions WHERE added_in = $1")
+                .bind(version as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        let ended: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM policy_restrictions WHERE removed_in = $1")
+                .bind(version as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut upsert = added
+            .iter()
+            .map(|(b,)| serde_json::from_str::<Restriction>(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Corrupt(format!("policy version {version}: {e}")))?;
+        upsert.sort_by(|a, b| a.id.cmp(&b.id));
+        let replaced: std::collections::HashSet<&str> =
+            upsert.iter().map(|r| r.id.0.as_str()).collect();
+        let mut remove: Vec<RestrictionId> = ended
+            .into_iter()
+            .filter(|(id,)| !replaced.contains(id.as_str()))
+            .map(|(id,)| RestrictionId(id))
+            .collect();
+        remove.sort();
+        Ok(Some(PolicyDelta {
+            schema: rempart_policy::POLICY_SCHEMA,
+            base: version - 1,
+            version,
+            issued_at: from_millis(meta.issued_at),
+            upsert,
+            remove,
+        }))
+    }
+
+    /// Restricts many URLs at once and issues one policy version, for benchmarks that need a
+    /// large policy in force quickly: one transaction, one audit entry for the batch, the
+    /// decisions without statements of reasons (not for production use). The version is
+    /// built, stored and audited by the same code as any decision's.
+    pub async fn bulk_restrict(
+        &self,
+        case_id: &str,
+        urls: &[String],
+        actor: &Actor,
+        ctx: &PolicyContext,
+    ) -> Result<u64, StoreError> {
+        let mut w = self.begin_write().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
+            .bind(case_id)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let cols = [("id", "TEXT"), ("scope", "TEXT")];
+        let insert = format!(
+            "INSERT INTO decisions (id, case_id, action, ground_kind, ground, facts, category, \
+             scope, starts_at, decided_by, decided_at) \
+             SELECT id, $2, 'restrict_url', 'legal', 'Bulk restriction for a benchmark.', \
+             'Benchmark.', 'doxxing', scope, $3, $4, $3 FROM ({}) AS rows",
+            w.backend.json_rows(1, &cols)
+        );
+        for chunk in urls.chunks(10_000) {
+            let rows: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|u| {
+                    serde_json::json!({
+                        "id": super::new_id("d_"),
+                        "scope": serde_json::json!({"type": "url", "url": u}).to_string(),
+                    })
+                })
+                .collect();
+            sqlx::query(&insert)
+                .bind(serde_json::Value::Array(rows).to_string())
+                .bind(case_id)
+                .bind(actor.at)
+                .bind(&actor.name)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.audit(
+            actor,
+            "decision.bulk",
+            &format!("case:{case_id}"),
+            serde_json::json!({ "restrict_url": urls.len() }),
+        )
+        .await?;
+        let v = issue_policy(
+            &mut w,
+            actor,
+            ctx,
+            &format!("bulk of {} restrictions", urls.len()),
+        )
+        .await?;
+        w.commit().await?;
+        Ok(v)
+    }
+}
+
+/// What the publisher needs to know of a stored policy version.
+#[derive(Debug, Clone)]
+pub struct PolicyMeta {
+    /// When it was issued (ms).
+    pub issued_at: i64,
+    /// Size of its JSON document.
+    pub bytes: u64,
+    /// Restrictions it holds (0 when not recorded: versions stored whole).
+    pub restrictions: u64,
+    /// The whole document, for versions stored whole (before migration 0008).
+    pub document: Option<String>,
+}
+
+/// A policy document from restrictions already serialised (sorted by id): the same bytes as
+/// `serde_json::to_string(&Policy)`, without parsing them again.
+pub fn policy_document<'a>(
+    version: u64,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    restrictions: impl Iterator<Item = &'a str>,
+) -> String {
+    let mut doc = format!(
+        "{{\"schema\":{},\"version\":{version},\"issued_at\":{},\"restrictions\":[",
+        rempart_policy::POLICY_SCHEMA,
+        serde_json::to_string(&issued_at).unwrap_or_default()
+    );
+    for (i, r) in restrictions.enumerate() {
+        if i > 0 {
+            doc.push(',');
+        }
+        doc.push_str(r);
+    }
+    doc.push_str("]}");
+    doc
 }
 
 /// Lifts a decision inside `w` (see [`Store::lift_decision`]).
@@ -342,7 +525,33 @@ pub(super) async fn insert_decision(
     Ok((id, version))
 }
 
-/// Builds and stores the next policy version from the decisions in force, inside `w`.
+/// A decision's contribution to the policy, fingerprinted: every field the restriction is
+/// made of, and the context. A live row with the same fingerprint already holds the right
+/// restriction, so it is not built again (building one scans its ground for personal data).
+fn fingerprint(d: &DecisionRow, ctx: &PolicyContext) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [
+        d.id.as_str(),
+        d.scope.as_deref().unwrap_or(""),
+        &d.ground_kind,
+        &d.category,
+        &d.ground,
+        &d.starts_at.to_string(),
+        &d.ends_at.map(|e| e.to_string()).unwrap_or_default(),
+        &ctx.public_url,
+        &ctx.implemented_by,
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Builds and stores the next policy version from the decisions in force, inside `w`. Only
+/// the restrictions that changed are written (rows ended and rows added in this version), so
+/// a version costs its changes in storage whatever the size of the policy; only new or
+/// changed decisions are turned into restrictions.
 pub(super) async fn issue_policy(
     w: &mut WriteTx<'_>,
     actor: &Actor,
@@ -351,38 +560,190 @@ pub(super) async fn issue_policy(
 ) -> Result<u64, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {DECISION_COLUMNS} FROM decisions WHERE scope IS NOT NULL AND lifted_at IS NULL \
-         AND (ends_at IS NULL OR ends_at > $1) ORDER BY id"
+         AND (ends_at IS NULL OR ends_at > $1)"
     ))
     .bind(actor.at)
     .fetch_all(&mut *w.tx)
     .await?;
-    let in_force = rows
+    let mut in_force = rows
         .iter()
         .map(decision_from_row)
         .collect::<Result<Vec<_>, _>>()?;
+    drop(rows);
+    // Byte order of ids, whatever the database's collation: the document's order.
+    in_force.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let last: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM policy_versions")
         .fetch_one(&mut *w.tx)
         .await?;
     let version = last.unwrap_or(0) as u64 + 1;
-    let policy = build_policy(version, from_millis(actor.at), &in_force, ctx);
-    policy
-        .validate()
-        .map_err(|e| StoreError::Conflict(format!("the resulting policy is invalid: {e}")))?;
-    let document = serde_json::to_string(&policy)
-        .map_err(|e| StoreError::Corrupt(format!("policy serialisation: {e}")))?;
-    sqlx::query("INSERT INTO policy_versions (version, issued_at, document) VALUES ($1, $2, $3)")
-        .bind(version as i64)
-        .bind(actor.at)
-        .bind(&document)
-        .execute(&mut *w.tx)
-        .await?;
+    let issued_at = from_millis(actor.at);
+    let live: std::collections::HashMap<String, (Option<String>, String)> =
+        sqlx::query_as::<_, (String, Option<String>, String)>(
+            "SELECT id, source, body FROM policy_restrictions WHERE removed_in IS NULL",
+        )
+        .fetch_all(&mut *w.tx)
+        .await?
+        .into_iter()
+        .map(|(id, source, body)| (id, (source, body)))
+        .collect();
+    // (id, fingerprint, body, whether the live row already holds it)
+    let mut wanted: Vec<(&str, String, String, bool)> = Vec::with_capacity(in_force.len());
+    let mut fresh = Vec::new();
+    for d in &in_force {
+        let fp = fingerprint(d, ctx);
+        if let Some((Some(source), body)) = live.get(&d.id) {
+            if *source == fp {
+                wanted.push((d.id.as_str(), fp, body.clone(), true));
+                continue;
+            }
+        }
+        if let Some(r) = crate::decision::restriction_of(d, ctx) {
+            let body = serde_json::to_string(&r)
+                .map_err(|e| StoreError::Corrupt(format!("policy serialisation: {e}")))?;
+            fresh.push(r);
+            wanted.push((d.id.as_str(), fp, body, false));
+        }
+    }
+    // What is new is checked as a policy would be; what is live was checked when it came in.
+    rempart_policy::Policy {
+        schema: rempart_policy::POLICY_SCHEMA,
+        version,
+        issued_at,
+        restrictions: fresh,
+    }
+    .validate()
+    .map_err(|e| StoreError::Conflict(format!("the resulting policy is invalid: {e}")))?;
+    let wanted_ids: std::collections::HashMap<&str, (&str, bool)> = wanted
+        .iter()
+        .map(|(id, _, body, same)| (*id, (body.as_str(), *same)))
+        .collect();
+    // Ended: no longer wanted, or wanted with another body.
+    let ended: Vec<&str> = live
+        .iter()
+        .filter(|(id, (_, body))| match wanted_ids.get(id.as_str()) {
+            Some((b, same)) => !*same && *b != body.as_str(),
+            None => true,
+        })
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let end_sql = format!(
+        "UPDATE policy_restrictions SET removed_in = $1 WHERE removed_in IS NULL AND id IN ({})",
+        w.backend.json_list(2)
+    );
+    for chunk in ended.chunks(10_000) {
+        sqlx::query(&end_sql)
+            .bind(version as i64)
+            .bind(serde_json::to_string(chunk).unwrap_or_default())
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    // Same body, new fingerprint (a row from before fingerprints, or a context that changed
+    // nothing visible): the row stays live, its fingerprint is brought up to date.
+    let refresh: Vec<serde_json::Value> = wanted
+        .iter()
+        .filter(|(id, fp, body, same)| {
+            !*same
+                && live
+                    .get(*id)
+                    .is_some_and(|(s, b)| b == body && s.as_deref() != Some(fp.as_str()))
+        })
+        .map(|(id, fp, _, _)| serde_json::json!({ "id": id, "source": fp }))
+        .collect();
+    let refresh_sql = format!(
+        "UPDATE policy_restrictions SET source = r.source FROM ({}) AS r \
+         WHERE policy_restrictions.id = r.id AND policy_restrictions.removed_in IS NULL",
+        w.backend
+            .json_rows(1, &[("id", "TEXT"), ("source", "TEXT")])
+    );
+    for chunk in refresh.chunks(10_000) {
+        sqlx::query(&refresh_sql)
+            .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    let added: Vec<serde_json::Value> = wanted
+        .iter()
+        .filter(|(id, _, body, same)| !*same && live.get(*id).is_none_or(|(_, b)| b != body))
+        .map(|(id, fp, body, _)| serde_json::json!({ "id": id, "source": fp, "body": body }))
+        .collect();
+    let add_sql = format!(
+        "INSERT INTO policy_restrictions (id, added_in, source, body) \
+         SELECT id, $1, source, body FROM ({}) AS rows",
+        w.backend
+            .json_rows(2, &[("id", "TEXT"), ("source", "TEXT"), ("body", "TEXT")])
+    );
+    for chunk in added.chunks(10_000) {
+        sqlx::query(&add_sql)
+            .bind(version as i64)
+            .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    let document = policy_document(
+        version,
+        issued_at,
+        wanted.iter().map(|(_, _, b, _)| b.as_str()),
+    );
     let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(document.as_bytes()));
+    sqlx::query(
+        "INSERT INTO policy_versions (version, issued_at, restrictions, bytes, sha256) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(version as i64)
+    .bind(actor.at)
+    .bind(wanted.len() as i64)
+    .bind(document.len() as i64)
+    .bind(&digest)
+    .execute(&mut *w.tx)
+    .await?;
     w.audit(
         actor,
         "policy.issued",
         &format!("policy:{version}"),
-        serde_json::json!({ "version": version, "cause": cause, "restrictions": policy.restrictions.len(), "sha256": digest }),
+        serde_json::json!({ "version": version, "cause": cause, "restrictions": wanted.len(), "sha256": digest }),
     )
     .await?;
     Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_from_stored_restrictions_is_the_serialised_policy() {
+        let mut p = rempart_policy::Policy::empty();
+        p.version = 7;
+        p.issued_at = from_millis(1_764_000_000_123);
+        for i in 0..3 {
+            p.restrictions.push(Restriction {
+                id: RestrictionId(format!("d_{i}")),
+                scope: rempart_policy::Scope::Url {
+                    url: format!("https://site.test/{i}"),
+                },
+                kind: rempart_policy::RestrictionKind::Legal,
+                category: rempart_policy::Category::Doxxing,
+                notice_url: format!("https://desk.test/notices/d_{i}"),
+                ground: "Ground \"quoted\".".into(),
+                implemented_by: "P".into(),
+                starts_at: from_millis(1_764_000_000_000),
+                ends_at: (i == 1).then(|| from_millis(1_765_000_000_000)),
+            });
+        }
+        let bodies: Vec<String> = p
+            .restrictions
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("json"))
+            .collect();
+        let doc = policy_document(7, p.issued_at, bodies.iter().map(String::as_str));
+        assert_eq!(doc, serde_json::to_string(&p).expect("json"));
+        let empty = rempart_policy::Policy {
+            restrictions: vec![],
+            ..p
+        };
+        assert_eq!(
+            policy_document(7, empty.issued_at, std::iter::empty()),
+            serde_json::to_string(&empty).expect("json")
+        );
+    }
 }

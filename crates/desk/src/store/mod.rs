@@ -34,7 +34,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use audit::{AuditEntry, CheckpointRow};
 pub use cases::{CaseRow, CaseSummary, NewReport, ReportRow, ReportUrlRow, SubmitOutcome};
-pub use decisions::{DecisionRow, NewDecision};
+pub use decisions::{policy_document, DecisionRow, NewDecision, PolicyMeta};
 pub use dueprocess::{
     AppealRow, ApprovalRow, AttachmentRow, AuthorityOrderRow, EmergencyRow, NewAttachment,
     NewAuthorityOrder, NewStatement, ResponseRow, StatementRow,

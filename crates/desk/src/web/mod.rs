@@ -164,7 +164,7 @@ impl Desk {
                 crate::config::redact_url(&config.database)
             )
         })?;
-        let current = store.latest_policy().await?.map_or(0, |(v, _)| v);
+        let current = store.latest_policy_version().await?.unwrap_or(0);
         let (policy_version, _) = watch::channel(current);
         let limiter = ratelimit::RateLimiter::new(config.intake.per_ip_per_minute);
         let jobs = Arc::new(Notify::new());
@@ -237,6 +237,24 @@ impl Desk {
     /// Creates an admin account with a random one-time password, which is returned.
     pub async fn create_admin(&self, username: &str) -> anyhow::Result<String> {
         self.create_user(username, crate::store::Role::Admin).await
+    }
+
+    /// Benchmarks only: restricts `urls` on case `case_id` in one transaction and issues one
+    /// policy version (see [`crate::store::Store::bulk_restrict`]); returns the version.
+    pub async fn bulk_restrict(&self, case_id: &str, urls: &[String]) -> anyhow::Result<u64> {
+        let v = self
+            .state
+            .store
+            .bulk_restrict(
+                case_id,
+                urls,
+                &self.state.actor("bench-seed"),
+                &self.state.policy_ctx(),
+            )
+            .await?;
+        self.state.checkpoint().await;
+        self.state.published(v);
+        Ok(v)
     }
 
     /// Creates an account with a random password, which is returned.
@@ -414,6 +432,19 @@ pub async fn create_admin(config: &DeskConfig, username: &str) -> anyhow::Result
     Desk::open(config.clone())
         .await?
         .create_admin(username)
+        .await
+}
+
+/// Benchmarks only (`rempart bench-seed`): see [`Desk::bulk_restrict`]. A desk running on the
+/// same database publishes the version (PostgreSQL's notification, or its periodic check).
+pub async fn bulk_restrict(
+    config: &DeskConfig,
+    case_id: &str,
+    urls: &[String],
+) -> anyhow::Result<u64> {
+    Desk::open(config.clone())
+        .await?
+        .bulk_restrict(case_id, urls)
         .await
 }
 
