@@ -19,8 +19,18 @@ const MAX_PAGE_ATTEMPTS: i64 = 10;
 /// The workers: the pager (P0 pages only, woken as soon as the intake commits a P0 report)
 /// and the worker for everything else, each sleeping until its next job is due or a new one
 /// is enqueued. Two lanes, so that a backlog of evidence fetches never delays a page.
+/// On PostgreSQL, with the listener that wakes them for jobs enqueued by other desks.
 pub(crate) async fn run(state: AppState) {
-    tokio::join!(run_lane(&state, Lane::Pages), run_lane(&state, Lane::Other));
+    let listen = async {
+        if state.store.backend() == crate::store::Backend::Postgres {
+            listen_for_jobs(&state).await;
+        }
+    };
+    tokio::join!(
+        run_lane(&state, Lane::Pages),
+        run_lane(&state, Lane::Other),
+        listen
+    );
 }
 
 async fn run_lane(state: &AppState, lane: Lane) {
@@ -41,6 +51,47 @@ async fn run_lane(state: &AppState, lane: Lane) {
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Several desks on one PostgreSQL: wakes this desk's workers when any desk enqueues a job (the
+/// `jobs_notify` trigger, migration 0007, sends a NOTIFY per lane on commit), so that a job
+/// enqueued by a desk without a running worker, or whose worker is busy, is run by another
+/// desk at once instead of at its next poll. Notifications sent while the listener is
+/// disconnected are lost, so both lanes are woken after every (re)connection.
+async fn listen_for_jobs(state: &AppState) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if let Err(e) = listen_session(state).await {
+            tracing::warn!("listening for jobs of other desks: {e}");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// The PostgreSQL channel of new jobs (migration 0007); the payload is the lane.
+const JOBS_CHANNEL: &str = "rempart_jobs";
+
+async fn listen_session(state: &AppState) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(&state.config.database).await?;
+    // Reconnect (and LISTEN again) before reporting a lost connection, so that the wake-up
+    // below comes after the LISTEN and no job falls between the two.
+    listener.eager_reconnect(true);
+    listener.listen(JOBS_CHANNEL).await?;
+    // Jobs enqueued before the LISTEN took effect were not announced.
+    state.pages.notify_one();
+    state.jobs.notify_one();
+    loop {
+        match listener.try_recv().await? {
+            Some(n) if n.payload() == "page" => state.pages.notify_one(),
+            Some(n) if n.payload() == "other" => state.jobs.notify_one(),
+            // Reconnected (or an unknown payload): look at both queues again.
+            _ => {
+                state.pages.notify_one();
+                state.jobs.notify_one();
+            }
         }
     }
 }

@@ -201,6 +201,40 @@ async fn two_desks_never_run_the_same_job_twice() {
 }
 
 #[tokio::test]
+async fn a_job_enqueued_on_one_desk_wakes_the_other_desks_worker() {
+    let (origin, hits) = counting_origin().await;
+    let extra = format!("[evidence]\nvia = \"{origin}\"\n");
+    let Some((a, b, _)) = two_desks(&extra).await else {
+        return;
+    };
+    // Only B runs a worker. Once it has found the queue empty it sleeps until its next poll
+    // (30 s) unless woken; A's intake can wake it only through PostgreSQL's NOTIFY.
+    let (_, _b_running) = start(&b).await;
+    for i in 0..2 {
+        let path = format!("/p/{i}");
+        let body = report(
+            &format!("http://site.test{path}"),
+            "harassment",
+            "Insults.",
+            "n@example.org",
+        );
+        let resp = send(&a.router(), post_json("/api/v1/reports", &body)).await;
+        assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.body);
+        // Under the 30 s poll: the second report comes after B's worker has run the first,
+        // so it is asleep again then.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while a.store().pending_jobs("fetch_evidence").await.unwrap() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "B's worker was not woken for report {i} enqueued on A"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(hits.lock().unwrap().get(&path), Some(&1), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn two_desks_writing_at_once_keep_one_audit_chain() {
     let Some((a, b, config)) =
         two_desks("[intake]\nper_ip_per_minute = 100000\n[evidence]\nenabled = false\n").await

@@ -144,7 +144,7 @@ impl Store {
         .bind(now)
         .bind(public_key)
         .bind(signature)
-        .execute(&self.pool)
+        .execute(self.writes())
         .await?;
         Ok(Some(head_seq))
     }

@@ -200,12 +200,22 @@ impl Store {
         &self,
         batch: &[(NewReport, Actor)],
     ) -> Result<Vec<SubmitOutcome>, StoreError> {
+        self.submit_reports_checkpointed(batch, None).await
+    }
+
+    /// [`Store::submit_reports`], with an audit checkpoint in the same transaction when one
+    /// is due (the intake's writer).
+    pub(crate) async fn submit_reports_checkpointed(
+        &self,
+        batch: &[(NewReport, Actor)],
+        checkpoint: Option<&super::Checkpointing<'_>>,
+    ) -> Result<Vec<SubmitOutcome>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let mut w = self.begin_write().await?;
         let out = submit_batch_in(&mut w, batch).await?;
-        w.commit().await?;
+        w.commit_checkpointed(checkpoint).await?;
         Ok(out)
     }
 }
@@ -213,6 +223,57 @@ impl Store {
 /// A JSON array, bound as one parameter (see [`super::Backend::json_rows`]).
 fn json_array(rows: Vec<serde_json::Value>) -> String {
     serde_json::Value::Array(rows).to_string()
+}
+
+/// Rows as a JSON array, bound as one parameter (see [`super::Backend::json_rows`]).
+fn to_json<T: serde::Serialize>(rows: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("encoding rows: {e}")))
+}
+
+/// A `reports` row as the batch inserts it.
+#[derive(serde::Serialize)]
+struct ReportOut<'a> {
+    id: &'a str,
+    receipt: &'a str,
+    case_id: &'a str,
+    category: &'a str,
+    explanation: &'a str,
+    notifier_name: Option<&'a str>,
+    notifier_email: Option<&'a str>,
+    notifier_key: &'a str,
+    good_faith: i64,
+    submitted_at: i64,
+    source_ip: &'a str,
+    dedup_key: &'a str,
+    content_hash: &'a str,
+    follow_hash: &'a str,
+    priority: i64,
+    signal_priority: Option<i64>,
+    similarity_key: &'a str,
+    campaign: i64,
+}
+
+/// A `report_urls` row.
+#[derive(serde::Serialize)]
+struct UrlOut<'a> {
+    report_id: &'a str,
+    position: i64,
+    url: &'a str,
+    host: &'a str,
+}
+
+/// The details of a `report.submitted` audit entry. Fields in alphabetical order: serialised
+/// as is, this is the canonical JSON ([`crate::audit::canonical_json`]) the entry's hash
+/// covers, without building a map first (a unit test checks that the two agree).
+#[derive(serde::Serialize)]
+pub(crate) struct SubmittedDetails<'a> {
+    pub(crate) campaign: bool,
+    pub(crate) category: &'a str,
+    pub(crate) priority: i64,
+    pub(crate) receipt: &'a str,
+    pub(crate) report: &'a str,
+    pub(crate) signal_priority: Option<i64>,
+    pub(crate) urls: usize,
 }
 
 /// A case as the batch leaves it.
@@ -307,16 +368,25 @@ async fn submit_batch_in(
             .iter()
             .map(|(k, s)| serde_json::json!({ "k": k, "since": s }))
             .collect();
+        // Counted up to the threshold only: beyond it a report is part of the campaign
+        // whatever the exact number, and during a flood the window holds many thousands.
+        let limit = fresh
+            .iter()
+            .map(|&i| batch[i].0.campaign_threshold)
+            .max()
+            .unwrap_or(1);
         let sql = format!(
-            "SELECT r.similarity_key, COUNT(*) FROM ({}) w JOIN reports r \
-             ON r.similarity_key = w.k AND r.submitted_at >= w.since GROUP BY r.similarity_key",
+            "SELECT w.k, (SELECT COUNT(*) FROM (SELECT 1 AS one FROM reports r \
+             WHERE r.similarity_key = w.k AND r.submitted_at >= w.since LIMIT $2) AS f) AS n \
+             FROM ({}) AS w",
             backend.json_rows(1, &[("k", "TEXT"), ("since", "BIGINT")])
         );
         let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
             .bind(json_array(keys))
+            .bind(limit.max(1))
             .fetch_all(&mut *w.tx)
             .await?;
-        similar.extend(rows);
+        similar.extend(rows.into_iter().filter(|(_, n)| *n > 0));
     }
 
     // The cases of the batch's hosts.
@@ -418,20 +488,30 @@ async fn submit_batch_in(
             }
             Some(c) => {
                 let open = c.status == "open";
-                c.priority = if open {
+                let priority = if open {
                     c.priority.min(new.priority)
                 } else {
                     new.priority
                 };
-                c.review_due = if open && c.reviewed.is_none() {
+                let review_due = if open && c.reviewed.is_none() {
                     c.review_due.min(new.review_due)
                 } else {
                     new.review_due
                 };
+                // Written back only if this report changes it: most reports join an open,
+                // unreviewed case that is already as urgent. (An unchanged row rewritten by
+                // every batch bloats PostgreSQL's table and the pages each commit writes.)
+                let differs = !open
+                    || c.reviewed.is_some()
+                    || priority != c.priority
+                    || review_due != c.review_due
+                    || (campaign && !c.campaign);
+                c.priority = priority;
+                c.review_due = review_due;
                 c.status = "open".into();
                 c.reviewed = None;
                 c.campaign |= campaign;
-                if !c.changed {
+                if differs && !c.changed {
                     c.changed = true;
                     case_order.push(c.host.clone());
                 }
@@ -448,21 +528,22 @@ async fn submit_batch_in(
             case_id: case_id.clone(),
             campaign,
         });
-        w.audit(
+        let details = serde_json::to_string(&SubmittedDetails {
+            campaign,
+            category: &new.category,
+            priority: new.priority,
+            receipt: &new.receipt,
+            report: &id,
+            signal_priority: new.signal_priority,
+            urls: new.urls.len(),
+        })
+        .map_err(|e| StoreError::Corrupt(format!("encoding audit details: {e}")))?;
+        w.audit_canonical(
             actor,
             "report.submitted",
-            &format!("case:{case_id}"),
-            serde_json::json!({
-                "report": id,
-                "receipt": new.receipt,
-                "category": new.category,
-                "priority": new.priority,
-                "signal_priority": new.signal_priority,
-                "urls": new.urls.len(),
-                "campaign": campaign,
-            }),
-        )
-        .await?;
+            format!("case:{case_id}"),
+            details,
+        );
         planned.push(Planned {
             notifier_key: crate::triage::notifier_key(new.notifier_email.as_deref(), &id),
             new,
@@ -530,20 +611,31 @@ async fn submit_batch_in(
             .execute(&mut *w.tx)
             .await?;
     }
-    let report_rows: Vec<serde_json::Value> = planned
+    // Rows serialised straight from borrowed fields (no intermediate `serde_json::Value`).
+    let report_rows: Vec<ReportOut<'_>> = planned
         .iter()
         .map(|p| {
             let n = p.new;
-            serde_json::json!({
-                "id": p.id, "receipt": n.receipt, "case_id": p.case_id, "category": n.category,
-                "explanation": n.explanation, "notifier_name": n.notifier_name,
-                "notifier_email": n.notifier_email, "notifier_key": p.notifier_key,
-                "good_faith": i64::from(n.good_faith), "submitted_at": p.at,
-                "source_ip": n.source_ip, "dedup_key": n.dedup_key,
-                "content_hash": n.content_hash, "follow_hash": n.follow_hash,
-                "priority": n.priority, "signal_priority": n.signal_priority,
-                "similarity_key": n.similarity_key, "campaign": i64::from(p.campaign),
-            })
+            ReportOut {
+                id: &p.id,
+                receipt: &n.receipt,
+                case_id: &p.case_id,
+                category: &n.category,
+                explanation: &n.explanation,
+                notifier_name: n.notifier_name.as_deref(),
+                notifier_email: n.notifier_email.as_deref(),
+                notifier_key: &p.notifier_key,
+                good_faith: i64::from(n.good_faith),
+                submitted_at: p.at,
+                source_ip: &n.source_ip,
+                dedup_key: &n.dedup_key,
+                content_hash: &n.content_hash,
+                follow_hash: &n.follow_hash,
+                priority: n.priority,
+                signal_priority: n.signal_priority,
+                similarity_key: &n.similarity_key,
+                campaign: i64::from(p.campaign),
+            }
         })
         .collect();
     let sql = format!(
@@ -575,15 +667,22 @@ async fn submit_batch_in(
         )
     );
     sqlx::query(&sql)
-        .bind(json_array(report_rows))
+        .bind(to_json(&report_rows)?)
         .execute(&mut *w.tx)
         .await?;
-    let url_rows: Vec<serde_json::Value> = planned
+    let url_rows: Vec<UrlOut<'_>> = planned
         .iter()
         .flat_map(|p| {
-            p.new.urls.iter().enumerate().map(move |(i, (u, h))| {
-                serde_json::json!({ "report_id": p.id, "position": i as i64, "url": u, "host": h })
-            })
+            p.new
+                .urls
+                .iter()
+                .enumerate()
+                .map(move |(i, (u, h))| UrlOut {
+                    report_id: &p.id,
+                    position: i as i64,
+                    url: u,
+                    host: h,
+                })
         })
         .collect();
     let sql = format!(
@@ -599,7 +698,7 @@ async fn submit_batch_in(
         )
     );
     sqlx::query(&sql)
-        .bind(json_array(url_rows))
+        .bind(to_json(&url_rows)?)
         .execute(&mut *w.tx)
         .await?;
     // Pages first, so that the pager's jobs have the lowest ids of the batch.
@@ -813,5 +912,32 @@ impl Store {
         .await?;
         w.commit().await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The audit chain hashes the canonical JSON of an entry's details: the struct the intake
+    /// serialises must give exactly what `canonical_json` gives for the same details.
+    #[test]
+    fn submitted_details_are_canonical_json() {
+        for (signal, campaign) in [(None, false), (Some(0), true)] {
+            let d = SubmittedDetails {
+                campaign,
+                category: "harassment",
+                priority: 2,
+                receipt: "R-ABCDE-FGHJK",
+                report: "r_0123",
+                signal_priority: signal,
+                urls: 3,
+            };
+            let canonical = crate::audit::canonical_json(&serde_json::json!({
+                "report": "r_0123", "receipt": "R-ABCDE-FGHJK", "category": "harassment",
+                "priority": 2, "signal_priority": signal, "urls": 3, "campaign": campaign,
+            }));
+            assert_eq!(serde_json::to_string(&d).unwrap(), canonical);
+        }
     }
 }

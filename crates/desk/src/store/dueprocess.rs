@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use super::decisions::{
     decision_from_row, insert_decision, issue_policy, lift_in, DECISION_COLUMNS,
 };
-use super::{get, new_id, Actor, DecisionRow, NewDecision, Store, StoreError, WriteTx};
+use super::{get, new_id, one_by_id, Actor, DecisionRow, NewDecision, Store, StoreError, WriteTx};
 use crate::decision::PolicyContext;
 use crate::dueprocess as dp;
 
@@ -263,14 +263,13 @@ fn prefixed_decision_columns() -> String {
 }
 
 async fn decision_in(w: &mut WriteTx<'_>, id: &str) -> Result<DecisionRow, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *w.tx)
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    decision_from_row(&row)
+    one_by_id(
+        &mut *w.tx,
+        &format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"),
+        id,
+        decision_from_row,
+    )
+    .await
 }
 
 async fn emergency_in(w: &mut WriteTx<'_>, id: &str) -> Result<Option<EmergencyRow>, StoreError> {
@@ -729,14 +728,13 @@ impl Store {
 
     /// One proposal.
     pub async fn approval(&self, id: &str) -> Result<ApprovalRow, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        approval_from(&row)
+        one_by_id(
+            &self.pool,
+            &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1"),
+            id,
+            approval_from,
+        )
+        .await
     }
 
     /// Approves a proposal (by a senior analyst other than its author): the decision is
@@ -748,14 +746,13 @@ impl Store {
         ctx: &PolicyContext,
     ) -> Result<(String, Option<u64>), StoreError> {
         let mut w = self.begin_write().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1"
-        ))
-        .bind(approval_id)
-        .fetch_optional(&mut *w.tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let a = approval_from(&row)?;
+        let a = one_by_id(
+            &mut *w.tx,
+            &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1"),
+            approval_id,
+            approval_from,
+        )
+        .await?;
         if a.status != "pending" {
             return Err(StoreError::Conflict(format!(
                 "this proposal was already {}",
@@ -1035,14 +1032,13 @@ impl Store {
 
     /// One attachment's record (no bytes, no audit): to check who may fetch it.
     pub async fn attachment(&self, id: &str) -> Result<AttachmentRow, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ATTACHMENT_COLUMNS} FROM response_attachments WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        attachment_from_row(&row)
+        one_by_id(
+            &self.pool,
+            &format!("SELECT {ATTACHMENT_COLUMNS} FROM response_attachments WHERE id = $1"),
+            id,
+            attachment_from_row,
+        )
+        .await
     }
 
     /// One attachment with its bytes, recording who fetched it (the access is audited before
@@ -1134,14 +1130,13 @@ impl Store {
         ctx: &PolicyContext,
     ) -> Result<Option<u64>, StoreError> {
         let mut w = self.begin_write().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"
-        ))
-        .bind(appeal_id)
-        .fetch_optional(&mut *w.tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let a = appeal_from(&row)?;
+        let a = one_by_id(
+            &mut *w.tx,
+            &format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"),
+            appeal_id,
+            appeal_from,
+        )
+        .await?;
         if a.outcome.is_some() {
             return Err(StoreError::Conflict(
                 "this appeal was already decided".into(),
@@ -1221,14 +1216,13 @@ impl Store {
 
     /// One appeal.
     pub async fn appeal(&self, id: &str) -> Result<AppealRow, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        appeal_from(&row)
+        one_by_id(
+            &self.pool,
+            &format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"),
+            id,
+            appeal_from,
+        )
+        .await
     }
 }
 

@@ -112,7 +112,7 @@ impl Store {
         let row: Option<(i64, String, String, i64)> = sqlx::query_as(&sql)
             .bind(now)
             .bind(now + lease_ms)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.writes())
             .await?;
         row.map(|(id, kind, payload, attempts)| {
             Ok(Job {
@@ -134,7 +134,7 @@ impl Store {
         )
         .bind(id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writes())
         .await?;
         Ok(())
     }
@@ -162,7 +162,7 @@ impl Store {
             .bind(now)
             .bind(error),
         }
-        .execute(&self.pool)
+        .execute(self.writes())
         .await?;
         Ok(())
     }

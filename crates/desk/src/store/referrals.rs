@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{get, new_id, Actor, EvidenceRow, Store, StoreError};
+use super::{get, new_id, one_by_id, Actor, EvidenceRow, Store, StoreError};
 
 /// A referral to record.
 #[derive(Debug, Clone)]
@@ -236,14 +236,13 @@ impl Store {
 
     /// One referral.
     pub async fn referral(&self, id: &str) -> Result<ReferralRow, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        referral_from_row(&row)
+        one_by_id(
+            &self.pool,
+            &format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"),
+            id,
+            referral_from_row,
+        )
+        .await
     }
 
     /// A case's referrals, oldest first.

@@ -81,7 +81,16 @@ async fn run(
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (items, replies): (Vec<(NewReport, Actor)>, Vec<Reply>) =
             batch.drain(..).map(|(n, a, r)| ((n, a), r)).unzip();
-        match store.submit_reports(&items).await {
+        let now = crate::clock::to_millis(checkpoints.clock.now());
+        let checkpointing = crate::store::Checkpointing {
+            key: &checkpoints.key,
+            every: checkpoints.every,
+            now,
+        };
+        match store
+            .submit_reports_checkpointed(&items, Some(&checkpointing))
+            .await
+        {
             Ok(outcomes) => {
                 for (((new, _), reply), outcome) in items.iter().zip(replies).zip(outcomes) {
                     let outcome = Ok(outcome);
@@ -98,14 +107,13 @@ async fn run(
                     wake.after(new, &r);
                     let _ = reply.send(r);
                 }
+                if let Err(e) = store
+                    .checkpoint_if_due(&checkpoints.key, checkpoints.every, now)
+                    .await
+                {
+                    tracing::error!(error = %e, "audit checkpoint failed");
+                }
             }
-        }
-        let now = crate::clock::to_millis(checkpoints.clock.now());
-        if let Err(e) = store
-            .checkpoint_if_due(&checkpoints.key, checkpoints.every, now)
-            .await
-        {
-            tracing::error!(error = %e, "audit checkpoint failed");
         }
     }
 }

@@ -201,6 +201,18 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     }
 }
 
+/// What a report's content hash covers (replays are told from reused idempotency keys by
+/// it). Fields in alphabetical order: serialised as is, this is the canonical JSON
+/// ([`crate::audit::canonical_json`]) of the same object, so stored hashes stay valid.
+#[derive(serde::Serialize)]
+struct Content<'a> {
+    category: &'a str,
+    email: Option<&'a str>,
+    explanation: &'a str,
+    name: Option<&'a str>,
+    urls: &'a [String],
+}
+
 /// Validates, prioritises and stores a report. `Err(problems)` for invalid input.
 async fn submit(
     state: &AppState,
@@ -226,21 +238,24 @@ async fn submit(
         })
         .await;
     let prio = priority(v.category, signal);
-    let content = serde_json::json!({
-        "urls": url_list, "category": v.category.as_str(), "explanation": v.explanation,
-        "name": v.name, "email": v.email,
-    });
-    let content_hash = hex::encode(Sha256::digest(
-        crate::audit::canonical_json(&content).as_bytes(),
-    ));
+    let content = serde_json::to_string(&Content {
+        category: v.category.as_str(),
+        email: v.email.as_deref(),
+        explanation: &v.explanation,
+        name: v.name.as_deref(),
+        urls: &url_list,
+    })
+    .map_err(|e| DeskError::Internal(format!("encoding a report: {e}")))?;
+    let content_hash = hex::encode(Sha256::digest(content.as_bytes()));
     let dedup_key = match idempotency_key {
         Some(k) => format!("idem:{}", sha256_hex(k)),
         None => format!("content:{content_hash}"),
     };
     let now = state.clock.now();
     let receipt = new_receipt();
+    let token = follow_token(state, &receipt);
     let new = NewReport {
-        follow_hash: sha256_hex(&follow_token(state, &receipt)),
+        follow_hash: sha256_hex(&token),
         receipt,
         category: v.category.as_str().into(),
         explanation: v.explanation.clone(),
@@ -261,13 +276,16 @@ async fn submit(
         page: prio == Priority::P0,
     };
     let outcome = state.intake.submit(new, state.actor("public")).await?;
-    let (receipt, duplicate) = match outcome {
-        SubmitOutcome::Created { receipt, .. } => (receipt, false),
+    let (receipt, token, duplicate) = match outcome {
+        SubmitOutcome::Created { receipt, .. } => (receipt, token, false),
         SubmitOutcome::Duplicate {
             receipt,
             same_content: true,
             ..
-        } => (receipt, true),
+        } => {
+            let token = follow_token(state, &receipt);
+            (receipt, token, true)
+        }
         SubmitOutcome::Duplicate {
             same_content: false,
             ..
@@ -277,11 +295,7 @@ async fn submit(
             ))
         }
     };
-    let follow_url = format!(
-        "{}/r/{}",
-        state.config.public_url,
-        follow_token(state, &receipt)
-    );
+    let follow_url = format!("{}/r/{token}", state.config.public_url);
     Ok(Ok(Receipt {
         receipt,
         follow_url,
@@ -563,5 +577,32 @@ pub(crate) fn scope_text(scope_json: &str) -> String {
         }) => format!("*.{host} and {host}"),
         Ok(rempart_policy::Scope::Host { host, .. }) => host,
         Err(_) => scope_json.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_input_is_canonical_json() {
+        let urls = vec![
+            "https://a.example/x".to_string(),
+            "https://b.example/".into(),
+        ];
+        for (name, email) in [(None, None), (Some("N"), Some("n@example.org"))] {
+            let c = Content {
+                category: "doxxing",
+                email,
+                explanation: "Mon adresse \"ici\" <b>",
+                name,
+                urls: &urls,
+            };
+            let canonical = crate::audit::canonical_json(&serde_json::json!({
+                "urls": urls, "category": "doxxing", "explanation": "Mon adresse \"ici\" <b>",
+                "name": name, "email": email,
+            }));
+            assert_eq!(serde_json::to_string(&c).unwrap(), canonical);
+        }
     }
 }

@@ -25,12 +25,24 @@ impl RateLimiter {
         if w.0 != minute {
             *w = (minute, HashMap::new());
         }
-        let n = w.1.entry(key.to_string()).or_insert(0);
-        if *n >= self.per_minute {
-            let left = 60_000 - now_ms.rem_euclid(60_000);
-            return Err((left as u64).div_ceil(1000).max(1));
+        // Looked up before inserting: the key is copied only for a sender's first request of
+        // the minute.
+        let retry_after = || {
+            ((60_000 - now_ms.rem_euclid(60_000)) as u64)
+                .div_ceil(1000)
+                .max(1)
+        };
+        match w.1.get_mut(key) {
+            Some(n) if *n >= self.per_minute => Err(retry_after()),
+            Some(n) => {
+                *n += 1;
+                Ok(())
+            }
+            None if self.per_minute == 0 => Err(retry_after()),
+            None => {
+                w.1.insert(key.to_string(), 1);
+                Ok(())
+            }
         }
-        *n += 1;
-        Ok(())
     }
 }
