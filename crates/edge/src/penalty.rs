@@ -278,7 +278,7 @@ impl PenaltyBox {
             all.select_nth_unstable_by(cap, |a, b| b.1.cmp(&a.1));
             all.truncate(cap);
         }
-        all.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+        all.sort_unstable_by_key(|a| std::cmp::Reverse(a.1));
         all
     }
 

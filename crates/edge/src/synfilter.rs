@@ -49,9 +49,10 @@ const MAX_INSNS: usize = 4096;
 /// Keys compared one after the other at a leaf of the tree.
 const LEAF: usize = 4;
 
-// Classic BPF opcodes (linux/filter.h, linux/bpf_common.h): a stable ABI.
-const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-const LD_B_ABS: u16 = 0x00 | 0x10 | 0x20;
+// Classic BPF opcodes (linux/filter.h, linux/bpf_common.h): a stable ABI. BPF_LD and BPF_W
+// are 0, so a word load is just BPF_ABS.
+const LD_W_ABS: u16 = 0x20;
+const LD_B_ABS: u16 = 0x10 | 0x20;
 const ALU_RSH_K: u16 = 0x04 | 0x70;
 const JMP_JA: u16 = 0x05;
 const JMP_JEQ_K: u16 = 0x05 | 0x10;
