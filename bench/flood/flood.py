@@ -17,12 +17,17 @@ Subcommands (each prints one JSON object on stdout):
                                            as it can: connect, one request, close
   rapid-reset PORT HOST CONNS SECONDS      HTTP/2 over TLS: bursts of HEADERS + RST_STREAM
                                            pairs (CVE-2023-44487), reconnecting when closed
+  syn-attempts PORT SRC SECONDS            connection attempts from SRC as fast as one process
+                                           can: non-blocking connect, close; with its own CPU
+                                           and the machine's busy time (/proc/stat)
+  idle-busy SECONDS                        the machine's busy time with no attack
   merge-scenario ...                       (used by the script) combine parts into one row
 """
 
 import asyncio
 import hashlib
 import json
+import os
 import re
 import random
 import socket
@@ -334,6 +339,53 @@ async def rapid_reset(port, host, conns, seconds):
             "goaway_codes": {str(k): v for k, v in goaways.items()}}
 
 
+# ------------------------------------------------------------------------------ SYN attempts
+
+def machine_busy_s():
+    """The whole machine's non-idle CPU time so far (/proc/stat: user, nice, system, irq,
+    softirq, steal), in seconds: SYN handling runs in softirq, charged to whoever is on the CPU."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+
+def syn_attempts(port, src, seconds):
+    """Connection attempts from `src` as fast as one process makes them: a non-blocking
+    connect (the SYN) and an immediate close, whether or not it was answered. Reports the
+    attempts and this process's own CPU, and the machine's busy time over the same span."""
+    import resource
+    IP_BIND_ADDRESS_NO_PORT = 24   # the port is picked at connect, per destination
+    n = errors = 0
+    m0, r0, t0 = machine_busy_s(), resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    t_end = t0 + seconds
+    while time.monotonic() < t_end:
+        for _ in range(100):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            s.setblocking(False)
+            s.bind((src, 0))
+            try:
+                s.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            except OSError:
+                errors += 1
+            s.close()
+            n += 1
+    el = time.monotonic() - t0
+    r1, m1 = resource.getrusage(resource.RUSAGE_SELF), machine_busy_s()
+    own = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    return {"attempts": n, "attempt_errors": errors, "seconds": el,
+            "attacker_cpu_s": own, "machine_busy_s": m1 - m0}
+
+
+def idle_busy(seconds):
+    """The machine's busy time over `seconds` with no attack: the background to subtract."""
+    m0 = machine_busy_s()
+    time.sleep(seconds)
+    return {"machine_busy_s": machine_busy_s() - m0, "seconds": seconds}
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     import resource
@@ -348,6 +400,10 @@ def main():
         out = asyncio.run(conn_flood(int(args[0]), args[1], int(args[2]), float(args[3])))
     elif cmd == "rapid-reset":
         out = asyncio.run(rapid_reset(int(args[0]), args[1], int(args[2]), float(args[3])))
+    elif cmd == "syn-attempts":
+        out = syn_attempts(int(args[0]), args[1], float(args[2]))
+    elif cmd == "idle-busy":
+        out = idle_busy(float(args[0]))
     else:
         sys.exit(__doc__)
     print(json.dumps(out))

@@ -94,6 +94,27 @@ def main():
             f"{r['closed_at_accept']:,} closed at accept, {r['cpu_s']:.2f} CPU-s, "
             f"{r['cpu_us_per_attempt']:.1f} µs per attempt"
             for r in esc))
+    syn = [r for r in cost if r["what"].startswith("rejected-syn") and r.get("requests")]
+    if syn:
+        pro = med([r.get("cpu_us_per_request") for r in cost if r["what"] == "proxied"])
+        out.append("")
+        out.append("A boxed client's connection attempts (one process: non-blocking connect, close), "
+                   "µs per attempt, medians (machine = /proc/stat busy time minus the same span idle; "
+                   "meaningless when the machine is already saturated):")
+        out.append("")
+        out.append("| refused | attempts/run | edge CPU | edge / proxied | attacker's own CPU | "
+                   "machine | closed at accept | in the kernel filter |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for what in sorted({r["what"] for r in syn}):
+            rs = [r for r in syn if r["what"] == what]
+            edge = med([r["cpu_us_per_request"] for r in rs])
+            out.append(
+                f"| {what.removeprefix('rejected-syn-')} | {f(med([r['requests'] for r in rs]))} | "
+                f"{f(edge, 2)} | {f(edge / pro if edge is not None and pro else None, 4)} | "
+                f"{f(med([r['attacker_cpu_us_per_attempt'] for r in rs]), 1)} | "
+                f"{f(med([r['machine_us_per_attempt'] for r in rs]), 2)} | "
+                f"{f(med([r['closed_at_accept'] for r in rs]))} | "
+                f"{f(med([r['filter_clients'] for r in rs]))} |")
     solved = {}
     for r in scen:
         if r.get("challenges_solved"):

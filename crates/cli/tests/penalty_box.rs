@@ -16,6 +16,7 @@ use tokio::net::{TcpSocket, TcpStream};
 const BOXED: &str = "rempart_edge_edge_answers_total{reason=\"penalty_boxed\"} ";
 const AT_ACCEPT: &str = "rempart_edge_edge_answers_total{reason=\"penalty_box_at_accept\"} ";
 const TRACKED: &str = "rempart_edge_penalty_box_tracked ";
+const FILTERED: &str = "rempart_edge_penalty_filter_clients ";
 
 /// A TCP connection to the edge leaving from `ip`.
 async fn connect_from(ip: [u8; 4], port: u16) -> TcpStream {
@@ -277,4 +278,131 @@ async fn unsolved_challenges_escalate_and_a_solve_forgives() {
     assert_eq!(header(&head, "retry-after"), Some("600"), "{head}");
     assert_eq!(fresh(a, edge.http, "/").await, None);
     assert_eq!(edge.metric(BOXED).await, 1.0);
+}
+
+/// `TCP_ESTABLISHED` and `TCP_SYN_SENT` (linux/tcp_states.h).
+const ESTABLISHED: u8 = 1;
+const SYN_SENT: u8 = 2;
+
+/// A non-blocking connect from `ip` to the edge, left to complete (or not) on its own.
+fn start_connect(ip: [u8; 4], port: u16) -> TcpSocket {
+    use std::os::fd::AsRawFd;
+    let s = TcpSocket::new_v4().expect("socket");
+    s.bind(SocketAddr::from((ip, 0))).expect("bind");
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a valid sockaddr_in, on a socket tokio made non-blocking.
+    let r = unsafe {
+        libc::connect(
+            s.as_raw_fd(),
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    let e = std::io::Error::last_os_error();
+    assert!(r == 0 || e.raw_os_error() == Some(libc::EINPROGRESS), "{e}");
+    s
+}
+
+/// The TCP state of a socket (`TCP_INFO`).
+fn tcp_state(s: &TcpSocket) -> u8 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `info` is a plain struct the kernel fills up to `len`.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let r = libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        );
+        assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+        info.tcpi_state
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_kernel_filter_a_boxed_clients_syns_are_dropped_until_its_time_is_over() {
+    let dir = TempDir::new("penalty-kernel");
+    let o = Origin::plain("o").await;
+    let limits = "penalty_after = 1\npenalty_window_s = 600\npenalty_s = 4\npenalty_max_s = 4\n\
+                  penalty_filter = \"kernel\"\n";
+    let edge = Edge::start(&dir, &config(&o, limits, "")).await;
+    assert_eq!(edge.metric(FILTERED).await, 0.0);
+    let a = [127, 0, 7, 1];
+    let mut s = connect_from(a, edge.http).await;
+    let (head, _) = ask(&mut s, "/limited", "").await.expect("answer");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let (head, _) = ask(&mut s, "/limited", "").await.expect("answer");
+    assert_ne!(header(&head, "connection"), Some("close"), "{head}");
+    let (head, _) = ask(&mut s, "/limited", "").await.expect("answer");
+    assert_eq!(header(&head, "connection"), Some("close"), "boxed: {head}");
+
+    // The filter on the listening socket takes it in (polled, bounded: it is rebuilt at most
+    // every 100 ms).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while edge.metric(FILTERED).await < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "never filtered:\n{}",
+            edge.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at_accept = edge.metric(AT_ACCEPT).await;
+    // Its connect never completes, while another client's, started after it, does.
+    let boxed = start_connect(a, edge.http);
+    let other = start_connect([127, 0, 7, 2], edge.http);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tcp_state(&other) != ESTABLISHED {
+        assert!(
+            Instant::now() < deadline,
+            "the other client never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        tcp_state(&boxed),
+        SYN_SENT,
+        "the boxed client's SYN was answered"
+    );
+    drop((boxed, other));
+    // The edge never saw it: nothing accepted, nothing closed at accept.
+    assert_eq!(edge.metric(AT_ACCEPT).await, at_accept);
+    let head = fresh([127, 0, 7, 3], edge.http, "/free")
+        .await
+        .expect("served");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+
+    // Once its time is over, the filter lets its SYN through (polled, bounded: a connect
+    // that is not answered is abandoned and tried again) and it is served.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut s = loop {
+        if let Ok(s) =
+            tokio::time::timeout(Duration::from_secs(2), connect_from(a, edge.http)).await
+        {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never let out:\n{}",
+            edge.log_text()
+        );
+    };
+    let (head, _) = ask(&mut s, "/free", "").await.expect("served");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while edge.metric(FILTERED).await != 0.0 {
+        assert!(Instant::now() < deadline, "the filter still holds it");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(o.count(), 3, "the origin saw only what was served");
 }

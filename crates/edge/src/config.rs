@@ -515,6 +515,23 @@ pub struct Limits {
     /// the box (it leaves early).
     #[serde(default = "default_penalty_tracked")]
     pub penalty_max_tracked: Spanned<u64>,
+    /// Where a boxed client is refused: `"accept"` (its connections are accepted and closed
+    /// at once) or `"kernel"` (a socket filter on the listening sockets drops its SYNs: no
+    /// accept, no close, no wake-up; see [`crate::synfilter`]). Only the most recently boxed
+    /// clients fit in the kernel filter; the others are still closed at accept.
+    #[serde(default = "default_penalty_filter")]
+    pub penalty_filter: Spanned<PenaltyFilter>,
+}
+
+/// Where the penalty box refuses (`limits.penalty_filter`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PenaltyFilter {
+    /// Accepted, then closed at once.
+    #[default]
+    Accept,
+    /// Its SYNs dropped by a classic BPF filter on the listening sockets.
+    Kernel,
 }
 
 fn spanned<T>(v: T) -> Spanned<T> {
@@ -550,6 +567,9 @@ fn default_penalty() -> Spanned<u64> {
 }
 fn default_penalty_max() -> Spanned<u64> {
     spanned(60)
+}
+fn default_penalty_filter() -> Spanned<PenaltyFilter> {
+    spanned(PenaltyFilter::Accept)
 }
 fn default_penalty_tracked() -> Spanned<u64> {
     spanned(100_000)
@@ -590,6 +610,7 @@ impl Default for Limits {
             penalty_s: default_penalty(),
             penalty_max_s: default_penalty_max(),
             penalty_max_tracked: default_penalty_tracked(),
+            penalty_filter: default_penalty_filter(),
         }
     }
 }
@@ -901,6 +922,15 @@ impl EdgeConfig {
                 10_000_000,
                 "clients",
             );
+            if *l.penalty_filter.get_ref() == PenaltyFilter::Kernel
+                && *l.penalty_after.get_ref() == 0
+            {
+                problems.push(locate.at(
+                    l.penalty_filter.span().start,
+                    "limits.penalty_filter = \"kernel\" needs the penalty box on (limits.penalty_after > 0)"
+                        .into(),
+                ));
+            }
             if l.penalty_max_s.get_ref() < l.penalty_s.get_ref() {
                 problems.push(locate.at(
                     l.penalty_max_s.span().start,
@@ -1609,6 +1639,31 @@ address = "127.0.0.1:9000"
         .expect("valid");
         assert_eq!(*ok.limits.penalty_after.get_ref(), 5);
         assert_eq!(*ok.limits.penalty_max_s.get_ref(), 60);
+    }
+
+    #[test]
+    fn the_penalty_filter_is_checked_with_its_location() {
+        let ok = parse(GOOD).expect("valid");
+        assert_eq!(*ok.limits.penalty_filter.get_ref(), PenaltyFilter::Accept);
+        let ok = parse(&format!(
+            "{GOOD}\n[limits]\npenalty_after = 5\npenalty_filter = \"kernel\"\n"
+        ))
+        .expect("valid");
+        assert_eq!(*ok.limits.penalty_filter.get_ref(), PenaltyFilter::Kernel);
+        let base = GOOD.lines().count();
+        // An unknown value: refused where it is.
+        let err = parse(&format!(
+            "{GOOD}\n[limits]\npenalty_after = 5\npenalty_filter = \"xdp\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].line, base + 4, "{err}");
+        assert!(err.0[0].message.contains("kernel"), "{err}");
+        // The kernel filter without the box: nothing to filter.
+        let err = parse(&format!("{GOOD}\n[limits]\npenalty_filter = \"kernel\"\n")).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].line, base + 3, "{err}");
+        assert!(err.0[0].message.contains("penalty_after"), "{err}");
     }
 
     #[test]

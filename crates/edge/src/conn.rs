@@ -266,6 +266,7 @@ pub struct PreTlsCount(pub Arc<ConnTracker>);
 #[async_trait]
 impl PreTlsProcess for PreTlsCount {
     async fn process(&self, stream: &mut L4Stream) -> pingora::Result<()> {
+        crate::synfilter::on_accepted(std::os::fd::AsRawFd::as_raw_fd(stream));
         self.0.attach(stream).map_err(|why| {
             self.0.refused(why);
             pingora::Error::explain(
@@ -393,6 +394,7 @@ where
             let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
                 return None;
             };
+            crate::synfilter::on_accepted(std::os::fd::AsRawFd::as_raw_fd(&*l4));
             if let Err(why) = self.tracker.attach(&mut l4) {
                 self.tracker.refused(why);
                 return None;

@@ -21,6 +21,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod rules;
 pub mod state;
+pub mod synfilter;
 pub mod tls;
 pub mod zones;
 
@@ -258,6 +259,16 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         https.set_connection_filter(accept_filter.clone());
         server.add_service(https);
     }
+    // Keeps the listening sockets' kernel filter in step with the penalty box (it does
+    // nothing while `limits.penalty_filter = "accept"` but remove a predecessor's filter).
+    let listening: Vec<String> = config
+        .listen
+        .http
+        .iter()
+        .chain(&config.listen.https)
+        .map(|a| a.get_ref().clone())
+        .collect();
+    server.add_service(synfilter::SynFilter::new(state.clone(), listening)?);
     if let Some(admin) = &config.listen.admin {
         let mut svc = Service::new(
             "rempart admin".to_string(),

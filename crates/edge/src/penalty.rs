@@ -116,6 +116,10 @@ pub struct PenaltyBox {
     /// The latest time (ms) any client leaves the box: while `now` is past it, nobody is boxed
     /// and the accept check takes no lock.
     latest_until: AtomicU64,
+    /// Bumped whenever a client enters or leaves the box other than by expiry (boxed,
+    /// forgiven, dropped to keep the bound): the kernel filter ([`crate::synfilter`]) rebuilds
+    /// only when this moved or one of its clients' time is over.
+    generation: AtomicU64,
     tracked: IntGauge,
     boxed: IntCounter,
     refused: IntCounter,
@@ -140,6 +144,7 @@ impl PenaltyBox {
         Ok(PenaltyBox {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             latest_until: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             tracked,
             boxed: metrics.edge_answers.with_label_values(&["penalty_boxed"]),
             refused: metrics
@@ -223,6 +228,7 @@ impl PenaltyBox {
         let strikes = s.after + 1;
         drop(shard);
         self.latest_until.fetch_max(until, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Release);
         self.boxed.inc();
         if first {
             tracing::warn!(
@@ -239,9 +245,41 @@ impl PenaltyBox {
     /// Forgets `ip`'s strikes and lets it out of the box: it solved a challenge.
     pub fn forgive(&self, ip: IpAddr) {
         let key = ClientKey::of(ip);
-        if self.shard(&key).map.remove(&key).is_some() {
+        if let Some(r) = self.shard(&key).map.remove(&key) {
             self.tracked.dec();
+            if r.until > now_ms() {
+                self.generation.fetch_add(1, Ordering::Release);
+            }
         }
+    }
+
+    /// Changes the boxed set's membership other than by expiry (see the field).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The clients in the box at `now` (ms) with the time each leaves it, the most recently
+    /// boxed (the latest to leave) first, at most `cap` of them.
+    pub fn boxed(&self, now: u64, cap: usize) -> Vec<(ClientKey, u64)> {
+        if now >= self.latest_until.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let mut all: Vec<(ClientKey, u64)> = Vec::new();
+        for s in &self.shards {
+            let s = s.lock().unwrap_or_else(|p| p.into_inner());
+            all.extend(
+                s.map
+                    .iter()
+                    .filter(|(_, r)| r.until > now)
+                    .map(|(k, r)| (*k, r.until)),
+            );
+        }
+        if all.len() > cap {
+            all.select_nth_unstable_by(cap, |a, b| b.1.cmp(&a.1));
+            all.truncate(cap);
+        }
+        all.sort_unstable_by_key(|a| std::cmp::Reverse(a.1));
+        all
     }
 
     /// Clients tracked now.
@@ -259,6 +297,7 @@ impl PenaltyBox {
             shard.last_sweep = now;
             shard.map.retain(|_, r| r.current(now, window_ms));
         }
+        // (The sweep drops only clients out of the box: no change to the boxed set.)
         let mut freed = before - shard.map.len();
         if freed == 0 {
             // Everyone is current: drop the one closest to leaving the box, then the one with
@@ -272,6 +311,7 @@ impl PenaltyBox {
             {
                 shard.map.remove(&k);
                 freed = 1;
+                self.generation.fetch_add(1, Ordering::Release);
             }
         }
         self.tracked.sub(freed as i64);
