@@ -34,11 +34,23 @@ async fn wait_for(url: &str, want: u16, log: &std::path::Path) {
     }
 }
 
+/// A base port whose eleven ports `up` may use are free now. `up` takes consecutive ports, so
+/// the base is searched below Linux's ephemeral range (32768+ by default), where outgoing
+/// connections of other processes cannot take them between this check and `up`'s bind.
+fn free_port_run() -> u16 {
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    (0..200u16)
+        .map(|i| 20_000 + (start - 20_000 + i * 53) % 12_000)
+        .find(|&base| {
+            (base..=base + 10).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .expect("eleven consecutive free ports below 32768")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_runs_origin_desk_and_edge_with_the_desks_policy() {
     let dir = TempDir::new("up");
-    // Ten consecutive free ports are not guaranteed; pick a base and use what `up` uses.
-    let base = 30_000 + (std::process::id() % 20_000) as u16;
+    let base = free_port_run();
     let log = dir.path("up.log");
     let start = |out: &str| {
         Up(Command::new(bin())
