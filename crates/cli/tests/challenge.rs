@@ -28,25 +28,6 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// Leading zero bits, counted here rather than with the edge's function.
-fn zero_bits(digest: &[u8]) -> u32 {
-    let mut bits = 0;
-    for b in digest {
-        bits += b.leading_zeros();
-        if *b != 0 {
-            break;
-        }
-    }
-    bits
-}
-
-fn solve(token: &str, difficulty: u32) -> String {
-    (0u64..)
-        .find(|n| zero_bits(&Sha256::digest(format!("{token}:{n}").as_bytes())) >= difficulty)
-        .expect("a solution")
-        .to_string()
-}
-
 fn no_redirects(from: Option<[u8; 4]>) -> reqwest::Client {
     let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     if let Some(ip) = from {

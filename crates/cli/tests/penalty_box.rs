@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -216,23 +215,6 @@ async fn the_penalty_box_tracks_a_bounded_number_of_clients() {
         }
     }
     assert!(served >= 63 - 16, "{served} of 63 let out");
-}
-
-fn solve(token: &str, difficulty: u32) -> String {
-    let bits = |d: &[u8]| {
-        let mut n = 0;
-        for b in d {
-            n += b.leading_zeros();
-            if *b != 0 {
-                break;
-            }
-        }
-        n
-    };
-    (0u64..)
-        .find(|n| bits(&Sha256::digest(format!("{token}:{n}").as_bytes())) >= difficulty)
-        .expect("a solution")
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

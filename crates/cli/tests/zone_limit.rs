@@ -9,7 +9,6 @@ use std::net::IpAddr;
 
 use common::*;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const KEY: &str = "test-zone-limit-key-0123456789-abcdefghijklmnop";
 
@@ -19,23 +18,6 @@ fn no_redirects(from: [u8; 4]) -> reqwest::Client {
         .local_address(IpAddr::from(from))
         .build()
         .expect("client")
-}
-
-fn solve(token: &str, difficulty: u32) -> String {
-    let bits = |d: &[u8]| {
-        let mut n = 0;
-        for b in d {
-            n += b.leading_zeros();
-            if *b != 0 {
-                break;
-            }
-        }
-        n
-    };
-    (0u64..)
-        .find(|n| bits(&Sha256::digest(format!("{token}:{n}").as_bytes())) >= difficulty)
-        .expect("a solution")
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -534,3 +534,25 @@ pub fn restriction(id: &str, scope: serde_json::Value, kind: &str) -> serde_json
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Leading zero bits of a digest, counted here rather than with the edge's function.
+pub fn zero_bits(digest: &[u8]) -> u32 {
+    let mut bits = 0;
+    for b in digest {
+        bits += b.leading_zeros();
+        if *b != 0 {
+            break;
+        }
+    }
+    bits
+}
+
+/// Solves a challenge token as the page's script does: the first counter whose
+/// SHA-256 of `token:counter` starts with `difficulty` zero bits.
+pub fn solve(token: &str, difficulty: u32) -> String {
+    use sha2::{Digest, Sha256};
+    (0u64..)
+        .find(|n| zero_bits(&Sha256::digest(format!("{token}:{n}").as_bytes())) >= difficulty)
+        .expect("a solution")
+        .to_string()
+}
