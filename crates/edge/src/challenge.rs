@@ -792,20 +792,18 @@ pub async fn respond(
             request_id,
             note: None,
         };
-        let extra: Vec<_> = retry_after
-            .map(|s| ("retry-after", s.to_string()))
-            .into_iter()
-            .collect();
-        send_challenge(state, session, trigger.status(), &c, &extra).await?;
+        send_challenge(state, session, trigger.status(), &c, retry_after).await?;
         return Ok(boxed.is_some());
     }
     let body = zone
         .challenge
         .page(&state.catalog, lang, page)
         .splice(token, back, request_id);
-    write_challenge_page(
+    let html = Body::Html { csp: true };
+    write(
         session,
         trigger.status(),
+        html,
         lang,
         body,
         retry_after,
@@ -813,50 +811,6 @@ pub async fn respond(
     )
     .await?;
     Ok(boxed.is_some())
-}
-
-/// The challenge page's HTML answer with static header values (the flood path).
-async fn write_challenge_page(
-    session: &mut Session,
-    status: u16,
-    lang: Lang,
-    body: Vec<u8>,
-    retry_after: Option<u64>,
-    request_id: &str,
-) -> pingora::Result<()> {
-    use http::HeaderValue;
-    let mut resp = ResponseHeader::build(status, Some(11))?;
-    resp.insert_header(
-        "content-type",
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    )?;
-    resp.insert_header("content-length", HeaderValue::from(body.len()))?;
-    resp.insert_header("content-language", HeaderValue::from_static(lang.tag()))?;
-    resp.insert_header("cache-control", HeaderValue::from_static("no-store"))?;
-    resp.insert_header(
-        "vary",
-        HeaderValue::from_static("Accept, Accept-Language, Cookie"),
-    )?;
-    resp.insert_header(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    )?;
-    resp.insert_header("referrer-policy", HeaderValue::from_static("no-referrer"))?;
-    resp.insert_header("x-request-id", request_id)?;
-    if let Some(secs) = retry_after {
-        resp.insert_header("retry-after", HeaderValue::from(secs))?;
-    }
-    resp.insert_header("content-security-policy", csp_value())?;
-    let head_only = session.req_header().method == http::Method::HEAD;
-    session
-        .write_response_header(Box::new(resp), head_only)
-        .await?;
-    if !head_only {
-        session
-            .write_response_body(Some(Bytes::from(body)), true)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Whether the path is the answer endpoint.
@@ -1010,8 +964,7 @@ pub async fn handle_submit(
                     request_id,
                     note: Some(ready_at - now),
                 };
-                let extra = [("retry-after", (ready_at - now).to_string())];
-                return send_challenge(state, session, 429, &page, &extra).await;
+                return send_challenge(state, session, 429, &page, Some(ready_at - now)).await;
             }
             "wait"
         }
@@ -1100,15 +1053,12 @@ async fn refuse(
         "challenge-failed-body",
         &[("reason", refusal.as_str())],
     );
-    let (content_type, body) = if json {
+    let (kind, body) = if json {
         let body = serde_json::json!({
             "status": 403, "title": title, "detail": detail, "reason": refusal.as_str(),
             "request_id": request_id,
         });
-        (
-            "application/json",
-            serde_json::to_vec(&body).unwrap_or_default(),
-        )
+        (Body::Json, serde_json::to_vec(&body).unwrap_or_default())
     } else {
         let main = format!(
             "<h1>{}</h1>\n<p>{}</p>\n<p><a href=\"{}\">{}</a></p>",
@@ -1117,12 +1067,11 @@ async fn refuse(
             escape(back),
             escape(&catalog.text(lang, "challenge-retry", &[])),
         );
-        (
-            "text/html; charset=utf-8",
-            document(lang, &title, "", &main, &escape(request_id), catalog, false).into_bytes(),
-        )
+        // No script on this page, so no Content-Security-Policy for one (as before).
+        let html = document(lang, &title, "", &main, &escape(request_id), catalog, false);
+        (Body::Html { csp: false }, html.into_bytes())
     };
-    write(session, 403, content_type, lang, body, &[], request_id).await
+    write(session, 403, kind, lang, body, None, request_id).await
 }
 
 /// The parts of a challenge page that depend on the settings, not on the request.
@@ -1151,7 +1100,7 @@ async fn send_challenge(
     session: &mut Session,
     status: u16,
     c: &Challenge<'_>,
-    extra: &[(&'static str, String)],
+    retry_after: Option<u64>,
 ) -> pingora::Result<()> {
     let (lang, json) = negotiate(session);
     let catalog = &state.catalog;
@@ -1177,10 +1126,10 @@ async fn send_challenge(
         return write(
             session,
             status,
-            "application/json",
+            Body::Json,
             lang,
             body,
-            extra,
+            retry_after,
             c.request_id,
         )
         .await;
@@ -1193,18 +1142,8 @@ async fn send_challenge(
         request_id: &escape(c.request_id),
     };
     let body = challenge_html(catalog, lang, &c.page, c.note, &parts).into_bytes();
-    let mut extra = extra.to_vec();
-    extra.push(("content-security-policy", csp().to_string()));
-    write(
-        session,
-        status,
-        "text/html; charset=utf-8",
-        lang,
-        body,
-        &extra,
-        c.request_id,
-    )
-    .await
+    let html = Body::Html { csp: true };
+    write(session, status, html, lang, body, retry_after, c.request_id).await
 }
 
 /// The request's parts of a page, ready to paste: HTML-escaped (`back_url` form-encoded, which
@@ -1399,26 +1338,49 @@ fn document(
     )
 }
 
+/// What an answer's body is: JSON, or HTML (with the page's script and style allowed by hash).
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    Json,
+    Html { csp: bool },
+}
+
+/// Writes a challenge answer. Every header value is static or made without formatting: the
+/// challenge page is the answer a flood gets.
 async fn write(
     session: &mut Session,
     status: u16,
-    content_type: &str,
+    kind: Body,
     lang: Lang,
     body: Vec<u8>,
-    extra: &[(&'static str, String)],
+    retry_after: Option<u64>,
     request_id: &str,
 ) -> pingora::Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(10))?;
-    resp.insert_header("content-type", content_type.to_string())?;
-    resp.insert_header("content-length", body.len().to_string())?;
-    resp.insert_header("content-language", lang.tag())?;
-    resp.insert_header("cache-control", "no-store")?;
-    resp.insert_header("vary", "Accept, Accept-Language, Cookie")?;
-    resp.insert_header("x-content-type-options", "nosniff")?;
-    resp.insert_header("referrer-policy", "no-referrer")?;
+    use http::HeaderValue;
+    let mut resp = ResponseHeader::build(status, Some(11))?;
+    let content_type = match kind {
+        Body::Json => "application/json",
+        Body::Html { .. } => "text/html; charset=utf-8",
+    };
+    resp.insert_header("content-type", HeaderValue::from_static(content_type))?;
+    resp.insert_header("content-length", HeaderValue::from(body.len()))?;
+    resp.insert_header("content-language", HeaderValue::from_static(lang.tag()))?;
+    resp.insert_header("cache-control", HeaderValue::from_static("no-store"))?;
+    resp.insert_header(
+        "vary",
+        HeaderValue::from_static("Accept, Accept-Language, Cookie"),
+    )?;
+    resp.insert_header(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    )?;
+    resp.insert_header("referrer-policy", HeaderValue::from_static("no-referrer"))?;
     resp.insert_header("x-request-id", request_id)?;
-    for (name, value) in extra {
-        resp.insert_header(*name, value.as_str())?;
+    if let Some(secs) = retry_after {
+        resp.insert_header("retry-after", HeaderValue::from(secs))?;
+    }
+    if let Body::Html { csp: true } = kind {
+        resp.insert_header("content-security-policy", csp_value())?;
     }
     let head_only = session.req_header().method == http::Method::HEAD;
     session
