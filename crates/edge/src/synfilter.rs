@@ -657,4 +657,79 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+
+    /// A non-blocking connect from `from` to `to`, left to complete (or not) on its own.
+    fn start_connect(from: IpAddr, to: std::net::SocketAddr) -> socket2::Socket {
+        let s = socket2::Socket::new(
+            socket2::Domain::for_address(to),
+            socket2::Type::STREAM,
+            None,
+        )
+        .unwrap();
+        s.set_nonblocking(true).unwrap();
+        s.bind(&std::net::SocketAddr::new(from, 0).into()).unwrap();
+        match s.connect(&to.into()) {
+            Ok(()) => {}
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EINPROGRESS), "{e}"),
+        }
+        s
+    }
+
+    /// Waits (polled, bounded) until `s` is connected.
+    fn until_established(s: &socket2::Socket) {
+        use std::os::fd::AsRawFd;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while tcp_state(s.as_raw_fd()) != ESTABLISHED {
+            assert!(std::time::Instant::now() < deadline, "never connected");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn on_a_dual_stack_listener_the_kernel_drops_boxed_ipv6_prefixes_and_ipv4_addresses() {
+        use std::os::fd::AsRawFd;
+        // `listen.http = "[::]:80"` accepts both families on one socket: IPv4 segments reach
+        // the filter with an IPv4 network header, IPv6 ones with an IPv6 header.
+        let listener =
+            socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
+        listener.set_only_v6(false).unwrap();
+        listener
+            .bind(&"[::]:0".parse::<std::net::SocketAddr>().unwrap().into())
+            .unwrap();
+        listener.listen(64).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+        let loop6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        let boxed = [
+            ClientKey::of(loop6),
+            ClientKey::of("127.0.6.11".parse().unwrap()),
+        ];
+        assert_eq!(
+            attach_fitting(listener.as_raw_fd(), &boxed, MAX_KEYS).unwrap(),
+            2
+        );
+        let to6 = std::net::SocketAddr::new(loop6, port);
+        let to4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let a6 = start_connect(loop6, to6);
+        let a4 = start_connect("127.0.6.11".parse().unwrap(), to4);
+        let b4 = start_connect("127.0.6.12".parse().unwrap(), to4);
+        until_established(&b4);
+        // The one accepted is the IPv4 client that is not boxed (seen as IPv4-mapped) …
+        let (accepted, peer) = listener.accept().unwrap();
+        let peer = peer.as_socket().unwrap().ip();
+        assert_eq!(
+            ClientKey::of(peer),
+            ClientKey::of("127.0.6.12".parse().unwrap()),
+            "{peer}"
+        );
+        // … both boxed clients, whose SYNs went first, are still waiting for an answer.
+        assert_eq!(tcp_state(a6.as_raw_fd()), SYN_SENT, "IPv6 /64 answered");
+        assert_eq!(tcp_state(a4.as_raw_fd()), SYN_SENT, "IPv4 answered");
+        assert!(listener.accept().is_err(), "nothing else was accepted");
+        LISTENERS_FILTERED.store(true, Ordering::Relaxed);
+        on_accepted(accepted.as_raw_fd());
+        // Removed: the boxed IPv6 client's next SYN is answered.
+        detach(listener.as_raw_fd()).unwrap();
+        until_established(&start_connect(loop6, to6));
+    }
 }
