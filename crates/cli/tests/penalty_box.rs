@@ -339,6 +339,13 @@ async fn with_the_kernel_filter_a_boxed_clients_syns_are_dropped_until_its_time_
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // As root the filter is the eBPF program with its maps (the classic program is tested in
+    // the edge's unit tests).
+    // SAFETY: no arguments, no side effect.
+    if unsafe { libc::geteuid() } == 0 {
+        let log = edge.log_text();
+        assert!(log.contains("eBPF hash maps"), "{log}");
+    }
     let at_accept = edge.metric(AT_ACCEPT).await;
     // Its connect never completes, while another client's, started after it, does.
     let boxed = start_connect(a, edge.http);

@@ -517,8 +517,9 @@ pub struct Limits {
     pub penalty_max_tracked: Spanned<u64>,
     /// Where a boxed client is refused: `"accept"` (its connections are accepted and closed
     /// at once) or `"kernel"` (a socket filter on the listening sockets drops its SYNs: no
-    /// accept, no close, no wake-up; see [`crate::synfilter`]). Only the most recently boxed
-    /// clients fit in the kernel filter; the others are still closed at accept.
+    /// accept, no close, no wake-up; see [`crate::synfilter`]). With eBPF (root or
+    /// `CAP_BPF` + `CAP_NET_ADMIN`) every boxed client is in the kernel; without, only the
+    /// 1,000 most recently boxed, the others still closed at accept.
     #[serde(default = "default_penalty_filter")]
     pub penalty_filter: Spanned<PenaltyFilter>,
 }

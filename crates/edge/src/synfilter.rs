@@ -1,5 +1,8 @@
-//! The penalty box in the kernel (`limits.penalty_filter = "kernel"`): a classic BPF socket
-//! filter on the edge's listening TCP sockets drops the SYNs of boxed clients.
+//! The penalty box in the kernel (`limits.penalty_filter = "kernel"`): a socket filter on the
+//! edge's listening TCP sockets drops the SYNs of boxed clients. Where the edge may use
+//! `bpf(2)` (root, or `CAP_BPF` + `CAP_NET_ADMIN`) it is one eBPF program reading two kernel
+//! hash maps that hold every boxed client ([`maps`]); otherwise a classic program, described
+//! here, holding the most recently boxed.
 //!
 //! * **Why it is cheap.** For a segment to a listening socket, `tcp_v4_rcv`/`tcp_v6_rcv` run
 //!   the socket's filter (`tcp_filter`) before `tcp_v4_do_rcv` answers a SYN, so a dropped SYN
@@ -15,9 +18,9 @@
 //!   to the socket's option memory (`net.core.optmem_max`), so the filter holds the
 //!   [`MAX_KEYS`] most recently boxed clients (fewer when IPv6 prefixes or the kernel's limit
 //!   require); the others are still closed at accept ([`crate::penalty`]).
-//! * **Updates.** Rebuilt and re-attached at most every [`EVERY_MS`], and only when the box
-//!   changed (a client boxed, forgiven or dropped, or one in the filter left): a client boxed
-//!   since is closed at accept meanwhile.
+//! * **Updates.** Rebuilt and re-attached (classic) or the maps brought in step (eBPF) at most
+//!   every [`EVERY_MS`], and only when the box changed (a client boxed, forgiven or dropped, or
+//!   one in the filter left): a client boxed since is closed at accept meanwhile.
 //! * **The listening sockets** are found in Pingora's own table of listening descriptors (the
 //!   one a graceful upgrade hands over), which every service receives at start: this one looks
 //!   up the configured `listen.http` and `listen.https` addresses in it, as the listening
@@ -35,10 +38,13 @@ use async_trait::async_trait;
 use pingora::server::{ListenFds, ShutdownWatch};
 use prometheus::{IntCounter, IntGauge};
 
+mod maps;
+
 use crate::config::PenaltyFilter;
 use crate::conn::ClientKey;
 use crate::penalty::now_ms;
 use crate::state::EdgeState;
+use maps::Maps;
 
 /// Most clients in the filter: the most recently boxed.
 pub const MAX_KEYS: usize = 1000;
@@ -341,8 +347,15 @@ impl SynFilter {
         })
     }
 
-    fn step(&self, fds: &ListenFds, at: &mut Installed) {
-        let mode = *self.state.config.load().limits.penalty_filter.get_ref();
+    fn step(&self, fds: &ListenFds, at: &mut Installed, kernel: &mut Kernel) {
+        let (mode, capacity) = {
+            let config = self.state.config.load();
+            let l = &config.limits;
+            (
+                *l.penalty_filter.get_ref(),
+                *l.penalty_max_tracked.get_ref(),
+            )
+        };
         let listeners: Vec<RawFd> = {
             let table = fds.lock();
             self.addresses
@@ -352,20 +365,77 @@ impl SynFilter {
         };
         let now = now_ms();
         let generation = self.state.penalty.generation();
-        let unchanged = at.mode == Some(mode)
-            && at.listeners == listeners
+        let same_sockets = at.mode == Some(mode) && at.listeners == listeners;
+        let unchanged = same_sockets
             && at.generation == generation
             && (at.earliest_exit == 0 || now < at.earliest_exit);
         if unchanged {
             return;
         }
-        let boxed = match mode {
-            PenaltyFilter::Accept => Vec::new(),
-            PenaltyFilter::Kernel => self.state.penalty.boxed(now, MAX_KEYS),
+        if mode == PenaltyFilter::Kernel && matches!(kernel, Kernel::Untried) {
+            *kernel = match Maps::new(usize::try_from(capacity).unwrap_or(usize::MAX)) {
+                Ok(m) => {
+                    tracing::info!(
+                        "penalty box: boxed clients' SYNs are dropped in the kernel \
+                         (eBPF hash maps, up to {capacity} clients)"
+                    );
+                    Kernel::Maps(m)
+                }
+                Err(e) => {
+                    tracing::info!(
+                        "penalty box: no eBPF here ({e}); the kernel filter is a classic \
+                         program holding the {MAX_KEYS} most recently boxed clients"
+                    );
+                    Kernel::Classic
+                }
+            };
+        }
+        let (boxed, held) = match (mode, &mut *kernel) {
+            (PenaltyFilter::Kernel, Kernel::Maps(maps)) => {
+                if !same_sockets {
+                    LISTENERS_FILTERED.store(true, Ordering::Relaxed);
+                    for fd in &listeners {
+                        match maps.attach(*fd) {
+                            Ok(()) => self.attached.inc(),
+                            Err(e) => self.refused(&e),
+                        }
+                    }
+                }
+                let boxed = self.state.penalty.boxed(now, usize::MAX);
+                let keys: Vec<ClientKey> = boxed.iter().map(|(k, _)| *k).collect();
+                let (held, errors) = maps.sync(&keys);
+                self.errors.inc_by(errors);
+                (boxed, held)
+            }
+            _ => {
+                if let Kernel::Maps(maps) = kernel {
+                    // Back to accept: the listeners lose the program below; empty the maps.
+                    maps.sync(&[]);
+                }
+                let boxed = match mode {
+                    PenaltyFilter::Accept => Vec::new(),
+                    PenaltyFilter::Kernel => self.state.penalty.boxed(now, MAX_KEYS),
+                };
+                let held = self.classic(&listeners, &boxed);
+                let n = held.min(boxed.len());
+                (boxed[..n].to_vec(), held)
+            }
         };
+        let held = if listeners.is_empty() { 0 } else { held };
+        self.keys.set(held as i64);
+        *at = Installed {
+            mode: Some(mode),
+            listeners,
+            generation,
+            earliest_exit: boxed.iter().map(|(_, until)| *until).min().unwrap_or(0),
+        };
+    }
+
+    /// The classic program on every listener; the clients it holds.
+    fn classic(&self, listeners: &[RawFd], boxed: &[(ClientKey, u64)]) -> usize {
         let keys: Vec<ClientKey> = boxed.iter().map(|(k, _)| *k).collect();
         let mut held = usize::MAX;
-        for fd in &listeners {
+        for fd in listeners {
             let r = if keys.is_empty() {
                 detach(*fd).map(|()| 0)
             } else {
@@ -381,27 +451,30 @@ impl SynFilter {
                 }
                 Err(e) => {
                     held = 0;
-                    self.errors.inc();
-                    tracing::warn!(
-                        "penalty box: the kernel refused the listening socket's filter ({e}); \
-                         boxed clients are closed at accept"
-                    );
+                    self.refused(&e);
                 }
             }
         }
-        let held = if listeners.is_empty() { 0 } else { held };
-        self.keys.set(held as i64);
-        *at = Installed {
-            mode: Some(mode),
-            listeners,
-            generation,
-            earliest_exit: boxed[..held.min(boxed.len())]
-                .iter()
-                .map(|(_, until)| *until)
-                .min()
-                .unwrap_or(0),
-        };
+        held
     }
+
+    fn refused(&self, e: &io::Error) {
+        self.errors.inc();
+        tracing::warn!(
+            "penalty box: the kernel refused the listening socket's filter ({e}); \
+             boxed clients are closed at accept"
+        );
+    }
+}
+
+/// Which kernel filter the edge uses.
+enum Kernel {
+    /// Not needed yet.
+    Untried,
+    /// Hash maps read by one program ([`maps`]).
+    Maps(Maps),
+    /// The classic program holding the most recently boxed ([`program`]).
+    Classic,
 }
 
 #[async_trait]
@@ -414,12 +487,13 @@ impl pingora::services::Service for SynFilter {
     ) {
         let Some(fds) = fds else { return };
         let mut at = Installed::default();
+        let mut kernel = Kernel::Untried;
         let mut tick = tokio::time::interval(Duration::from_millis(EVERY_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = tick.tick() => self.step(&fds, &mut at),
+                _ = tick.tick() => self.step(&fds, &mut at, &mut kernel),
             }
         }
     }
@@ -685,11 +759,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn on_a_dual_stack_listener_the_kernel_drops_boxed_ipv6_prefixes_and_ipv4_addresses() {
-        use std::os::fd::AsRawFd;
-        // `listen.http = "[::]:80"` accepts both families on one socket: IPv4 segments reach
-        // the filter with an IPv4 network header, IPv6 ones with an IPv6 header.
+    /// A listener on `[::]` taking both families on one socket, as `listen.http = "[::]:80"`
+    /// does: IPv4 segments reach the filter with an IPv4 network header, IPv6 ones with an
+    /// IPv6 header.
+    fn dual_stack_listener() -> (socket2::Socket, u16) {
         let listener =
             socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
         listener.set_only_v6(false).unwrap();
@@ -699,29 +772,35 @@ mod tests {
         listener.listen(64).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+        (listener, port)
+    }
+
+    /// With the listener filtering `boxed` (::1 and 127.0.6.`n`), SYNs from both are dropped
+    /// while 127.0.6.`n+1` is accepted; after `clear`, ::1 connects again.
+    fn drops_both_families(
+        n: u8,
+        filter: impl FnOnce(RawFd, &[ClientKey]),
+        clear: impl FnOnce(RawFd),
+    ) {
+        use std::os::fd::AsRawFd;
+        let (listener, port) = dual_stack_listener();
         let loop6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
-        let boxed = [
-            ClientKey::of(loop6),
-            ClientKey::of("127.0.6.11".parse().unwrap()),
-        ];
-        assert_eq!(
-            attach_fitting(listener.as_raw_fd(), &boxed, MAX_KEYS).unwrap(),
-            2
+        let boxed4 = IpAddr::from([127, 0, 6, n]);
+        let free4 = IpAddr::from([127, 0, 6, n + 1]);
+        filter(
+            listener.as_raw_fd(),
+            &[ClientKey::of(loop6), ClientKey::of(boxed4)],
         );
         let to6 = std::net::SocketAddr::new(loop6, port);
         let to4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let a6 = start_connect(loop6, to6);
-        let a4 = start_connect("127.0.6.11".parse().unwrap(), to4);
-        let b4 = start_connect("127.0.6.12".parse().unwrap(), to4);
+        let a4 = start_connect(boxed4, to4);
+        let b4 = start_connect(free4, to4);
         until_established(&b4);
         // The one accepted is the IPv4 client that is not boxed (seen as IPv4-mapped) …
         let (accepted, peer) = listener.accept().unwrap();
         let peer = peer.as_socket().unwrap().ip();
-        assert_eq!(
-            ClientKey::of(peer),
-            ClientKey::of("127.0.6.12".parse().unwrap()),
-            "{peer}"
-        );
+        assert_eq!(ClientKey::of(peer), ClientKey::of(free4), "{peer}");
         // … both boxed clients, whose SYNs went first, are still waiting for an answer.
         assert_eq!(tcp_state(a6.as_raw_fd()), SYN_SENT, "IPv6 /64 answered");
         assert_eq!(tcp_state(a4.as_raw_fd()), SYN_SENT, "IPv4 answered");
@@ -729,7 +808,41 @@ mod tests {
         LISTENERS_FILTERED.store(true, Ordering::Relaxed);
         on_accepted(accepted.as_raw_fd());
         // Removed: the boxed IPv6 client's next SYN is answered.
-        detach(listener.as_raw_fd()).unwrap();
+        clear(listener.as_raw_fd());
         until_established(&start_connect(loop6, to6));
+    }
+
+    #[test]
+    fn on_a_dual_stack_listener_the_kernel_drops_boxed_ipv6_prefixes_and_ipv4_addresses() {
+        drops_both_families(
+            11,
+            |fd, keys| assert_eq!(attach_fitting(fd, keys, MAX_KEYS).unwrap(), 2),
+            |fd| detach(fd).unwrap(),
+        );
+    }
+
+    #[test]
+    fn with_ebpf_maps_the_kernel_drops_boxed_clients_of_both_families() {
+        // SAFETY: no arguments, no side effect.
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut maps = match Maps::new(1000) {
+            Ok(m) => m,
+            // Without the privilege the classic program is used (tested above).
+            Err(e) if !root => {
+                eprintln!("skipped: no eBPF for this user ({e})");
+                return;
+            }
+            Err(e) => panic!("root, but no eBPF maps: {e}"),
+        };
+        let maps = std::cell::RefCell::new(&mut maps);
+        drops_both_families(
+            21,
+            |fd, keys| {
+                let mut m = maps.borrow_mut();
+                m.attach(fd).unwrap();
+                assert_eq!(m.sync(keys), (2, 0));
+            },
+            |_| assert_eq!(maps.borrow_mut().sync(&[]), (0, 0)),
+        );
     }
 }
