@@ -16,6 +16,7 @@ const BOXED: &str = "rempart_edge_edge_answers_total{reason=\"penalty_boxed\"} "
 const AT_ACCEPT: &str = "rempart_edge_edge_answers_total{reason=\"penalty_box_at_accept\"} ";
 const TRACKED: &str = "rempart_edge_penalty_box_tracked ";
 const FILTERED: &str = "rempart_edge_penalty_filter_clients ";
+const DROPPED: &str = "rempart_edge_penalty_filter_dropped_total ";
 
 /// A TCP connection to the edge leaving from `ip`.
 async fn connect_from(ip: [u8; 4], port: u16) -> TcpStream {
@@ -364,8 +365,17 @@ async fn with_the_kernel_filter_a_boxed_clients_syns_are_dropped_until_its_time_
         "the boxed client's SYN was answered"
     );
     drop((boxed, other));
-    // The edge never saw it: nothing accepted, nothing closed at accept.
+    // The edge never saw it: nothing accepted, nothing closed at accept …
     assert_eq!(edge.metric(AT_ACCEPT).await, at_accept);
+    // … but the eBPF program counted the drop (read every 100 ms: polled, bounded).
+    // SAFETY: no arguments, no side effect.
+    if unsafe { libc::geteuid() } == 0 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while edge.metric(DROPPED).await < 1.0 {
+            assert!(Instant::now() < deadline, "the drop was never counted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let head = fresh([127, 0, 7, 3], edge.http, "/free")
         .await
         .expect("served");

@@ -318,6 +318,7 @@ pub struct SynFilter {
     keys: IntGauge,
     attached: IntCounter,
     errors: IntCounter,
+    dropped: IntCounter,
 }
 
 impl SynFilter {
@@ -335,6 +336,11 @@ impl SynFilter {
             "penalty_filter_errors_total",
             "Kernel filter programs the kernel refused (those clients are closed at accept)",
         )?;
+        let dropped = IntCounter::new(
+            "penalty_filter_dropped_total",
+            "SYNs of boxed clients dropped in the kernel (counted by the eBPF filter only)",
+        )?;
+        state.metrics.register(Box::new(dropped.clone()))?;
         state.metrics.register(Box::new(keys.clone()))?;
         state.metrics.register(Box::new(attached.clone()))?;
         state.metrics.register(Box::new(errors.clone()))?;
@@ -344,6 +350,7 @@ impl SynFilter {
             keys,
             attached,
             errors,
+            dropped,
         })
     }
 
@@ -363,6 +370,11 @@ impl SynFilter {
                 .filter_map(|a| table.get(a).copied())
                 .collect()
         };
+        if let Kernel::Maps(maps) = kernel {
+            if let Ok(n) = maps.dropped() {
+                self.dropped.inc_by(n.saturating_sub(self.dropped.get()));
+            }
+        }
         let now = now_ms();
         let generation = self.state.penalty.generation();
         let same_sockets = at.mode == Some(mode) && at.listeners == listeners;

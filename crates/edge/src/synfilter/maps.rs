@@ -20,10 +20,12 @@ use crate::conn::ClientKey;
 
 /// `bpf(2)` commands and constants (linux/bpf.h: a stable ABI).
 const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_MAP_TYPE_HASH: u32 = 1;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
 /// Entries are allocated as they are inserted: an empty box costs no kernel memory.
 const BPF_F_NO_PREALLOC: u32 = 1;
@@ -43,6 +45,9 @@ const MOV64_X: u8 = 0xbf;
 const MOV64_K: u8 = 0xb7;
 const STX_W: u8 = 0x63;
 const STX_DW: u8 = 0x7b;
+const ST_W: u8 = 0x62;
+/// `BPF_STX | BPF_ATOMIC | BPF_DW` with `imm = BPF_ADD`: `lock *(u64 *)(dst + off) += src`.
+const ATOMIC_ADD_DW: u8 = 0xdb;
 const JEQ_K: u8 = 0x15;
 const JNE_K: u8 = 0x55;
 const JA: u8 = 0x05;
@@ -74,8 +79,8 @@ const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 }
 
 /// The program: drop (return 0) a segment whose source is in `v4` (IPv4 address) or `v6`
-/// (IPv6 /64); keep anything else whole.
-fn program(v4: RawFd, v6: RawFd) -> Vec<Insn> {
+/// (IPv6 /64), counting it in `dropped` (an array of one `u64`); keep anything else whole.
+fn program(v4: RawFd, v6: RawFd, dropped: RawFd) -> Vec<Insn> {
     vec![
         // 0: r6 = skb (the packet loads read through r6).
         insn(MOV64_X, 6, 1, 0, 0),
@@ -115,7 +120,17 @@ fn program(v4: RawFd, v6: RawFd) -> Vec<Insn> {
         // 27: accept: keep the whole segment.
         insn(MOV64_K, 0, 0, 0, -1),
         insn(EXIT, 0, 0, 0, 0),
-        // 29: drop.
+        // 29: drop: count it (key 0 at fp-12) …
+        insn(ST_W, 10, 0, -12, 0),
+        insn(LD_IMM64, 1, PSEUDO_MAP_FD, 0, dropped),
+        insn(0, 0, 0, 0, 0),
+        insn(MOV64_X, 2, 10, 0, 0),
+        insn(ALU64_ADD_K, 2, 0, 0, -12),
+        insn(CALL, 0, 0, 0, BPF_FUNC_MAP_LOOKUP_ELEM),
+        insn(JEQ_K, 0, 0, 2, 0),
+        insn(MOV64_K, 1, 0, 0, 1),
+        insn(ATOMIC_ADD_DW, 0, 1, 0, 0),
+        // 38: … and return 0.
         insn(MOV64_K, 0, 0, 0, 0),
         insn(EXIT, 0, 0, 0, 0),
     ]
@@ -145,12 +160,17 @@ fn owned(fd: libc::c_long) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
 }
 
-fn create_map(key_size: u32, capacity: u32) -> io::Result<OwnedFd> {
+fn create_map(
+    kind: u32,
+    key_size: u32,
+    value_size: u32,
+    capacity: u32,
+    flags: u32,
+) -> io::Result<OwnedFd> {
     let mut attr = [0u64; 16];
-    attr[0] = u64::from(BPF_MAP_TYPE_HASH) | (u64::from(key_size) << 32);
-    // value_size 1, max_entries.
-    attr[1] = 1 | (u64::from(capacity) << 32);
-    attr[2] = u64::from(BPF_F_NO_PREALLOC);
+    attr[0] = u64::from(kind) | (u64::from(key_size) << 32);
+    attr[1] = u64::from(value_size) | (u64::from(capacity) << 32);
+    attr[2] = u64::from(flags);
     bpf(BPF_MAP_CREATE, &mut attr).map(owned)
 }
 
@@ -173,6 +193,8 @@ fn load(insns: &[Insn], log: Option<&mut Vec<u8>>) -> io::Result<OwnedFd> {
 pub struct Maps {
     v4: OwnedFd,
     v6: OwnedFd,
+    /// SYNs dropped so far (one `u64`).
+    dropped: OwnedFd,
     prog: OwnedFd,
     /// What the maps hold.
     held: HashSet<ClientKey>,
@@ -183,9 +205,10 @@ impl Maps {
     /// they cannot fill up) and loads the program; fails without the privilege to.
     pub fn new(capacity: usize) -> io::Result<Maps> {
         let cap = u32::try_from(capacity.max(1)).unwrap_or(u32::MAX);
-        let v4 = create_map(4, cap)?;
-        let v6 = create_map(8, cap)?;
-        let insns = program(v4.as_raw_fd(), v6.as_raw_fd());
+        let v4 = create_map(BPF_MAP_TYPE_HASH, 4, 1, cap, BPF_F_NO_PREALLOC)?;
+        let v6 = create_map(BPF_MAP_TYPE_HASH, 8, 1, cap, BPF_F_NO_PREALLOC)?;
+        let dropped = create_map(BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0)?;
+        let insns = program(v4.as_raw_fd(), v6.as_raw_fd(), dropped.as_raw_fd());
         let prog = load(&insns, None).map_err(|e| {
             // Load it again with the verifier's log, to say why.
             let mut log = vec![0u8; 1 << 16];
@@ -202,6 +225,7 @@ impl Maps {
         Ok(Maps {
             v4,
             v6,
+            dropped,
             prog,
             held: HashSet::new(),
         })
@@ -249,6 +273,18 @@ impl Maps {
         }
         // flags (attr[3]): BPF_ANY.
         bpf(cmd, &mut attr).map(|_| ())
+    }
+
+    /// The SYNs the program has dropped since it was loaded.
+    pub fn dropped(&self) -> io::Result<u64> {
+        let key = 0u32;
+        let mut value = 0u64;
+        let mut attr = [0u64; 16];
+        attr[0] = self.dropped.as_raw_fd() as u32 as u64;
+        attr[1] = (&key as *const u32) as u64;
+        attr[2] = (&mut value as *mut u64) as u64;
+        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
+        Ok(value)
     }
 
     /// Brings the maps in step with `boxed`: removes who left, inserts who entered. Returns
@@ -378,5 +414,7 @@ mod tests {
         for ip in leave {
             assert_ne!(run(&maps, *ip), 0, "{ip} still dropped");
         }
+        // Every drop was counted: 2,000 boxed + 1,000 others of the same /64s, then 1,000.
+        assert_eq!(maps.dropped().unwrap(), 4000);
     }
 }
