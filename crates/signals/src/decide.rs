@@ -26,20 +26,64 @@ impl Evidence {
     }
 }
 
-pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]) -> Report {
+/// The hits grouped by cue, each group in text order (a stable counting sort): the rules ask
+/// "an intent before this act?", "an idiom over it?" for every violent word, and each question
+/// now walks the hits of one cue instead of all of them.
+pub(crate) struct ByCue<'a> {
+    hits: &'a [Hit],
+    /// Group `c` is `hits[starts[c]..starts[c + 1]]`.
+    starts: [usize; Cue::COUNT + 1],
+}
+
+impl<'a> ByCue<'a> {
+    /// Groups `hits` into `buf` (cleared first).
+    pub fn new(hits: &[Hit], buf: &'a mut Vec<Hit>) -> Self {
+        let mut starts = [0usize; Cue::COUNT + 1];
+        for h in hits {
+            starts[h.cue as usize + 1] += 1;
+        }
+        for c in 0..Cue::COUNT {
+            starts[c + 1] += starts[c];
+        }
+        let mut next = starts;
+        buf.clear();
+        buf.extend_from_slice(hits);
+        for h in hits {
+            let slot = &mut next[h.cue as usize];
+            buf[*slot] = *h;
+            *slot += 1;
+        }
+        ByCue { hits: buf, starts }
+    }
+
+    /// The hits of cue `c`, in text order.
+    pub fn of(&self, c: Cue) -> &'a [Hit] {
+        let i = c as usize;
+        &self.hits[self.starts[i]..self.starts[i + 1]]
+    }
+}
+
+pub(crate) fn decide(
+    text: &str,
+    folded: &str,
+    hits: &[Hit],
+    spans: &[Candidate],
+    by_cue: &mut Vec<Hit>,
+) -> Report {
     let mut ev = Evidence(Vec::new());
     // Which cues fired, as a bit set: the rules below ask "is there a ..." dozens of times.
     let mask = hits.iter().fold(0u32, |m, h| m | h.cue.bit());
     let has = |c: Cue| mask & c.bit() != 0;
+    let groups = ByCue::new(hits, by_cue);
 
-    let threat = threat_score(folded, hits, mask, spans, &mut ev);
+    let threat = threat_score(folded, hits, &groups, mask, spans, &mut ev);
     let threat_decision = threat >= 0.5;
 
     // ---- doxxing, per span
     let mut out_spans: Vec<Span> = Vec::with_capacity(spans.len());
     let pos = has(Cue::DoxPos);
     // Distinct locating cues (by their folded text), counted without a set: there are few.
-    let pos_hits = || hits.iter().filter(|h| h.cue == Cue::DoxPos);
+    let pos_hits = || groups.of(Cue::DoxPos).iter();
     let pos_count = pos_hits()
         .enumerate()
         .filter(|&(i, h)| {
@@ -271,12 +315,21 @@ fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
     while !folded.is_char_boundary(from) {
         from += 1;
     }
-    let seg = &folded[from..at];
-    if seg.contains(['.', '!', '?']) {
+    let seg = folded[from..at].as_bytes();
+    if seg.iter().any(|&c| matches!(c, b'.' | b'!' | b'?')) {
         return false;
     }
-    seg.split(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
-        .any(|w| w == "ne" || w.starts_with("n'"))
+    // A word (a run of ASCII alphanumerics and apostrophes) that is "ne" or starts with "n'".
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'\'';
+    (0..seg.len()).any(|i| {
+        seg[i] == b'n'
+            && (i == 0 || !word(seg[i - 1]))
+            && match seg.get(i + 1) {
+                Some(b'\'') => true,
+                Some(b'e') => seg.get(i + 2).is_none_or(|&c| !word(c)),
+                _ => false,
+            }
+    })
 }
 
 fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
@@ -474,16 +527,14 @@ fn is_clitic_before(w: &str) -> bool {
 fn threat_score(
     folded: &str,
     hits: &[Hit],
+    groups: &ByCue<'_>,
     mask: u32,
     spans: &[Candidate],
     ev: &mut Evidence,
 ) -> f32 {
     let has = |c: Cue| mask & c.bit() != 0;
-    // The hits of one cue; none to walk when the cue did not fire.
-    let of = move |c: Cue| {
-        let hits = if has(c) { hits } else { &[] };
-        hits.iter().filter(move |h| h.cue == c)
-    };
+    // The hits of one cue, in text order.
+    let of = |c: Cue| groups.of(c).iter();
     let covered_by_idiom = |h: &Hit| of(Cue::Idiom).any(|i| i.start < h.end && h.start < i.end);
     let negated = |h: &Hit, window: usize| {
         of(Cue::Negation).any(|n| {

@@ -79,6 +79,9 @@ pub(crate) enum Cue {
 }
 
 impl Cue {
+    /// Number of cues (`Workplace` is the last variant).
+    pub const COUNT: usize = Cue::Workplace as usize + 1;
+
     /// This cue's bit in a set of cues (there are fewer than 32).
     #[inline]
     pub fn bit(self) -> u32 {

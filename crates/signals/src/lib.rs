@@ -317,6 +317,7 @@ impl Signals {
             kept,
             span_text,
             span_folded,
+            by_cue,
         } = sc;
         normalize::fold(text, folded);
         hits.clear();
@@ -365,7 +366,7 @@ impl Signals {
                 inside == 0 || folded.matches(w).count() > inside
             });
         }
-        let report = decide::decide(text, folded, hits, kept);
+        let report = decide::decide(text, folded, hits, kept, by_cue);
         // A one-off huge text (a fetched evidence page) should not pin its buffers.
         if folded.capacity() > 1 << 16 || span_text.capacity() > 1 << 16 {
             *folded = String::new();
@@ -374,6 +375,7 @@ impl Signals {
         }
         if hits.capacity() > 1 << 12 || cands.capacity() > 1 << 10 || kept.capacity() > 1 << 10 {
             *hits = Vec::new();
+            *by_cue = Vec::new();
             *cands = Vec::new();
             *kept = Vec::new();
         }
@@ -390,6 +392,7 @@ struct Scratch {
     kept: Vec<pii::Candidate>,
     span_text: String,
     span_folded: String,
+    by_cue: Vec<lexicon::Hit>,
 }
 
 #[cfg(test)]
