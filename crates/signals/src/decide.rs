@@ -733,3 +733,106 @@ fn threat_score(
     }
     best * factor
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pseudo-random folded-like strings: words, separators, quotes, accents and emoji.
+    fn samples() -> Vec<String> {
+        let alphabet: Vec<char> = "ab ne n' l'-,.!?'é€ x0".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..5000)
+            .map(|_| {
+                let len = (x % 30) as usize;
+                let mut s = String::new();
+                for _ in 0..len {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+                }
+                x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn byte_wise_word_and_negation_helpers_agree_with_the_char_versions() {
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '\'';
+        let after_ref = |f: &str, end: usize| -> String {
+            let rest = f[end..].trim_start_matches([' ', '-', ',']);
+            let e = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+            rest[..e].to_string()
+        };
+        let before_ref = |f: &str, start: usize| -> String {
+            let head = f[..start].trim_end_matches([' ', '-']);
+            let s = head
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !is_word(c))
+                .map_or(0, |(i, c)| i + c.len_utf8());
+            head[s..].to_string()
+        };
+        let neg_ref = |f: &str, at: usize, window: usize| {
+            let mut from = at.saturating_sub(window);
+            while !f.is_char_boundary(from) {
+                from += 1;
+            }
+            let seg = &f[from..at];
+            !seg.contains(['.', '!', '?'])
+                && seg
+                    .split(|c: char| !is_word(c))
+                    .any(|w| w == "ne" || w.starts_with("n'"))
+        };
+        for f in samples() {
+            for (i, _) in f.char_indices().chain([(f.len(), ' ')]) {
+                assert_eq!(word_after(&f, i), after_ref(&f, i), "{f:?} at {i}");
+                assert_eq!(word_before(&f, i), before_ref(&f, i), "{f:?} at {i}");
+                for w in [3, 30] {
+                    assert_eq!(
+                        short_negation_before(&f, i, w),
+                        neg_ref(&f, i, w),
+                        "{f:?} at {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hits_grouped_by_cue_keep_text_order() {
+        let hit = |cue, start| Hit {
+            cue,
+            rule: "r",
+            start,
+            end: start + 1,
+        };
+        let hits = [
+            hit(Cue::Violence, 1),
+            hit(Cue::Intent, 2),
+            hit(Cue::Violence, 3),
+            hit(Cue::Workplace, 4),
+            hit(Cue::Intent, 5),
+            hit(Cue::Violence, 6),
+        ];
+        let mut buf = Vec::new();
+        let g = ByCue::new(&hits, &mut buf);
+        let starts = |c| g.of(c).iter().map(|h| h.start).collect::<Vec<_>>();
+        assert_eq!(starts(Cue::Violence), [1, 3, 6]);
+        assert_eq!(starts(Cue::Intent), [2, 5]);
+        assert_eq!(starts(Cue::Workplace), [4]);
+        assert!(starts(Cue::Negation).is_empty());
+    }
+
+    #[test]
+    fn free_mail_is_case_insensitive_on_the_domain() {
+        assert!(free_mail("bob_88@yahoo.co.uk"));
+        assert!(free_mail("BOB_88@YAHOO.CO.UK"));
+        assert!(free_mail("jean.dupont42@Free.fr"));
+        assert!(!free_mail("contact@boulangerie-martin.fr"));
+        // Only the domain counts.
+        assert!(!free_mail("gmail.fan@example.org"));
+    }
+}

@@ -573,6 +573,133 @@ fn phone_valid(phones: &crate::phone::PhoneValidator, m: &str) -> Option<&'stati
 mod tests {
     use super::*;
 
+    /// The search as it was before seeds: leftmost-first from `at` over the whole rest.
+    fn find_without_seeds(d: &PiiDetector, text: &str, plate: bool) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        if !text.bytes().any(|b| b.is_ascii_digit() || b == b'@') {
+            return out;
+        }
+        let mut at = 0;
+        while at < text.len() {
+            let Some(m) = d.re.search(&Input::new(text).span(at..text.len())) else {
+                break;
+            };
+            let pat = PATS[m.pattern().as_usize()];
+            match validate(&d.phones, pat, text, m.start(), m.end(), plate) {
+                Some(c) => {
+                    at = c.end.max(m.start() + 1);
+                    out.push(c);
+                }
+                None => at = next_boundary(text, m.start()),
+            }
+        }
+        out
+    }
+
+    /// Starting each search at the token before the next seed finds exactly what the plain
+    /// search finds: ASCII and accented text, spans at the very start and end, multibyte
+    /// chars (accents, NBSP, non-ASCII digits, curly quotes) right next to a match.
+    #[test]
+    fn seeded_search_agrees_with_the_plain_search() {
+        let d = PiiDetector::new().expect("patterns compile");
+        let fixed = [
+            "06 12 34 56 78",
+            "appelle le 06 12 34 56 78",
+            "06 12 34 56 78 é",
+            "é06 12 34 56 78é",
+            "«06 12 34 56 78»",
+            "jean.dupont42@free.fr",
+            "mail:jean.dupont42@free.fr",
+            "écris à élodie.martin@gmail.com!",
+            "plate NJT 2980",
+            "plaque gz 182 pm c'est elle",
+            "Flat 1, 8 Elm Street, Liverpool L6 9QL",
+            "flat\u{a0}3, 12 Oak Road, Leeds LS1 4AB",
+            "12\u{a0}rue des Lilas 75011 Paris",
+            "v6 dead::beef and 1 more",
+            "2001:db8::1",
+            "٣ rue de la Paix 7",
+            "３ rue 12",
+            "45°54'25.5\"N 6°09'23.6\"E",
+            "48.85661, 2.35222",
+            "1.2.3.4.5 then 203.0.113.9",
+            "",
+            "9",
+            "@",
+            ":",
+        ];
+        for t in fixed {
+            let mut got = Vec::new();
+            d.find(t, true, &mut got);
+            assert_eq!(got, find_without_seeds(&d, t, true), "{t:?}");
+        }
+        let alphabet: Vec<char> = "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT"
+            .chars()
+            .collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..4000 {
+            let len = (x % 40) as usize;
+            let mut t = String::new();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let plate = round % 2 == 0;
+            let mut got = Vec::new();
+            d.find(&t, plate, &mut got);
+            assert_eq!(got, find_without_seeds(&d, &t, plate), "{t:?}");
+            x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
+        }
+    }
+
+    #[test]
+    fn next_seed_agrees_with_a_char_scan() {
+        let plain = |t: &str, from: usize| {
+            t[from..]
+                .char_indices()
+                .find(|&(_, c)| c == '@' || c == ':' || c.is_numeric())
+                .map(|(i, _)| from + i)
+        };
+        let alphabet: Vec<char> = "abc xyz9@:;/?A é€٣²".chars().collect();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let len = (x % 30) as usize;
+            let mut t = String::new();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let from = t
+                .char_indices()
+                .map(|(i, _)| i)
+                .nth((x % 5) as usize)
+                .unwrap_or(t.len());
+            assert_eq!(next_seed(&t, from), plain(&t, from), "{t:?} from {from}");
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    #[test]
+    fn numeric_fast_path_matches_the_unicode_table() {
+        for c in ('\u{80}'..='\u{2ff}').chain(['٣', '３', '’', '€', '½']) {
+            assert_eq!(is_numeric_fast(c), c.is_numeric(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn window_starts_one_token_before_the_seed() {
+        let at = |t: &str, seed: &str| seed_window_start(t, t.find(seed).expect("seed in text"));
+        assert_eq!(at("call NJT 2980 now", "2980"), "call ".len());
+        assert_eq!(at("12 rue", "12"), 0);
+        assert_eq!(at("flat\u{a0}3, 8 Elm", "3"), 0);
+        assert_eq!(at("écris à élodie@x.fr", "@"), "écris ".len());
+        assert_eq!(at("a  b   c9", "9"), "a  ".len());
+    }
+
     fn spans(text: &str, plate_ctx: bool) -> Vec<(SpanKind, String)> {
         let d = PiiDetector::new().expect("patterns compile");
         let mut out = Vec::new();

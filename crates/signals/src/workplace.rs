@@ -434,6 +434,20 @@ fn find_link(links: &AhoCorasick, rest: &str) -> Option<usize> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn stop_lookup_by_first_byte_agrees_with_a_list_scan() {
+        for list in [NAME_STOP, ORG_STOP] {
+            let stops = Stops::new(list);
+            let mut probes: Vec<String> = list.iter().map(|w| w.to_ascii_lowercase()).collect();
+            probes
+                .extend(["", "x", "zz", "andy", "an", "é", "chez", "she'", "qu"].map(String::from));
+            for p in &probes {
+                let want = list.iter().any(|w| w.to_ascii_lowercase() == *p);
+                assert_eq!(stops.contains(p.as_bytes()), want, "{p:?}");
+            }
+        }
+    }
+
     fn find(text: &str) -> Vec<String> {
         let d = WorkplaceDetector::new().expect("compiles");
         let mut out = Vec::new();
