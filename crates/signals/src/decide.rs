@@ -705,7 +705,8 @@ fn threat_score(
             matches!(h.cue, Cue::Violence | Cue::Direct | Cue::Veiled) && !covered_by_idiom(h)
         })
     };
-    if folded.as_bytes().iter().any(|&b| b == b'"' || b == b'\'') && threat_hits().next().is_some()
+    // The few hits first, the whole text only when there is a threat cue to be quoted.
+    if threat_hits().next().is_some() && folded.as_bytes().iter().any(|&b| b == b'"' || b == b'\'')
     {
         let quotes = quoted_regions(folded);
         if !quotes.is_empty()
