@@ -332,7 +332,7 @@ fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
     while !folded.is_char_boundary(from) {
         from += 1;
     }
-    let seg = folded[from..at].as_bytes();
+    let seg = &folded.as_bytes()[from..at];
     if seg.iter().any(|&c| matches!(c, b'.' | b'!' | b'?')) {
         return false;
     }

@@ -162,9 +162,9 @@ impl PiiDetector {
         let Some(first) = next_seed(text, 0) else {
             return;
         };
-        if !(text.as_bytes()[first].is_ascii_digit() || text.as_bytes()[first] == b'@')
-            && !text.bytes().any(|b| b.is_ascii_digit() || b == b'@')
-        {
+        let digit_or_at = |b: u8| b.is_ascii_digit() || b == b'@';
+        let first_counts = text.as_bytes().get(first).is_some_and(|&b| digit_or_at(b));
+        if !(first_counts || text.bytes().any(digit_or_at)) {
             return;
         }
         let mut at = 0;
@@ -216,7 +216,7 @@ fn next_seed(text: &str, from: usize) -> Option<usize> {
             // Per byte, without carries (y <= 0x7f): bit 7 of y + (0x80 - n) is y >= n.
             let ge_0 = (y + (0x80 - 0x30) * ONES) & HIGH;
             let ge_past_colon = (y + (0x80 - 0x3b) * ONES) & HIGH;
-            let at = !((y ^ 0x40 * ONES) + LOW7) & HIGH;
+            let at = !((y ^ (0x40 * ONES)) + LOW7) & HIGH;
             let flags = (ge_0 & !ge_past_colon) | at | (x & HIGH);
             if flags != 0 {
                 i += (flags.trailing_zeros() / 8) as usize;
