@@ -362,8 +362,8 @@ impl Signals {
                     return true;
                 }
                 let w = &folded[h.start..h.end];
-                let inside = span_folded.matches(w).count();
-                inside == 0 || folded.matches(w).count() > inside
+                let inside = count_matches(span_folded, w);
+                inside == 0 || count_matches(folded, w) > inside
             });
         }
         let report = decide::decide(text, folded, hits, kept, by_cue);
@@ -381,6 +381,26 @@ impl Signals {
         }
         report
     }
+}
+
+/// `hay.matches(needle).count()` (non-overlapping, left to right) without building a two-way
+/// searcher: needles are lexicon words and haystacks a post, so a first-byte scan is cheaper.
+fn count_matches(hay: &str, needle: &str) -> usize {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else {
+        return hay.matches(needle).count();
+    };
+    let mut count = 0;
+    let mut i = 0;
+    while i + n.len() <= h.len() {
+        if h[i] == first && &h[i..i + n.len()] == n {
+            count += 1;
+            i += n.len();
+        } else {
+            i += 1;
+        }
+    }
+    count
 }
 
 /// Buffers reused from one scan to the next on the same thread.
