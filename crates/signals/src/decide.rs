@@ -26,20 +26,65 @@ impl Evidence {
     }
 }
 
-pub(crate) fn decide(text: &str, folded: &str, hits: &[Hit], spans: &[Candidate]) -> Report {
-    let mut ev = Evidence(Vec::new());
+/// The hits grouped by cue, each group in text order (a stable counting sort): the rules ask
+/// "an intent before this act?", "an idiom over it?" for every violent word, and each question
+/// now walks the hits of one cue instead of all of them.
+pub(crate) struct ByCue<'a> {
+    hits: &'a [Hit],
+    /// Group `c` is `hits[starts[c]..starts[c + 1]]`.
+    starts: [usize; Cue::COUNT + 1],
+}
+
+impl<'a> ByCue<'a> {
+    /// Groups `hits` into `buf` (cleared first).
+    pub fn new(hits: &[Hit], buf: &'a mut Vec<Hit>) -> Self {
+        let mut starts = [0usize; Cue::COUNT + 1];
+        for h in hits {
+            starts[h.cue as usize + 1] += 1;
+        }
+        for c in 0..Cue::COUNT {
+            starts[c + 1] += starts[c];
+        }
+        let mut next = starts;
+        buf.clear();
+        buf.extend_from_slice(hits);
+        for h in hits {
+            let slot = &mut next[h.cue as usize];
+            buf[*slot] = *h;
+            *slot += 1;
+        }
+        ByCue { hits: buf, starts }
+    }
+
+    /// The hits of cue `c`, in text order.
+    pub fn of(&self, c: Cue) -> &'a [Hit] {
+        let i = c as usize;
+        &self.hits[self.starts[i]..self.starts[i + 1]]
+    }
+}
+
+pub(crate) fn decide(
+    text: &str,
+    folded: &str,
+    hits: &[Hit],
+    spans: &[Candidate],
+    by_cue: &mut Vec<Hit>,
+) -> Report {
+    // Room for a typical report's rules without growing.
+    let mut ev = Evidence(Vec::with_capacity(8));
     // Which cues fired, as a bit set: the rules below ask "is there a ..." dozens of times.
     let mask = hits.iter().fold(0u32, |m, h| m | h.cue.bit());
     let has = |c: Cue| mask & c.bit() != 0;
+    let groups = ByCue::new(hits, by_cue);
 
-    let threat = threat_score(folded, hits, mask, spans, &mut ev);
+    let threat = threat_score(folded, hits, &groups, mask, spans, &mut ev);
     let threat_decision = threat >= 0.5;
 
     // ---- doxxing, per span
     let mut out_spans: Vec<Span> = Vec::with_capacity(spans.len());
     let pos = has(Cue::DoxPos);
     // Distinct locating cues (by their folded text), counted without a set: there are few.
-    let pos_hits = || hits.iter().filter(|h| h.cue == Cue::DoxPos);
+    let pos_hits = || groups.of(Cue::DoxPos).iter();
     let pos_count = pos_hits()
         .enumerate()
         .filter(|&(i, h)| {
@@ -214,47 +259,63 @@ fn cue_rule(c: Cue) -> &'static str {
 }
 
 /// Free-mail providers: an address there is a person's, not a company's.
+const FREE_MAIL: &[&str] = &[
+    "gmail.",
+    "googlemail.",
+    "yahoo.",
+    "ymail.",
+    "outlook.",
+    "hotmail.",
+    "live.",
+    "msn.",
+    "aol.",
+    "icloud.",
+    "me.com",
+    "mac.com",
+    "proton",
+    "pm.me",
+    "gmx.",
+    "mail.com",
+    "orange.fr",
+    "wanadoo.fr",
+    "free.fr",
+    "sfr.fr",
+    "laposte.net",
+    "neuf.fr",
+    "bbox.fr",
+    "numericable.fr",
+    "btinternet.",
+    "sky.com",
+    "virginmedia.",
+    "talktalk.",
+    "comcast.net",
+    "verizon.net",
+    "att.net",
+    "sbcglobal.net",
+    "yandex.",
+    "zoho.",
+    "tutanota.",
+];
+
+/// Whether the domain of `email` contains a free-mail provider, ASCII case-insensitively: one
+/// Aho–Corasick pass over the domain, built once (no lower-cased copy, no searcher per entry).
 fn free_mail(email: &str) -> bool {
-    let domain = email.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
-    const FREE: &[&str] = &[
-        "gmail.",
-        "googlemail.",
-        "yahoo.",
-        "ymail.",
-        "outlook.",
-        "hotmail.",
-        "live.",
-        "msn.",
-        "aol.",
-        "icloud.",
-        "me.com",
-        "mac.com",
-        "proton",
-        "pm.me",
-        "gmx.",
-        "mail.com",
-        "orange.fr",
-        "wanadoo.fr",
-        "free.fr",
-        "sfr.fr",
-        "laposte.net",
-        "neuf.fr",
-        "bbox.fr",
-        "numericable.fr",
-        "btinternet.",
-        "sky.com",
-        "virginmedia.",
-        "talktalk.",
-        "comcast.net",
-        "verizon.net",
-        "att.net",
-        "sbcglobal.net",
-        "yandex.",
-        "zoho.",
-        "tutanota.",
-    ];
-    FREE.iter()
-        .any(|f| domain.starts_with(f) || domain.contains(f))
+    static FREE: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(FREE_MAIL)
+                .ok()
+        });
+    let domain = email.rsplit('@').next().unwrap_or("");
+    match FREE.as_ref() {
+        Some(ac) => ac.is_match(domain),
+        // Never happens (the list is fixed); answer as the plain scan would.
+        None => {
+            let d = domain.to_ascii_lowercase();
+            FREE_MAIL.iter().any(|f| d.contains(f))
+        }
+    }
 }
 
 /// Whether `folded` contains one of `words` as a whole token.
@@ -271,12 +332,21 @@ fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
     while !folded.is_char_boundary(from) {
         from += 1;
     }
-    let seg = &folded[from..at];
-    if seg.contains(['.', '!', '?']) {
+    let seg = &folded.as_bytes()[from..at];
+    if seg.iter().any(|&c| matches!(c, b'.' | b'!' | b'?')) {
         return false;
     }
-    seg.split(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
-        .any(|w| w == "ne" || w.starts_with("n'"))
+    // A word (a run of ASCII alphanumerics and apostrophes) that is "ne" or starts with "n'".
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'\'';
+    (0..seg.len()).any(|i| {
+        seg[i] == b'n'
+            && (i == 0 || !word(seg[i - 1]))
+            && match seg.get(i + 1) {
+                Some(b'\'') => true,
+                Some(b'e') => seg.get(i + 2).is_none_or(|&c| !word(c)),
+                _ => false,
+            }
+    })
 }
 
 fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
@@ -287,22 +357,34 @@ fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
 }
 
 /// The next (or previous) word around a byte range of the folded text.
+/// Byte-wise: the separators and word chars are ASCII, and a non-ASCII byte is never a word
+/// char, so every cut falls next to an ASCII byte (a char boundary).
 fn word_after(folded: &str, end: usize) -> &str {
-    let rest = folded[end..].trim_start_matches([' ', '-', ',']);
-    let e = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
-        .unwrap_or(rest.len());
-    &rest[..e]
+    let b = folded.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'\'';
+    let mut s = end;
+    while s < b.len() && matches!(b[s], b' ' | b'-' | b',') {
+        s += 1;
+    }
+    let mut e = s;
+    while e < b.len() && word(b[e]) {
+        e += 1;
+    }
+    &folded[s..e]
 }
 
 fn word_before(folded: &str, start: usize) -> &str {
-    let head = folded[..start].trim_end_matches([' ', '-']);
-    let s = head
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '\''))
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    &head[s..]
+    let b = folded.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'\'';
+    let mut e = start;
+    while e > 0 && matches!(b[e - 1], b' ' | b'-') {
+        e -= 1;
+    }
+    let mut s = e;
+    while s > 0 && word(b[s - 1]) {
+        s -= 1;
+    }
+    &folded[s..e]
 }
 
 /// Quoted stretches of the folded text: between double quotes (guillemets and curly quotes
@@ -474,16 +556,14 @@ fn is_clitic_before(w: &str) -> bool {
 fn threat_score(
     folded: &str,
     hits: &[Hit],
+    groups: &ByCue<'_>,
     mask: u32,
     spans: &[Candidate],
     ev: &mut Evidence,
 ) -> f32 {
     let has = |c: Cue| mask & c.bit() != 0;
-    // The hits of one cue; none to walk when the cue did not fire.
-    let of = move |c: Cue| {
-        let hits = if has(c) { hits } else { &[] };
-        hits.iter().filter(move |h| h.cue == c)
-    };
+    // The hits of one cue, in text order.
+    let of = |c: Cue| groups.of(c).iter();
     let covered_by_idiom = |h: &Hit| of(Cue::Idiom).any(|i| i.start < h.end && h.start < i.end);
     let negated = |h: &Hit, window: usize| {
         of(Cue::Negation).any(|n| {
@@ -625,7 +705,8 @@ fn threat_score(
             matches!(h.cue, Cue::Violence | Cue::Direct | Cue::Veiled) && !covered_by_idiom(h)
         })
     };
-    if folded.as_bytes().iter().any(|&b| b == b'"' || b == b'\'') && threat_hits().next().is_some()
+    // The few hits first, the whole text only when there is a threat cue to be quoted.
+    if threat_hits().next().is_some() && folded.as_bytes().iter().any(|&b| b == b'"' || b == b'\'')
     {
         let quotes = quoted_regions(folded);
         if !quotes.is_empty()
@@ -652,4 +733,107 @@ fn threat_score(
         factor *= 0.35;
     }
     best * factor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pseudo-random folded-like strings: words, separators, quotes, accents and emoji.
+    fn samples() -> Vec<String> {
+        let alphabet: Vec<char> = "ab ne n' l'-,.!?'é€ x0".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..5000)
+            .map(|_| {
+                let len = (x % 30) as usize;
+                let mut s = String::new();
+                for _ in 0..len {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+                }
+                x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn byte_wise_word_and_negation_helpers_agree_with_the_char_versions() {
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '\'';
+        let after_ref = |f: &str, end: usize| -> String {
+            let rest = f[end..].trim_start_matches([' ', '-', ',']);
+            let e = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+            rest[..e].to_string()
+        };
+        let before_ref = |f: &str, start: usize| -> String {
+            let head = f[..start].trim_end_matches([' ', '-']);
+            let s = head
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !is_word(c))
+                .map_or(0, |(i, c)| i + c.len_utf8());
+            head[s..].to_string()
+        };
+        let neg_ref = |f: &str, at: usize, window: usize| {
+            let mut from = at.saturating_sub(window);
+            while !f.is_char_boundary(from) {
+                from += 1;
+            }
+            let seg = &f[from..at];
+            !seg.contains(['.', '!', '?'])
+                && seg
+                    .split(|c: char| !is_word(c))
+                    .any(|w| w == "ne" || w.starts_with("n'"))
+        };
+        for f in samples() {
+            for (i, _) in f.char_indices().chain([(f.len(), ' ')]) {
+                assert_eq!(word_after(&f, i), after_ref(&f, i), "{f:?} at {i}");
+                assert_eq!(word_before(&f, i), before_ref(&f, i), "{f:?} at {i}");
+                for w in [3, 30] {
+                    assert_eq!(
+                        short_negation_before(&f, i, w),
+                        neg_ref(&f, i, w),
+                        "{f:?} at {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hits_grouped_by_cue_keep_text_order() {
+        let hit = |cue, start| Hit {
+            cue,
+            rule: "r",
+            start,
+            end: start + 1,
+        };
+        let hits = [
+            hit(Cue::Violence, 1),
+            hit(Cue::Intent, 2),
+            hit(Cue::Violence, 3),
+            hit(Cue::Workplace, 4),
+            hit(Cue::Intent, 5),
+            hit(Cue::Violence, 6),
+        ];
+        let mut buf = Vec::new();
+        let g = ByCue::new(&hits, &mut buf);
+        let starts = |c| g.of(c).iter().map(|h| h.start).collect::<Vec<_>>();
+        assert_eq!(starts(Cue::Violence), [1, 3, 6]);
+        assert_eq!(starts(Cue::Intent), [2, 5]);
+        assert_eq!(starts(Cue::Workplace), [4]);
+        assert!(starts(Cue::Negation).is_empty());
+    }
+
+    #[test]
+    fn free_mail_is_case_insensitive_on_the_domain() {
+        assert!(free_mail("bob_88@yahoo.co.uk"));
+        assert!(free_mail("BOB_88@YAHOO.CO.UK"));
+        assert!(free_mail("jean.dupont42@Free.fr"));
+        assert!(!free_mail("contact@boulangerie-martin.fr"));
+        // Only the domain counts.
+        assert!(!free_mail("gmail.fan@example.org"));
+    }
 }

@@ -79,6 +79,9 @@ pub(crate) enum Cue {
 }
 
 impl Cue {
+    /// Number of cues (`Workplace` is the last variant).
+    pub const COUNT: usize = Cue::Workplace as usize + 1;
+
     /// This cue's bit in a set of cues (there are fewer than 32).
     #[inline]
     pub fn bit(self) -> u32 {
@@ -541,9 +544,8 @@ pub(crate) struct Lexicon {
     /// [`Lexicon::scan`]: one table lookup per byte, no per-match iterator state.
     dfa: DFA,
     start: StateID,
-    entries: Vec<Entry>,
-    /// Byte length of each pattern, by pattern id.
-    lens: Vec<usize>,
+    /// Each pattern's entry and byte length, by pattern id: one load per reported match.
+    entries: Vec<(Entry, usize)>,
 }
 
 impl Lexicon {
@@ -582,12 +584,14 @@ impl Lexicon {
         let start = dfa
             .start_state(Anchored::No)
             .map_err(|e| crate::Error::Pattern(e.to_string()))?;
-        let lens = patterns.iter().map(String::len).collect();
+        let entries = entries
+            .into_iter()
+            .zip(patterns.iter().map(String::len))
+            .collect();
         Ok(Lexicon {
             dfa,
             start,
             entries,
-            lens,
         })
     }
 
@@ -606,8 +610,8 @@ impl Lexicon {
             let t = i + 1;
             for k in 0..dfa.match_len(sid) {
                 let pid = dfa.match_pattern(sid, k).as_usize();
-                let e = &self.entries[pid];
-                let s = t - self.lens[pid];
+                let (e, len) = &self.entries[pid];
+                let s = t - len;
                 let left_ok = e.left_free || s == 0 || !is_word(b[s - 1]) || !is_word(b[s]);
                 let right_ok = e.right_free || t == b.len() || !is_word(b[t]) || !is_word(b[t - 1]);
                 if left_ok && right_ok {

@@ -317,6 +317,7 @@ impl Signals {
             kept,
             span_text,
             span_folded,
+            by_cue,
         } = sc;
         normalize::fold(text, folded);
         hits.clear();
@@ -361,11 +362,11 @@ impl Signals {
                     return true;
                 }
                 let w = &folded[h.start..h.end];
-                let inside = span_folded.matches(w).count();
-                inside == 0 || folded.matches(w).count() > inside
+                let inside = count_matches(span_folded, w);
+                inside == 0 || count_matches(folded, w) > inside
             });
         }
-        let report = decide::decide(text, folded, hits, kept);
+        let report = decide::decide(text, folded, hits, kept, by_cue);
         // A one-off huge text (a fetched evidence page) should not pin its buffers.
         if folded.capacity() > 1 << 16 || span_text.capacity() > 1 << 16 {
             *folded = String::new();
@@ -374,11 +375,32 @@ impl Signals {
         }
         if hits.capacity() > 1 << 12 || cands.capacity() > 1 << 10 || kept.capacity() > 1 << 10 {
             *hits = Vec::new();
+            *by_cue = Vec::new();
             *cands = Vec::new();
             *kept = Vec::new();
         }
         report
     }
+}
+
+/// `hay.matches(needle).count()` (non-overlapping, left to right) without building a two-way
+/// searcher: needles are lexicon words and haystacks a post, so a first-byte scan is cheaper.
+fn count_matches(hay: &str, needle: &str) -> usize {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else {
+        return hay.matches(needle).count();
+    };
+    let mut count = 0;
+    let mut i = 0;
+    while i + n.len() <= h.len() {
+        if h[i] == first && &h[i..i + n.len()] == n {
+            count += 1;
+            i += n.len();
+        } else {
+            i += 1;
+        }
+    }
+    count
 }
 
 /// Buffers reused from one scan to the next on the same thread.
@@ -390,6 +412,7 @@ struct Scratch {
     kept: Vec<pii::Candidate>,
     span_text: String,
     span_folded: String,
+    by_cue: Vec<lexicon::Hit>,
 }
 
 #[cfg(test)]

@@ -43,14 +43,31 @@ const ASCII: [u8; 128] = {
     t
 };
 
+/// Marks, in [`FAST`], the bytes the tight loop hands to the slow path.
+const SLOW: u8 = 0xff;
+
+/// [`ASCII`] over all 256 byte values for the tight loop: the folded byte, or [`SLOW`] for leet
+/// digits and non-ASCII bytes. Indexed by a `u8`, so no bounds check; no ASCII byte folds to
+/// 0xff.
+const FAST: [u8; 256] = {
+    let mut t = [SLOW; 256];
+    let mut b = 0;
+    while b < 128 {
+        if ASCII[b] & LEET == 0 {
+            t[b] = ASCII[b];
+        }
+        b += 1;
+    }
+    t
+};
+
 /// Writes the folded bytes of `text` into `buf` (all but the spaced-letters join).
 fn fold_into(text: &str, buf: &mut Vec<u8>) {
     let bytes = text.as_bytes();
     buf.clear();
-    // Folding never writes more than the input except for emoji tokens; the non-ASCII path
-    // grows the buffer when one is met.
-    buf.resize(bytes.len() + 16, 0);
-    let mut j = 0usize;
+    // Folding never writes more than the input except for emoji tokens and ligatures, which
+    // reserve more when met; so the tight loop's pushes never reallocate.
+    buf.reserve(bytes.len() + 16);
     // The two bytes last written; a space before the start drops leading spaces.
     let (mut p1, mut p2) = (b' ', 0u8);
     macro_rules! push {
@@ -59,8 +76,7 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
             // Spaces collapse, and a letter repeated more than twice is dropped ("huuuge" ->
             // "huuge", keeping legitimate doubles like "kill").
             if m != p1 || !(m == b' ' || (m == p2 && m.is_ascii_lowercase())) {
-                buf[j] = m;
-                j += 1;
+                buf.push(m);
                 p2 = p1;
                 p1 = m;
             }
@@ -71,21 +87,30 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
     let mut leet_cache: Option<(usize, usize, bool)> = None;
     let mut i = 0;
     while i < bytes.len() {
-        // Plain ASCII (no leet digit): the tight loop.
-        while let Some(&b) = bytes.get(i) {
-            if b >= 0x80 || ASCII[usize::from(b)] & LEET != 0 {
+        // Plain ASCII (no leet digit): the tight loop, one table load per byte.
+        let mut k = i;
+        for &b in &bytes[i..] {
+            let m = FAST[usize::from(b)];
+            if m == SLOW {
                 break;
             }
-            push!(ASCII[usize::from(b)]);
-            i += 1;
+            push!(m);
+            k += 1;
         }
+        i = k;
         let Some(&b) = bytes.get(i) else {
             break;
         };
         if b < 0x80 {
             let mut m = ASCII[usize::from(b)];
             i += 1;
-            if m & LEET != 0 {
+            // Leetspeak only between letters or at a word edge touching a letter: "k1ll",
+            // "d3ath", "m0rt" but not "192.0.2.1" or "3 days". Checked first: the digits of
+            // phone numbers and addresses never need their token looked up.
+            if m & LEET != 0
+                && (p1.is_ascii_alphabetic()
+                    || text[i..].chars().next().is_some_and(char::is_alphabetic))
+            {
                 m &= !LEET;
                 let at = i - 1;
                 let leet_token = match leet_cache {
@@ -99,12 +124,7 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
                         None => false,
                     },
                 };
-                // Leetspeak only between letters or at a word edge touching a letter:
-                // "k1ll", "d3ath", "m0rt" but not "192.0.2.1" or "3 days".
-                if leet_token
-                    && (p1.is_ascii_alphabetic()
-                        || text[i..].chars().next().is_some_and(char::is_alphabetic))
-                {
+                if leet_token {
                     m = match m {
                         b'0' => b'o',
                         b'1' => b'i',
@@ -115,18 +135,15 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
                     };
                 }
             }
-            push!(m);
+            push!(m & !LEET);
             continue;
         }
         let Some(c) = text[i..].chars().next() else {
             break;
         };
         i += c.len_utf8();
-        // Room for the longest expansion (an emoji token with its spaces) plus the rest.
-        if buf.len() < j + 16 + (bytes.len() - i) {
-            buf.resize(j + 16 + (bytes.len() - i), 0);
-        }
         if let Some(tok) = emoji_token(c) {
+            buf.reserve(tok.len() + 2);
             push!(b' ');
             for &t in tok.as_bytes() {
                 push!(t);
@@ -140,13 +157,16 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
                 push!(m as u8);
             } else {
                 // Written as is: a non-ASCII char neither collapses nor joins anything.
-                let n = m.encode_utf8(&mut buf[j..j + 4]).len();
-                j += n;
-                (p2, p1) = (buf[j - 2], buf[j - 1]);
+                let mut enc = [0u8; 4];
+                let e = m.encode_utf8(&mut enc).as_bytes();
+                buf.extend_from_slice(e);
+                (p2, p1) = match *e {
+                    [.., x, y] => (x, y),
+                    _ => (p1, p2),
+                };
             }
         }
     }
-    buf.truncate(j);
 }
 
 /// The alphanumeric token the char at `at` belongs to, or for a non-alphanumeric char (`$`)

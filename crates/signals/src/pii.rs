@@ -157,14 +157,27 @@ impl PiiDetector {
     /// All validated candidates, in text order, non-overlapping. `plate_context` says whether
     /// the post talks about a vehicle or a plate, which the looser plate shapes require.
     pub fn find(&self, text: &str, plate_context: bool, out: &mut Vec<Candidate>) {
-        // Every pattern needs a digit or an '@': most chat lines have neither.
-        if !text.bytes().any(|b| b.is_ascii_digit() || b == b'@') {
+        // Every pattern needs a digit or an '@': most chat lines have neither. (Kept as it was:
+        // a post with only a ':' or a non-ASCII digit has no spans.)
+        let Some(first) = next_seed(text, 0) else {
+            return;
+        };
+        let digit_or_at = |b: u8| b.is_ascii_digit() || b == b'@';
+        let first_counts = text.as_bytes().get(first).is_some_and(|&b| digit_or_at(b));
+        if !(first_counts || text.bytes().any(digit_or_at)) {
             return;
         }
         let mut at = 0;
         let len = text.len();
         while at < len {
-            let input = Input::new(text).span(at..len);
+            // Every match holds a seed, and starts at most one whitespace-separated token before
+            // its first seed: the search starts there, not at `at`, and stops when no seed is
+            // left (the last search used to scan the tail of every post for nothing).
+            let Some(seed) = next_seed(text, at) else {
+                break;
+            };
+            let from = seed_window_start(text, seed).max(at);
+            let input = Input::new(text).span(from..len);
             let Some(m) = self.re.search(&input) else {
                 break;
             };
@@ -179,6 +192,83 @@ impl PiiDetector {
             }
         }
     }
+}
+
+/// The first seed at or after byte `from` (a char boundary): a char that every pattern match
+/// contains at least one of. Patterns need a digit (`\d` is Unicode, so non-ASCII digits
+/// count: any numeric char is taken, a superset), an `@` (e-mail) or a `:` (IPv6 without
+/// digits, "dead::beef"). Eight bytes at a time (SWAR): ASCII text costs about one instruction
+/// a byte; only non-ASCII chars are decoded, one at a time.
+fn next_seed(text: &str, from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let b = text.as_bytes();
+    let mut i = from;
+    loop {
+        // Whole words first: flag bytes in '0'..=':' (0x30..=0x3a), '@' and non-ASCII bytes.
+        while let Some(chunk) = b.get(i..i + 8) {
+            let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+                break;
+            };
+            let x = u64::from_le_bytes(word);
+            let y = x & LOW7;
+            // Per byte, without carries (y <= 0x7f): bit 7 of y + (0x80 - n) is y >= n.
+            let ge_0 = (y + (0x80 - 0x30) * ONES) & HIGH;
+            let ge_past_colon = (y + (0x80 - 0x3b) * ONES) & HIGH;
+            let at = !((y ^ (0x40 * ONES)) + LOW7) & HIGH;
+            let flags = (ge_0 & !ge_past_colon) | at | (x & HIGH);
+            if flags != 0 {
+                i += (flags.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        let c = *b.get(i)?;
+        if c < 0x80 {
+            if c.is_ascii_digit() || c == b'@' || c == b':' {
+                return Some(i);
+            }
+            i += 1;
+            continue;
+        }
+        let ch = text.get(i..).and_then(|r| r.chars().next())?;
+        if is_numeric_fast(ch) {
+            return Some(i);
+        }
+        i += ch.len_utf8();
+    }
+}
+
+/// `char::is_numeric` with the accented letters of EN/FR text answered without the Unicode
+/// table walk: below U+0300 the only numeric chars are ¹ ² ³ ¼ ½ ¾.
+fn is_numeric_fast(c: char) -> bool {
+    if (c as u32) < 0x300 {
+        matches!(c, '¹' | '²' | '³' | '¼' | '½' | '¾')
+    } else {
+        c.is_numeric()
+    }
+}
+
+/// A lower bound on the start of any match whose first seed is at `seed`: the start of the
+/// token before the seed's token (tokens split on Unicode whitespace, which is the patterns'
+/// `\s`). No pattern reaches further back: plates ("NJT 2980", "gz 182 pm") and the "flat 3,"
+/// prefix of an address take one word before the digits, e-mails and IPv6 sit in one token.
+/// Monotone in `seed`, so starting the leftmost-first search here finds the same match as
+/// starting it anywhere before.
+fn seed_window_start(text: &str, seed: usize) -> usize {
+    let head = &text[..seed];
+    let mut it = head.char_indices().rev().peekable();
+    // The rest of the seed's token, the whitespace before it, the token before that.
+    for want_space in [false, true, false] {
+        while let Some(&(_, c)) = it.peek() {
+            if c.is_whitespace() != want_space {
+                break;
+            }
+            it.next();
+        }
+    }
+    it.peek().map_or(0, |&(i, c)| i + c.len_utf8())
 }
 
 fn next_boundary(text: &str, i: usize) -> usize {
@@ -482,6 +572,133 @@ fn phone_valid(phones: &crate::phone::PhoneValidator, m: &str) -> Option<&'stati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The search as it was before seeds: leftmost-first from `at` over the whole rest.
+    fn find_without_seeds(d: &PiiDetector, text: &str, plate: bool) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        if !text.bytes().any(|b| b.is_ascii_digit() || b == b'@') {
+            return out;
+        }
+        let mut at = 0;
+        while at < text.len() {
+            let Some(m) = d.re.search(&Input::new(text).span(at..text.len())) else {
+                break;
+            };
+            let pat = PATS[m.pattern().as_usize()];
+            match validate(&d.phones, pat, text, m.start(), m.end(), plate) {
+                Some(c) => {
+                    at = c.end.max(m.start() + 1);
+                    out.push(c);
+                }
+                None => at = next_boundary(text, m.start()),
+            }
+        }
+        out
+    }
+
+    /// Starting each search at the token before the next seed finds exactly what the plain
+    /// search finds: ASCII and accented text, spans at the very start and end, multibyte
+    /// chars (accents, NBSP, non-ASCII digits, curly quotes) right next to a match.
+    #[test]
+    fn seeded_search_agrees_with_the_plain_search() {
+        let d = PiiDetector::new().expect("patterns compile");
+        let fixed = [
+            "06 12 34 56 78",
+            "appelle le 06 12 34 56 78",
+            "06 12 34 56 78 é",
+            "é06 12 34 56 78é",
+            "«06 12 34 56 78»",
+            "jean.dupont42@free.fr",
+            "mail:jean.dupont42@free.fr",
+            "écris à élodie.martin@gmail.com!",
+            "plate NJT 2980",
+            "plaque gz 182 pm c'est elle",
+            "Flat 1, 8 Elm Street, Liverpool L6 9QL",
+            "flat\u{a0}3, 12 Oak Road, Leeds LS1 4AB",
+            "12\u{a0}rue des Lilas 75011 Paris",
+            "v6 dead::beef and 1 more",
+            "2001:db8::1",
+            "٣ rue de la Paix 7",
+            "３ rue 12",
+            "45°54'25.5\"N 6°09'23.6\"E",
+            "48.85661, 2.35222",
+            "1.2.3.4.5 then 203.0.113.9",
+            "",
+            "9",
+            "@",
+            ":",
+        ];
+        for t in fixed {
+            let mut got = Vec::new();
+            d.find(t, true, &mut got);
+            assert_eq!(got, find_without_seeds(&d, t, true), "{t:?}");
+        }
+        let alphabet: Vec<char> = "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT"
+            .chars()
+            .collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..4000 {
+            let len = (x % 40) as usize;
+            let mut t = String::new();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let plate = round % 2 == 0;
+            let mut got = Vec::new();
+            d.find(&t, plate, &mut got);
+            assert_eq!(got, find_without_seeds(&d, &t, plate), "{t:?}");
+            x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
+        }
+    }
+
+    #[test]
+    fn next_seed_agrees_with_a_char_scan() {
+        let plain = |t: &str, from: usize| {
+            t[from..]
+                .char_indices()
+                .find(|&(_, c)| c == '@' || c == ':' || c.is_numeric())
+                .map(|(i, _)| from + i)
+        };
+        let alphabet: Vec<char> = "abc xyz9@:;/?A é€٣²".chars().collect();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let len = (x % 30) as usize;
+            let mut t = String::new();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let from = t
+                .char_indices()
+                .map(|(i, _)| i)
+                .nth((x % 5) as usize)
+                .unwrap_or(t.len());
+            assert_eq!(next_seed(&t, from), plain(&t, from), "{t:?} from {from}");
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    #[test]
+    fn numeric_fast_path_matches_the_unicode_table() {
+        for c in ('\u{80}'..='\u{2ff}').chain(['٣', '３', '’', '€', '½']) {
+            assert_eq!(is_numeric_fast(c), c.is_numeric(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn window_starts_one_token_before_the_seed() {
+        let at = |t: &str, seed: &str| seed_window_start(t, t.find(seed).expect("seed in text"));
+        assert_eq!(at("call NJT 2980 now", "2980"), "call ".len());
+        assert_eq!(at("12 rue", "12"), 0);
+        assert_eq!(at("flat\u{a0}3, 8 Elm", "3"), 0);
+        assert_eq!(at("écris à élodie@x.fr", "@"), "écris ".len());
+        assert_eq!(at("a  b   c9", "9"), "a  ".len());
+    }
 
     fn spans(text: &str, plate_ctx: bool) -> Vec<(SpanKind, String)> {
         let d = PiiDetector::new().expect("patterns compile");

@@ -378,3 +378,26 @@ fn random_bytes_lossy_utf8() {
         check_offsets(&String::from_utf8_lossy(&bytes));
     }
 }
+
+#[test]
+fn match_count_agrees_with_str_matches() {
+    let hays = [
+        "",
+        "a",
+        "aaaa",
+        "kill kill",
+        "é kill é",
+        "xkillx\u{1}kill",
+        "abab aba",
+    ];
+    let needles = ["a", "aa", "kill", "é", "aba", "ab", "x", "zz", "\u{1}k"];
+    for h in hays {
+        for n in needles {
+            assert_eq!(
+                super::count_matches(h, n),
+                h.matches(n).count(),
+                "{h:?} {n:?}"
+            );
+        }
+    }
+}

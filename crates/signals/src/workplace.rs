@@ -248,19 +248,41 @@ impl WorkplaceDetector {
     }
 }
 
-/// A stop-word list, ASCII-lowercased and sorted for binary search.
+/// A stop-word list, ASCII-lowercased and sorted, with the range of words for each first byte:
+/// a lookup compares against the few words sharing the first byte, not ~7 binary-search steps.
 #[derive(Debug)]
-struct Stops(Vec<Vec<u8>>);
+struct Stops {
+    words: Vec<Vec<u8>>,
+    by_first: Vec<(usize, usize)>,
+}
 
 impl Stops {
     fn new(list: &[&str]) -> Self {
-        let mut v: Vec<Vec<u8>> = list
+        let mut words: Vec<Vec<u8>> = list
             .iter()
             .map(|s| s.to_ascii_lowercase().into_bytes())
             .collect();
-        v.sort();
-        v.dedup();
-        Stops(v)
+        words.sort();
+        words.dedup();
+        let mut by_first = vec![(0usize, 0usize); 256];
+        for (i, w) in words.iter().enumerate() {
+            if let Some(&f) = w.first() {
+                let r = &mut by_first[usize::from(f)];
+                if r.0 == r.1 {
+                    *r = (i, i);
+                }
+                r.1 = i + 1;
+            }
+        }
+        Stops { words, by_first }
+    }
+
+    fn contains(&self, lower: &[u8]) -> bool {
+        let Some(&f) = lower.first() else {
+            return self.words.iter().any(|w| w.is_empty());
+        };
+        let (a, b) = self.by_first[usize::from(f)];
+        self.words[a..b].iter().any(|w| w.as_slice() == lower)
     }
 }
 
@@ -278,7 +300,7 @@ fn is_stop(word: &str, list: &Stops) -> bool {
     };
     lower.copy_from_slice(w.as_bytes());
     lower.make_ascii_lowercase();
-    list.0.binary_search_by(|s| s.as_slice().cmp(lower)).is_ok()
+    list.contains(lower)
 }
 
 /// Trim the raw match to name start .. end of workplace phrase; None when no name remains.
@@ -411,6 +433,20 @@ fn find_link(links: &AhoCorasick, rest: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_lookup_by_first_byte_agrees_with_a_list_scan() {
+        for list in [NAME_STOP, ORG_STOP] {
+            let stops = Stops::new(list);
+            let mut probes: Vec<String> = list.iter().map(|w| w.to_ascii_lowercase()).collect();
+            probes
+                .extend(["", "x", "zz", "andy", "an", "é", "chez", "she'", "qu"].map(String::from));
+            for p in &probes {
+                let want = list.iter().any(|w| w.to_ascii_lowercase() == *p);
+                assert_eq!(stops.contains(p.as_bytes()), want, "{p:?}");
+            }
+        }
+    }
 
     fn find(text: &str) -> Vec<String> {
         let d = WorkplaceDetector::new().expect("compiles");
