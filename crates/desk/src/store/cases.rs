@@ -315,10 +315,22 @@ async fn submit_batch_in(
             .iter()
             .map(|(n, _)| serde_json::Value::from(n.dedup_key.as_str()))
             .collect();
-        let sql = format!(
-            "SELECT dedup_key, id, receipt, content_hash FROM reports WHERE dedup_key IN ({})",
-            backend.json_list(1)
-        );
+        let sql = match backend {
+            super::Backend::Sqlite => format!(
+                "SELECT dedup_key, id, receipt, content_hash FROM reports WHERE dedup_key IN ({})",
+                backend.json_list(1)
+            ),
+            // One index probe per key whatever the statistics say: as a join, PostgreSQL's
+            // cached plan for this prepared statement hashed a sequential scan of `reports`
+            // (≈ 70 µs of server CPU per report at 16,000 rows, growing with the table). A
+            // LATERAL subquery with LIMIT is not flattened into a join, so it runs per key.
+            super::Backend::Postgres => format!(
+                "SELECT k.key, r.id, r.receipt, r.content_hash FROM ({}) AS k(key) \
+                 CROSS JOIN LATERAL (SELECT id, receipt, content_hash FROM reports \
+                 WHERE dedup_key = k.key LIMIT 1) AS r",
+                backend.json_list(1)
+            ),
+        };
         let rows: Vec<(String, String, String, String)> = sqlx::query_as(&sql)
             .bind(json_array(keys))
             .fetch_all(&mut *w.tx)
