@@ -25,7 +25,8 @@ pub struct NewReport {
     pub dedup_key: String,
     /// Hash of the content, to tell a replay from a reused key.
     pub content_hash: String,
-    /// Hash of the follow-link token.
+    /// Hash of the follow-link token (links of the first form), or any unique value that
+    /// starts with the submission time (links that carry their receipt: see the intake).
     pub follow_hash: String,
     /// Priority (0..=3) from category and signals.
     pub priority: i64,
@@ -788,6 +789,18 @@ impl Store {
             "SELECT {REPORT_COLUMNS} FROM reports WHERE follow_hash = $1"
         ))
         .bind(follow_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        self.report_from_row(&row).await
+    }
+
+    /// The report with this receipt number.
+    pub async fn report_by_receipt(&self, receipt: &str) -> Result<ReportRow, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE receipt = $1"
+        ))
+        .bind(receipt)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
