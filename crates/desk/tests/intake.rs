@@ -71,6 +71,68 @@ async fn api_accepts_a_valid_report_and_replays_are_idempotent() {
 }
 
 #[tokio::test]
+async fn follow_links_need_the_receipts_mac_and_links_of_the_first_form_still_work() {
+    use sha2::{Digest, Sha256};
+    for (name, t) in desks("").await {
+        let r = t.desk.router();
+        let mut links = Vec::new();
+        for n in 1..=2 {
+            let body = report(
+                &format!("https://follow.example/p/{n}"),
+                "harassment",
+                &format!("Insults number {}.", ["one", "two"][n - 1]),
+                "n@example.org",
+            );
+            let resp = send(&r, post_json("/api/v1/reports", &body)).await;
+            assert_eq!(resp.status, StatusCode::CREATED, "{name}: {}", resp.body);
+            let j = resp.json();
+            let path = j["follow_url"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("https://desk.example")
+                .to_string();
+            links.push((j["receipt"].as_str().unwrap().to_string(), path));
+        }
+        let (receipt, path) = &links[0];
+        let (receipt2, path2) = &links[1];
+        let (_, mac) = path.split_once('.').expect("<receipt>.<mac>");
+        let (_, mac2) = path2.split_once('.').expect("<receipt>.<mac>");
+        assert!(
+            path.starts_with(&format!("/r/{receipt}.")),
+            "{name}: {path}"
+        );
+        assert_eq!(send(&r, get(path)).await.status, StatusCode::OK, "{name}");
+        // Another receipt with this MAC, this receipt with another MAC, a truncated MAC.
+        for forged in [
+            format!("/r/{receipt2}.{mac}"),
+            format!("/r/{receipt}.{mac2}"),
+            format!("/r/{receipt}.{}", &mac[..mac.len() - 1]),
+            format!("/r/{receipt}."),
+            format!("/r/{receipt}.{mac}/decision").replace(mac, mac2),
+        ] {
+            let status = send(&r, get(&forged)).await.status;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{name}: {forged}");
+        }
+        // A link of the first form (the bare MAC, found by its stored hash) still opens.
+        let legacy_hash = hex::encode(Sha256::digest(mac.as_bytes()));
+        sqlx::query("UPDATE reports SET follow_hash = $1 WHERE receipt = $2")
+            .bind(&legacy_hash)
+            .bind(receipt)
+            .execute(t.desk.store().pool())
+            .await
+            .unwrap();
+        let page = send(&r, get(&format!("/r/{mac}"))).await;
+        assert_eq!(page.status, StatusCode::OK, "{name}");
+        assert!(page.body.contains(receipt.as_str()), "{name}");
+        assert_eq!(
+            send(&r, get(&format!("/r/{mac2}"))).await.status,
+            StatusCode::NOT_FOUND,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn invalid_reports_list_every_problem() {
     for (name, t) in desks("").await {
         let r = t.desk.router();

@@ -25,7 +25,8 @@ pub struct NewReport {
     pub dedup_key: String,
     /// Hash of the content, to tell a replay from a reused key.
     pub content_hash: String,
-    /// Hash of the follow-link token.
+    /// Hash of the follow-link token (links of the first form), or any unique value that
+    /// starts with the submission time (links that carry their receipt: see the intake).
     pub follow_hash: String,
     /// Priority (0..=3) from category and signals.
     pub priority: i64,
@@ -315,10 +316,22 @@ async fn submit_batch_in(
             .iter()
             .map(|(n, _)| serde_json::Value::from(n.dedup_key.as_str()))
             .collect();
-        let sql = format!(
-            "SELECT dedup_key, id, receipt, content_hash FROM reports WHERE dedup_key IN ({})",
-            backend.json_list(1)
-        );
+        let sql = match backend {
+            super::Backend::Sqlite => format!(
+                "SELECT dedup_key, id, receipt, content_hash FROM reports WHERE dedup_key IN ({})",
+                backend.json_list(1)
+            ),
+            // One index probe per key whatever the statistics say: as a join, PostgreSQL's
+            // cached plan for this prepared statement hashed a sequential scan of `reports`
+            // (≈ 70 µs of server CPU per report at 16,000 rows, growing with the table). A
+            // LATERAL subquery with LIMIT is not flattened into a join, so it runs per key.
+            super::Backend::Postgres => format!(
+                "SELECT k.key, r.id, r.receipt, r.content_hash FROM ({}) AS k(key) \
+                 CROSS JOIN LATERAL (SELECT id, receipt, content_hash FROM reports \
+                 WHERE dedup_key = k.key LIMIT 1) AS r",
+                backend.json_list(1)
+            ),
+        };
         let rows: Vec<(String, String, String, String)> = sqlx::query_as(&sql)
             .bind(json_array(keys))
             .fetch_all(&mut *w.tx)
@@ -776,6 +789,18 @@ impl Store {
             "SELECT {REPORT_COLUMNS} FROM reports WHERE follow_hash = $1"
         ))
         .bind(follow_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        self.report_from_row(&row).await
+    }
+
+    /// The report with this receipt number.
+    pub async fn report_by_receipt(&self, receipt: &str) -> Result<ReportRow, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE receipt = $1"
+        ))
+        .bind(receipt)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;

@@ -10,7 +10,7 @@ use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
-use super::auth::{cookie, ct_eq, random_token, set_cookie, sha256_hex};
+use super::auth::{cookie, ct_eq, random_token, set_cookie};
 use super::intake::{lang_of, scope_text, LangQuery};
 use super::pages::{layout, when, PageError};
 use super::AppState;
@@ -137,10 +137,7 @@ async fn reasons_markup(
     csrf: &str,
 ) -> Result<maud::Markup, PageError> {
     let t = |id: &str, args: &[(&str, &str)]| state.i18n.t(lang, id, args);
-    let report = state
-        .store
-        .report_by_follow_hash(&sha256_hex(token))
-        .await?;
+    let report = super::intake::report_by_follow_token(state, token).await?;
     let notifiers = state
         .store
         .case_notifier_identities(&report.case_id)
@@ -229,10 +226,7 @@ pub(crate) async fn notifier_appeal(
         return Err(DeskError::Forbidden("missing or wrong CSRF token").into());
     }
     let lang = lang_of(&q, &headers);
-    let report = state
-        .store
-        .report_by_follow_hash(&sha256_hex(&token))
-        .await?;
+    let report = super::intake::report_by_follow_token(&state, &token).await?;
     let d = state.store.decision(&f.decision).await?;
     if d.case_id != report.case_id || d.decided_at < report.submitted_at {
         return Err(DeskError::NotFound.into());
