@@ -11,6 +11,13 @@ UPDATE policy_restrictions
 CREATE INDEX policy_restrictions_live_end ON policy_restrictions (ends_at)
     WHERE removed_in IS NULL AND ends_at IS NOT NULL;
 
+-- Only ended rows in the index on removed_in (what a delta looks up: removed_in = version).
+-- Indexed, the live rows (removed_in IS NULL, the whole policy) drew both engines' planners to
+-- read every live row to find a few by id, instead of using the primary key.
+DROP INDEX policy_restrictions_removed;
+CREATE INDEX policy_restrictions_removed ON policy_restrictions (removed_in)
+    WHERE removed_in IS NOT NULL;
+
 -- Per version from here on: the set digest of its restrictions (what policy.issued logs).
 ALTER TABLE policy_versions ADD COLUMN restrictions_digest TEXT;
 
