@@ -7,7 +7,7 @@
 //! the wrong one) from an alteration (an entry no longer matches its hash).
 //! Checkpoints sign `(seq, hash, at)` with the desk's Ed25519 key.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -112,6 +112,14 @@ pub enum AuditProblem {
         /// What is wrong.
         reason: String,
     },
+    /// A policy version's restrictions, as stored, do not match the digest the log recorded
+    /// when it was issued.
+    Policy {
+        /// The version.
+        version: u64,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for AuditProblem {
@@ -141,6 +149,9 @@ impl fmt::Display for AuditProblem {
                 write!(f, "checkpoint at entry {seq}: {reason}")
             }
             AuditProblem::Head { reason } => write!(f, "end of log: {reason}"),
+            AuditProblem::Policy { version, reason } => {
+                write!(f, "policy version {version}: {reason}")
+            }
         }
     }
 }
@@ -317,5 +328,52 @@ pub async fn verify_store(
     let entries = store.audit_entries().await?;
     let checkpoints = store.audit_checkpoints().await?;
     let (head_seq, head_hash) = store.audit_head().await?;
-    Ok(verify(&entries, &checkpoints, (head_seq, &head_hash), key))
+    let mut report = verify(&entries, &checkpoints, (head_seq, &head_hash), key);
+    report.problems.extend(policy_problems(
+        &entries,
+        &store.policy_digests_from_rows().await?,
+    ));
+    Ok(report)
+}
+
+/// Compares the restrictions digest each `policy.issued` entry recorded with the one the
+/// stored rows give (`from_rows`, see [`crate::store::Store::policy_digests_from_rows`]):
+/// restriction rows altered, added, removed or moved to another version after the fact show
+/// as a version whose digest differs. Versions issued before migration 0010 logged the
+/// SHA-256 of their whole document instead and are not compared.
+pub fn policy_problems(entries: &[AuditEntry], from_rows: &[(u64, String)]) -> Vec<AuditProblem> {
+    let logged: std::collections::BTreeMap<u64, String> = entries
+        .iter()
+        .filter(|e| e.action == "policy.issued")
+        .filter_map(|e| {
+            let d: serde_json::Value = serde_json::from_str(&e.details).ok()?;
+            Some((
+                d["version"].as_u64()?,
+                d["restrictions_digest"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (version, digest) in from_rows {
+        let reason = match logged.get(version) {
+            Some(l) if l == digest => continue,
+            Some(_) => {
+                "its restriction rows do not match the digest in the audit log \
+                        (rows altered, added or removed since it was issued)"
+            }
+            None => "the audit log records no digest for it",
+        };
+        problems.push(AuditProblem::Policy {
+            version: *version,
+            reason: reason.into(),
+        });
+    }
+    let stored: HashSet<u64> = from_rows.iter().map(|(v, _)| *v).collect();
+    for version in logged.keys().filter(|v| !stored.contains(v)) {
+        problems.push(AuditProblem::Policy {
+            version: *version,
+            reason: "the audit log records it but the database holds no such version".into(),
+        });
+    }
+    problems
 }

@@ -56,6 +56,7 @@ pub mod dueprocess;
 pub mod error;
 pub mod i18n;
 pub mod keys;
+pub mod policy_digest;
 pub mod publish;
 mod signals_hook;
 pub mod store;

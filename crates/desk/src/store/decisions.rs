@@ -3,9 +3,10 @@
 use sqlx::any::AnyRow;
 
 use super::dueprocess::{insert_due_process, NewStatement};
-use super::{get, new_id, Actor, Store, StoreError, WriteTx};
+use super::{get, new_id, Actor, Backend, Store, StoreError, WriteTx};
 use crate::clock::from_millis;
 use crate::decision::PolicyContext;
+use crate::policy_digest::SetDigest;
 use rempart_policy::{PolicyDelta, Restriction, RestrictionId};
 
 /// A decision to store.
@@ -292,6 +293,55 @@ impl Store {
         }))
     }
 
+    /// Each policy version's restrictions digest as its restriction rows give it, from the first
+    /// version that has one (issued after migration 0010), for `rempart audit verify` to compare
+    /// with the digests in the audit log. One pass over the rows live since then, streamed:
+    /// memory per version, not per row.
+    pub async fn policy_digests_from_rows(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        use futures_util::TryStreamExt;
+        let versions: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM policy_versions WHERE restrictions_digest IS NOT NULL \
+             ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(&first) = versions.first() else {
+            return Ok(Vec::new());
+        };
+        let mut digest = SetDigest::empty();
+        // Per version: (added, removed).
+        let mut changes: std::collections::HashMap<i64, (SetDigest, SetDigest)> =
+            std::collections::HashMap::new();
+        let mut rows = sqlx::query_as::<_, (i64, Option<i64>, String)>(
+            "SELECT added_in, removed_in, body FROM policy_restrictions \
+             WHERE removed_in IS NULL OR removed_in > $1",
+        )
+        .bind(first)
+        .fetch(&self.pool);
+        while let Some((added_in, removed_in, body)) = rows.try_next().await? {
+            if added_in <= first {
+                digest.insert(&body);
+            } else {
+                changes.entry(added_in).or_default().0.insert(&body);
+            }
+            if let Some(r) = removed_in {
+                changes.entry(r).or_default().1.insert(&body);
+            }
+        }
+        drop(rows);
+        let mut out = Vec::with_capacity(versions.len());
+        for v in versions {
+            if v > first {
+                if let Some((added, removed)) = changes.get(&v) {
+                    digest.insert_all(added);
+                    digest.remove_all(removed);
+                }
+            }
+            out.push((v as u64, digest.to_hex()));
+        }
+        Ok(out)
+    }
+
     /// Restricts many URLs at once and issues one policy version, for benchmarks that need a
     /// large policy in force quickly: one transaction, one audit entry for the batch, the
     /// decisions without statements of reasons (not for production use). The version is
@@ -319,12 +369,14 @@ impl Store {
              'Benchmark.', 'doxxing', scope, $3, $4, $3 FROM ({}) AS rows",
             w.backend.json_rows(1, &cols)
         );
-        for chunk in urls.chunks(10_000) {
+        let ids: Vec<String> = urls.iter().map(|_| super::new_id("d_")).collect();
+        for (chunk, chunk_ids) in urls.chunks(10_000).zip(ids.chunks(10_000)) {
             let rows: Vec<serde_json::Value> = chunk
                 .iter()
-                .map(|u| {
+                .zip(chunk_ids)
+                .map(|(u, id)| {
                     serde_json::json!({
-                        "id": super::new_id("d_"),
+                        "id": id,
                         "scope": serde_json::json!({"type": "url", "url": u}).to_string(),
                     })
                 })
@@ -349,9 +401,18 @@ impl Store {
             actor,
             ctx,
             &format!("bulk of {} restrictions", urls.len()),
+            &ids.iter().map(String::as_str).collect::<Vec<_>>(),
         )
         .await?;
         w.commit().await?;
+        if self.backend == Backend::Postgres {
+            // Statistics for the tables just grown, as autovacuum would gather within a minute:
+            // until then PostgreSQL takes `id = …` on them for thousands of rows and reads
+            // every live restriction to find one, and the benchmark would measure that.
+            sqlx::query("ANALYZE decisions, policy_restrictions")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(v)
     }
 }
@@ -430,7 +491,7 @@ pub(super) async fn lift_in(
     .await?;
     super::dueprocess::emergency_lifted(w, id, reason, actor).await?;
     let version = if d.scope.is_some() {
-        Some(issue_policy(w, actor, ctx, &format!("lift of {id}")).await?)
+        Some(issue_policy(w, actor, ctx, &format!("lift of {id}"), &[id]).await?)
     } else {
         None
     };
@@ -518,7 +579,7 @@ pub(super) async fn insert_decision(
     }
     insert_due_process(w, new, &id, actor).await?;
     let version = if new.scope.is_some() {
-        Some(issue_policy(w, actor, ctx, &format!("decision {id}")).await?)
+        Some(issue_policy(w, actor, ctx, &format!("decision {id}"), &[&id]).await?)
     } else {
         None
     };
@@ -548,52 +609,181 @@ fn fingerprint(d: &DecisionRow, ctx: &PolicyContext) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// Builds and stores the next policy version from the decisions in force, inside `w`. Only
-/// the restrictions that changed are written (rows ended and rows added in this version), so
-/// a version costs its changes in storage whatever the size of the policy; only new or
-/// changed decisions are turned into restrictions.
+/// The fingerprint of the configuration restrictions are built with (see [`PolicyContext`]):
+/// when it changes, every live row is rebuilt.
+fn context_fingerprint(ctx: &PolicyContext) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [&ctx.public_url, &ctx.implemented_by] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The live set as of the last version (table `policy_state`): its digest, its size and the
+/// bytes of its bodies.
+struct LiveSummary {
+    digest: SetDigest,
+    restrictions: i64,
+    body_bytes: i64,
+}
+
+/// Live restriction rows by id: (fingerprint of the decision it was built from, body).
+type LiveRows = std::collections::HashMap<String, (Option<String>, String)>;
+
+/// The condition for a decision to be in force at `$1`.
+const IN_FORCE: &str =
+    "scope IS NOT NULL AND lifted_at IS NULL AND (ends_at IS NULL OR ends_at > $1)";
+
+/// Every decision in force at `at` and every live row: what a version is built from when no
+/// summary of the live set can be trusted (the first version after migration 0010, or a
+/// configuration that changed what restrictions say).
+async fn whole_policy(
+    w: &mut WriteTx<'_>,
+    at: i64,
+) -> Result<(Vec<DecisionRow>, LiveRows), StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DECISION_COLUMNS} FROM decisions WHERE {IN_FORCE}"
+    ))
+    .bind(at)
+    .fetch_all(&mut *w.tx)
+    .await?;
+    let in_force = rows
+        .iter()
+        .map(decision_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(rows);
+    let live = sqlx::query_as::<_, (String, Option<String>, String)>(
+        "SELECT id, source, body FROM policy_restrictions WHERE removed_in IS NULL",
+    )
+    .fetch_all(&mut *w.tx)
+    .await?
+    .into_iter()
+    .map(|(id, source, body)| (id, (source, body)))
+    .collect();
+    Ok((in_force, live))
+}
+
+/// What can have changed since the last version: the decisions `touched` by this transaction
+/// and the live restrictions that expired by `at` (through the index on their end), each with
+/// its decision if still in force and its live row if any. Everything else is as it was.
+async fn changed_part(
+    w: &mut WriteTx<'_>,
+    at: i64,
+    touched: &[&str],
+) -> Result<(Vec<DecisionRow>, LiveRows), StoreError> {
+    let expired: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM policy_restrictions \
+         WHERE removed_in IS NULL AND ends_at IS NOT NULL AND ends_at <= $1",
+    )
+    .bind(at)
+    .fetch_all(&mut *w.tx)
+    .await?;
+    let mut ids: Vec<&str> = touched
+        .iter()
+        .copied()
+        .chain(expired.iter().map(String::as_str))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let decisions_sql = format!(
+        "SELECT {DECISION_COLUMNS} FROM decisions WHERE {IN_FORCE} AND id IN ({})",
+        w.backend.json_list(2)
+    );
+    let live_sql = format!(
+        "SELECT id, source, body FROM policy_restrictions \
+         WHERE removed_in IS NULL AND id IN ({})",
+        w.backend.json_list(1)
+    );
+    let mut in_force = Vec::new();
+    let mut live = LiveRows::new();
+    for chunk in ids.chunks(10_000) {
+        let list = serde_json::to_string(chunk).unwrap_or_default();
+        for r in sqlx::query(&decisions_sql)
+            .bind(at)
+            .bind(&list)
+            .fetch_all(&mut *w.tx)
+            .await?
+        {
+            in_force.push(decision_from_row(&r)?);
+        }
+        let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(&live_sql)
+            .bind(&list)
+            .fetch_all(&mut *w.tx)
+            .await?;
+        live.extend(
+            rows.into_iter()
+                .map(|(id, source, body)| (id, (source, body))),
+        );
+    }
+    Ok((in_force, live))
+}
+
+/// A restriction the new version holds, among those compared.
+struct Wanted<'a> {
+    id: &'a str,
+    /// Fingerprint of its decision.
+    fp: String,
+    body: String,
+    ends_at: Option<i64>,
+    /// Whether the live row already holds it, built from the same decision and context.
+    same: bool,
+}
+
+/// Builds and stores the next policy version, inside `w`; `touched` are the decisions this
+/// transaction created or changed. The version costs its change: only the touched decisions
+/// and the restrictions expired since are compared with their live rows, only the rows that
+/// changed are written, and the digest the audit log records is updated from the change (see
+/// [`crate::policy_digest`]); the document itself is built only when an edge needs a snapshot.
+/// The whole policy is read only when the live set has no trusted summary yet (the first
+/// version after migration 0010) or the configuration restrictions are built with changed.
 pub(super) async fn issue_policy(
     w: &mut WriteTx<'_>,
     actor: &Actor,
     ctx: &PolicyContext,
     cause: &str,
+    touched: &[&str],
 ) -> Result<u64, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {DECISION_COLUMNS} FROM decisions WHERE scope IS NOT NULL AND lifted_at IS NULL \
-         AND (ends_at IS NULL OR ends_at > $1)"
-    ))
-    .bind(actor.at)
-    .fetch_all(&mut *w.tx)
-    .await?;
-    let mut in_force = rows
-        .iter()
-        .map(decision_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(rows);
-    // Byte order of ids, whatever the database's collation: the document's order.
-    in_force.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let last: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM policy_versions")
         .fetch_one(&mut *w.tx)
         .await?;
     let version = last.unwrap_or(0) as u64 + 1;
     let issued_at = from_millis(actor.at);
-    let live: std::collections::HashMap<String, (Option<String>, String)> =
-        sqlx::query_as::<_, (String, Option<String>, String)>(
-            "SELECT id, source, body FROM policy_restrictions WHERE removed_in IS NULL",
-        )
-        .fetch_all(&mut *w.tx)
-        .await?
-        .into_iter()
-        .map(|(id, source, body)| (id, (source, body)))
-        .collect();
-    // (id, fingerprint, body, whether the live row already holds it)
-    let mut wanted: Vec<(&str, String, String, bool)> = Vec::with_capacity(in_force.len());
+    let context = context_fingerprint(ctx);
+    let stored: Option<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT context, digest, restrictions, body_bytes FROM policy_state WHERE id = 1",
+    )
+    .fetch_optional(&mut *w.tx)
+    .await?;
+    let summary = match stored {
+        Some((c, digest, restrictions, body_bytes)) if c == context => Some(LiveSummary {
+            digest: SetDigest::from_hex(&digest)
+                .ok_or_else(|| StoreError::Corrupt(format!("policy_state digest {digest}")))?,
+            restrictions,
+            body_bytes,
+        }),
+        _ => None,
+    };
+    let (mut in_force, live) = match summary {
+        Some(_) => changed_part(w, actor.at, touched).await?,
+        None => whole_policy(w, actor.at).await?,
+    };
+    // Byte order of ids, whatever the database's collation.
+    in_force.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let mut wanted: Vec<Wanted<'_>> = Vec::with_capacity(in_force.len());
     let mut fresh = Vec::new();
     for d in &in_force {
         let fp = fingerprint(d, ctx);
         if let Some((Some(source), body)) = live.get(&d.id) {
             if *source == fp {
-                wanted.push((d.id.as_str(), fp, body.clone(), true));
+                wanted.push(Wanted {
+                    id: &d.id,
+                    fp,
+                    body: body.clone(),
+                    ends_at: d.ends_at,
+                    same: true,
+                });
                 continue;
             }
         }
@@ -601,7 +791,13 @@ pub(super) async fn issue_policy(
             let body = serde_json::to_string(&r)
                 .map_err(|e| StoreError::Corrupt(format!("policy serialisation: {e}")))?;
             fresh.push(r);
-            wanted.push((d.id.as_str(), fp, body, false));
+            wanted.push(Wanted {
+                id: &d.id,
+                fp,
+                body,
+                ends_at: d.ends_at,
+                same: false,
+            });
         }
     }
     // What is new is checked as a policy would be; what is live was checked when it came in.
@@ -615,7 +811,7 @@ pub(super) async fn issue_policy(
     .map_err(|e| StoreError::Conflict(format!("the resulting policy is invalid: {e}")))?;
     let wanted_ids: std::collections::HashMap<&str, (&str, bool)> = wanted
         .iter()
-        .map(|(id, _, body, same)| (*id, (body.as_str(), *same)))
+        .map(|x| (x.id, (x.body.as_str(), x.same)))
         .collect();
     // Ended: no longer wanted, or wanted with another body.
     let ended: Vec<&str> = live
@@ -641,13 +837,13 @@ pub(super) async fn issue_policy(
     // nothing visible): the row stays live, its fingerprint is brought up to date.
     let refresh: Vec<serde_json::Value> = wanted
         .iter()
-        .filter(|(id, fp, body, same)| {
-            !*same
+        .filter(|x| {
+            !x.same
                 && live
-                    .get(*id)
-                    .is_some_and(|(s, b)| b == body && s.as_deref() != Some(fp.as_str()))
+                    .get(x.id)
+                    .is_some_and(|(s, b)| *b == x.body && s.as_deref() != Some(x.fp.as_str()))
         })
-        .map(|(id, fp, _, _)| serde_json::json!({ "id": id, "source": fp }))
+        .map(|x| serde_json::json!({ "id": x.id, "source": x.fp }))
         .collect();
     let refresh_sql = format!(
         "UPDATE policy_restrictions SET source = r.source FROM ({}) AS r \
@@ -661,46 +857,98 @@ pub(super) async fn issue_policy(
             .execute(&mut *w.tx)
             .await?;
     }
-    let added: Vec<serde_json::Value> = wanted
+    let added: Vec<&Wanted<'_>> = wanted
         .iter()
-        .filter(|(id, _, body, same)| !*same && live.get(*id).is_none_or(|(_, b)| b != body))
-        .map(|(id, fp, body, _)| serde_json::json!({ "id": id, "source": fp, "body": body }))
+        .filter(|x| !x.same && live.get(x.id).is_none_or(|(_, b)| *b != x.body))
         .collect();
     let add_sql = format!(
-        "INSERT INTO policy_restrictions (id, added_in, source, body) \
-         SELECT id, $1, source, body FROM ({}) AS rows",
-        w.backend
-            .json_rows(2, &[("id", "TEXT"), ("source", "TEXT"), ("body", "TEXT")])
+        "INSERT INTO policy_restrictions (id, added_in, source, body, ends_at) \
+         SELECT id, $1, source, body, ends_at FROM ({}) AS rows",
+        w.backend.json_rows(
+            2,
+            &[
+                ("id", "TEXT"),
+                ("source", "TEXT"),
+                ("body", "TEXT"),
+                ("ends_at", "BIGINT")
+            ]
+        )
     );
     for chunk in added.chunks(10_000) {
+        let rows: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|x| {
+                serde_json::json!({ "id": x.id, "source": x.fp, "body": x.body, "ends_at": x.ends_at })
+            })
+            .collect();
         sqlx::query(&add_sql)
             .bind(version as i64)
-            .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
+            .bind(serde_json::Value::Array(rows).to_string())
             .execute(&mut *w.tx)
             .await?;
     }
-    let document = policy_document(
-        version,
-        issued_at,
-        wanted.iter().map(|(_, _, b, _)| b.as_str()),
-    );
-    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(document.as_bytes()));
+    // The live set after this version: from the change when the summary holds, else from
+    // everything just compared (then the whole policy).
+    let after = match summary {
+        Some(mut s) => {
+            for id in &ended {
+                if let Some((_, body)) = live.get(*id) {
+                    s.digest.remove(body);
+                    s.restrictions -= 1;
+                    s.body_bytes -= body.len() as i64;
+                }
+            }
+            for x in &added {
+                s.digest.insert(&x.body);
+                s.restrictions += 1;
+                s.body_bytes += x.body.len() as i64;
+            }
+            s
+        }
+        None => LiveSummary {
+            digest: SetDigest::of(wanted.iter().map(|x| x.body.as_str())),
+            restrictions: wanted.len() as i64,
+            body_bytes: wanted.iter().map(|x| x.body.len() as i64).sum(),
+        },
+    };
+    // The document's size without building it: its frame, the bodies, a comma between each two.
+    let bytes = policy_document(version, issued_at, std::iter::empty()).len() as i64
+        + after.body_bytes
+        + (after.restrictions - 1).max(0);
+    let digest = after.digest.to_hex();
     sqlx::query(
-        "INSERT INTO policy_versions (version, issued_at, restrictions, bytes, sha256) \
+        "INSERT INTO policy_versions (version, issued_at, restrictions, bytes, restrictions_digest) \
          VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(version as i64)
     .bind(actor.at)
-    .bind(wanted.len() as i64)
-    .bind(document.len() as i64)
+    .bind(after.restrictions)
+    .bind(bytes)
     .bind(&digest)
+    .execute(&mut *w.tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO policy_state (id, context, digest, restrictions, body_bytes) \
+         VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET context = excluded.context, \
+         digest = excluded.digest, restrictions = excluded.restrictions, \
+         body_bytes = excluded.body_bytes",
+    )
+    .bind(&context)
+    .bind(&digest)
+    .bind(after.restrictions)
+    .bind(after.body_bytes)
     .execute(&mut *w.tx)
     .await?;
     w.audit(
         actor,
         "policy.issued",
         &format!("policy:{version}"),
-        serde_json::json!({ "version": version, "cause": cause, "restrictions": wanted.len(), "sha256": digest }),
+        serde_json::json!({
+            "version": version,
+            "cause": cause,
+            "restrictions": after.restrictions,
+            "restrictions_digest": digest,
+        }),
     )
     .await?;
     Ok(version)

@@ -543,6 +543,7 @@ impl Store {
             actor,
             ctx,
             &format!("confirmation of {decision_id}"),
+            &[decision_id],
         )
         .await?;
         w.commit().await?;
@@ -617,7 +618,9 @@ impl Store {
                 serde_json::json!({ "decision": decision_id, "by": "authority_order", "order": id, "expires_at": e.expires_at }),
             )
             .await?;
-            version = Some(issue_policy(&mut w, actor, ctx, &format!("order {id}")).await?);
+            version = Some(
+                issue_policy(&mut w, actor, ctx, &format!("order {id}"), &[decision_id]).await?,
+            );
         }
         w.commit().await?;
         Ok(version)
@@ -679,7 +682,14 @@ impl Store {
             serde_json::json!({ "decision": decision_id, "expires_at": e.expires_at }),
         )
         .await?;
-        let v = issue_policy(&mut w, actor, ctx, &format!("lapse of {decision_id}")).await?;
+        let v = issue_policy(
+            &mut w,
+            actor,
+            ctx,
+            &format!("lapse of {decision_id}"),
+            &[decision_id],
+        )
+        .await?;
         w.commit().await?;
         Ok(Some(v))
     }
