@@ -192,12 +192,27 @@ async def legit(port, host, clients, rate, seconds):
 
 # ------------------------------------------------------------------------------- http flood
 
-async def http_flood(port, host, addrs, per_addr, conc, seconds):
+async def http_flood(port, host, addrs, per_addr, conc, seconds, rate=0.0):
+    """`rate` > 0: requests leave on a fixed schedule, `rate` per second in all (the
+    flood the brief describes, at a multiple of the origin's capacity); 0: as fast as the
+    `conc` workers can."""
     req = f"GET /flood HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     statuses, errors, used = {}, 0, 0
     t_end = time.monotonic() + seconds
     next_addr = 0
+    sent = 0
     lock = asyncio.Lock()
+    t_start = time.monotonic()
+
+    async def pace():
+        nonlocal sent
+        if rate <= 0:
+            return
+        k = sent
+        sent += 1
+        delay = t_start + k / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def worker():
         nonlocal errors, used, next_addr
@@ -214,6 +229,7 @@ async def http_flood(port, host, addrs, per_addr, conc, seconds):
                 continue
             try:
                 for _ in range(per_addr):
+                    await pace()
                     w.write(req)
                     st, ka = await asyncio.wait_for(read_response(r), 5)
                     statuses[st] = statuses.get(st, 0) + 1
@@ -395,7 +411,8 @@ def main():
         out = asyncio.run(legit(int(args[0]), args[1], int(args[2]), float(args[3]), float(args[4])))
     elif cmd == "http-flood":
         out = asyncio.run(http_flood(int(args[0]), args[1], int(args[2]), int(args[3]),
-                                     int(args[4]), float(args[5])))
+                                     int(args[4]), float(args[5]),
+                                     float(args[6]) if len(args) > 6 else 0.0))
     elif cmd == "conn-flood":
         out = asyncio.run(conn_flood(int(args[0]), args[1], int(args[2]), float(args[3])))
     elif cmd == "rapid-reset":
