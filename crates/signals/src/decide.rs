@@ -741,22 +741,8 @@ mod tests {
 
     /// Pseudo-random folded-like strings: words, separators, quotes, accents and emoji.
     fn samples() -> Vec<String> {
-        let alphabet: Vec<char> = "ab ne n' l'-,.!?'é€ x0".chars().collect();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        (0..5000)
-            .map(|_| {
-                let len = (x % 30) as usize;
-                let mut s = String::new();
-                for _ in 0..len {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    s.push(alphabet[(x % alphabet.len() as u64) as usize]);
-                }
-                x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
-                s
-            })
-            .collect()
+        let mut texts = crate::TestTexts::new("ab ne n' l'-,.!?'é€ x0", 30, 0x9e37_79b9_7f4a_7c15);
+        (0..5000).map(|_| texts.text()).collect()
     }
 
     #[test]

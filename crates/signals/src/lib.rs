@@ -417,3 +417,42 @@ struct Scratch {
 
 #[cfg(test)]
 mod tests;
+
+/// Pseudo-random texts for the tests that compare a fast path with a plain one: words drawn
+/// from a small alphabet chosen to reach every branch (xorshift; no dependency, reproducible).
+#[cfg(test)]
+pub(crate) struct TestTexts {
+    x: u64,
+    alphabet: Vec<char>,
+    max_len: u64,
+}
+
+#[cfg(test)]
+impl TestTexts {
+    pub(crate) fn new(alphabet: &str, max_len: u64, seed: u64) -> TestTexts {
+        TestTexts {
+            x: seed,
+            alphabet: alphabet.chars().collect(),
+            max_len,
+        }
+    }
+
+    /// The next number of the sequence.
+    pub(crate) fn number(&mut self) -> u64 {
+        self.x ^= self.x << 13;
+        self.x ^= self.x >> 7;
+        self.x ^= self.x << 17;
+        self.x
+    }
+
+    /// The next text: up to `max_len - 1` characters of the alphabet.
+    pub(crate) fn text(&mut self) -> String {
+        let len = self.number() % self.max_len;
+        (0..len)
+            .map(|_| {
+                let i = self.number() % self.alphabet.len() as u64;
+                self.alphabet[i as usize]
+            })
+            .collect()
+    }
+}

@@ -470,22 +470,17 @@ mod tests {
             assert_eq!(fast, slow, "input {s:?}");
         }
         // Pseudo-random strings over a small alphabet that exercises every branch.
-        let alphabet: Vec<char> = "aAbzZ 0134579$.,'\n\té€⚽🎮ŒßK  tT".chars().collect();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut texts = crate::TestTexts::new(
+            "aAbzZ 0134579$.,'\n\té€⚽🎮ŒßK  tT",
+            24,
+            0x9e37_79b9_7f4a_7c15,
+        );
         for _ in 0..20_000 {
-            let len = (x % 24) as usize;
-            let mut s = String::new();
-            for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
-            }
+            let s = texts.text();
             fold(&s, &mut fast);
             let mut slow = String::new();
             fold_reference(&s, &mut slow);
             assert_eq!(fast, slow, "input {s:?}");
-            x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
         }
     }
 
@@ -502,18 +497,10 @@ mod tests {
                     && super::is_single(b, i + 4)
             })
         };
-        let alphabet = b"ab  .'x";
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut texts = crate::TestTexts::new("ab  .'x", 30, 0x2545_f491_4f6c_dd1d);
         let mut found = 0;
         for _ in 0..50_000 {
-            let len = (x % 30) as usize;
-            let mut s = Vec::with_capacity(len);
-            for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
-            }
+            let s = texts.text().into_bytes();
             let want = plain(&s);
             assert_eq!(
                 super::has_spaced_run(&s),
@@ -522,7 +509,6 @@ mod tests {
                 String::from_utf8_lossy(&s)
             );
             found += usize::from(want);
-            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
         }
         assert!(found > 100, "runs exercised: {found}");
     }

@@ -633,24 +633,17 @@ mod tests {
             d.find(t, true, &mut got);
             assert_eq!(got, find_without_seeds(&d, t, true), "{t:?}");
         }
-        let alphabet: Vec<char> = "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT"
-            .chars()
-            .collect();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut texts = crate::TestTexts::new(
+            "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT",
+            40,
+            0x9e37_79b9_7f4a_7c15,
+        );
         for round in 0..4000 {
-            let len = (x % 40) as usize;
-            let mut t = String::new();
-            for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                t.push(alphabet[(x % alphabet.len() as u64) as usize]);
-            }
+            let t = texts.text();
             let plate = round % 2 == 0;
             let mut got = Vec::new();
             d.find(&t, plate, &mut got);
             assert_eq!(got, find_without_seeds(&d, &t, plate), "{t:?}");
-            x = x.wrapping_add(0x2545_f491_4f6c_dd1d);
         }
     }
 
@@ -662,24 +655,16 @@ mod tests {
                 .find(|&(_, c)| c == '@' || c == ':' || c.is_numeric())
                 .map(|(i, _)| from + i)
         };
-        let alphabet: Vec<char> = "abc xyz9@:;/?A é€٣²".chars().collect();
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut texts = crate::TestTexts::new("abc xyz9@:;/?A é€٣²", 30, 0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
-            let len = (x % 30) as usize;
-            let mut t = String::new();
-            for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                t.push(alphabet[(x % alphabet.len() as u64) as usize]);
-            }
+            let t = texts.text();
+            let skip = (texts.number() % 5) as usize;
             let from = t
                 .char_indices()
                 .map(|(i, _)| i)
-                .nth((x % 5) as usize)
+                .nth(skip)
                 .unwrap_or(t.len());
             assert_eq!(next_seed(&t, from), plain(&t, from), "{t:?} from {from}");
-            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
         }
     }
 
