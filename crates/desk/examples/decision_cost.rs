@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use rempart_desk::decision::PolicyContext;
-use rempart_desk::store::{Actor, NewDecision, NewReport, NewStatement, Store, SubmitOutcome};
+use rempart_desk::store::{Actor, NewDecision, Store, SubmitOutcome};
 
 const APP: &str = "rempart_decision_cost";
 
@@ -43,27 +43,7 @@ async fn main() -> anyhow::Result<()> {
         name: "user:bench".into(),
         at,
     };
-    let report = NewReport {
-        receipt: "R-1".into(),
-        category: "doxxing".into(),
-        explanation: "address".into(),
-        notifier_name: None,
-        notifier_email: None,
-        good_faith: true,
-        source_ip: "127.0.0.1".into(),
-        dedup_key: "k1".into(),
-        content_hash: "c1".into(),
-        follow_hash: "f1".into(),
-        priority: 1,
-        signal_priority: None,
-        review_due: now + 3_600_000,
-        similarity_key: "s".into(),
-        urls: vec![("https://site.example/p/1".into(), "site.example".into())],
-        campaign_threshold: 3,
-        campaign_since: 0,
-        fetch_evidence: false,
-        page: false,
-    };
+    let report = rempart_desk::testkit::doxxing_report("site.example", now + 3_600_000);
     let case_id = match store.submit_report(&report, &actor(now)).await? {
         SubmitOutcome::Created { case_id, .. } => case_id,
         other => anyhow::bail!("unexpected {other:?}"),
@@ -96,14 +76,9 @@ async fn main() -> anyhow::Result<()> {
         starts_at: at,
         ends_at: None,
         deadline: None,
-        statement: Some(NewStatement {
-            territorial_scope: vec!["FR".into()],
-            explanation: "The address identifies a private person.".into(),
-            source_type: "SOURCE_ARTICLE_16".into(),
-            automated_detection: false,
-            automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
-            redress: "Appeal in the portal.".into(),
-        }),
+        statement: Some(rempart_desk::testkit::statement(
+            "The address identifies a private person.",
+        )),
         emergency: false,
     };
     store

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::store::{Store, StoreError};
+use crate::store::{NewReport, NewStatement, Store, StoreError};
 
 /// The default PostgreSQL URL for tests.
 pub const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -84,5 +84,44 @@ async fn connect(url: &str) -> Store {
         Ok(s) => s,
         Err(StoreError::Db(e)) => panic!("connect {url}: {e}"),
         Err(e) => panic!("connect {url}: {e}"),
+    }
+}
+
+/// A statement of reasons for a test decision: French territory, an Article 16 notice, taken
+/// by a person, with `explanation` and the default redress text.
+pub fn statement(explanation: &str) -> NewStatement {
+    NewStatement {
+        territorial_scope: vec!["FR".into()],
+        explanation: explanation.into(),
+        source_type: "SOURCE_ARTICLE_16".into(),
+        automated_detection: false,
+        automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
+        redress: crate::config::DEFAULT_REDRESS.into(),
+    }
+}
+
+/// An anonymous doxxing report (receipt R-1, priority 1) on `https://{host}/p/1`, due for review
+/// at `review_due`; no evidence fetch, no page.
+pub fn doxxing_report(host: &str, review_due: i64) -> NewReport {
+    NewReport {
+        receipt: "R-1".into(),
+        category: "doxxing".into(),
+        explanation: "address".into(),
+        notifier_name: None,
+        notifier_email: None,
+        good_faith: true,
+        source_ip: "127.0.0.1".into(),
+        dedup_key: "k1".into(),
+        content_hash: "c1".into(),
+        follow_hash: "f1".into(),
+        priority: 1,
+        signal_priority: None,
+        review_due,
+        similarity_key: "s".into(),
+        urls: vec![(format!("https://{host}/p/1"), host.into())],
+        campaign_threshold: 3,
+        campaign_since: 0,
+        fetch_evidence: false,
+        page: false,
     }
 }

@@ -78,14 +78,9 @@ async fn restrict(desk: &Desk, case_id: &str, path: &str) -> u64 {
         starts_at: now,
         ends_at: None,
         deadline: None,
-        statement: Some(rempart_desk::store::NewStatement {
-            territorial_scope: vec!["FR".into()],
-            explanation: "The post gives a private person's home address.".into(),
-            source_type: "SOURCE_ARTICLE_16".into(),
-            automated_detection: false,
-            automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
-            redress: rempart_desk::config::DEFAULT_REDRESS.into(),
-        }),
+        statement: Some(rempart_desk::testkit::statement(
+            "The post gives a private person's home address.",
+        )),
         emergency: false,
     };
     let ctx = rempart_desk::decision::PolicyContext {

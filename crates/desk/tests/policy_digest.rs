@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rempart_desk::clock::from_millis;
 use rempart_desk::decision::{build_policy, PolicyContext};
 use rempart_desk::policy_digest::SetDigest;
-use rempart_desk::store::{Actor, DecisionRow, NewDecision, NewStatement, Store, SubmitOutcome};
+use rempart_desk::store::{Actor, DecisionRow, NewDecision, Store, SubmitOutcome};
 use rempart_desk::testkit;
 
 fn actor(name: &str, at: i64) -> Actor {
@@ -44,40 +44,15 @@ fn restrict(
         starts_at: at,
         ends_at,
         deadline: None,
-        statement: Some(NewStatement {
-            territorial_scope: vec!["FR".into()],
-            explanation: "The address identifies a private person.".into(),
-            source_type: "SOURCE_ARTICLE_16".into(),
-            automated_detection: false,
-            automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
-            redress: "Appeal in the portal.".into(),
-        }),
+        statement: Some(rempart_desk::testkit::statement(
+            "The address identifies a private person.",
+        )),
         emergency,
     }
 }
 
 async fn open_case(store: &Store, host: &str) -> String {
-    let r = rempart_desk::store::NewReport {
-        receipt: "R-1".into(),
-        category: "doxxing".into(),
-        explanation: "address".into(),
-        notifier_name: None,
-        notifier_email: None,
-        good_faith: true,
-        source_ip: "127.0.0.1".into(),
-        dedup_key: "k1".into(),
-        content_hash: "c1".into(),
-        follow_hash: "f1".into(),
-        priority: 1,
-        signal_priority: None,
-        review_due: 100_000,
-        similarity_key: "s".into(),
-        urls: vec![(format!("https://{host}/p/1"), host.into())],
-        campaign_threshold: 3,
-        campaign_since: 0,
-        fetch_evidence: false,
-        page: false,
-    };
+    let r = rempart_desk::testkit::doxxing_report(host, 100_000);
     match store
         .submit_report(&r, &actor("public", 1_000))
         .await

@@ -367,14 +367,9 @@ async fn referral_from_the_case_page_writes_a_bundle_that_verifies() {
                     starts_at: 1_795_593_600_000 + 3_600_000,
                     ends_at: None,
                     deadline: None,
-                    statement: Some(rempart_desk::store::NewStatement {
-                        territorial_scope: vec!["FR".into()],
-                        explanation: "A threat to kill a person.".into(),
-                        source_type: "SOURCE_ARTICLE_16".into(),
-                        automated_detection: false,
-                        automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
-                        redress: "Appeal in the portal.".into(),
-                    }),
+                    statement: Some(rempart_desk::testkit::statement(
+                        "A threat to kill a person.",
+                    )),
                     emergency: false,
                 },
                 &Actor {

@@ -222,14 +222,9 @@ async fn decisions_issue_and_lift_policy_versions() {
             starts_at: 2_000,
             ends_at: None,
             deadline: None,
-            statement: Some(rempart_desk::store::NewStatement {
-                territorial_scope: vec!["FR".into()],
-                explanation: "The address identifies a private person.".into(),
-                source_type: "SOURCE_ARTICLE_16".into(),
-                automated_detection: false,
-                automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
-                redress: "Appeal in the portal.".into(),
-            }),
+            statement: Some(rempart_desk::testkit::statement(
+                "The address identifies a private person.",
+            )),
             emergency: false,
         };
         let (did, v) = store
@@ -732,14 +727,9 @@ async fn policy_versions_are_stored_as_their_changes_and_every_version_reads_bac
                 starts_at: at,
                 ends_at: None,
                 deadline: None,
-                statement: Some(rempart_desk::store::NewStatement {
-                    territorial_scope: vec!["FR".into()],
-                    explanation: "The address identifies a private person.".into(),
-                    source_type: "SOURCE_ARTICLE_16".into(),
-                    automated_detection: false,
-                    automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
-                    redress: "Appeal in the portal.".into(),
-                }),
+                statement: Some(rempart_desk::testkit::statement(
+                    "The address identifies a private person.",
+                )),
                 emergency: false,
             }
         };
