@@ -835,16 +835,8 @@ mod tests {
 
     #[test]
     fn with_ebpf_maps_the_kernel_drops_boxed_clients_of_both_families() {
-        // SAFETY: no arguments, no side effect.
-        let root = unsafe { libc::geteuid() } == 0;
-        let mut maps = match Maps::new(1000) {
-            Ok(m) => m,
-            // Without the privilege the classic program is used (tested above).
-            Err(e) if !root => {
-                eprintln!("skipped: no eBPF for this user ({e})");
-                return;
-            }
-            Err(e) => panic!("root, but no eBPF maps: {e}"),
+        let Some(mut maps) = maps::tests::maps_unless_unprivileged(1000) else {
+            return;
         };
         let maps = std::cell::RefCell::new(&mut maps);
         drops_both_families(

@@ -81,7 +81,8 @@ const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 /// The program: drop (return 0) a segment whose source is in `v4` (IPv4 address) or `v6`
 /// (IPv6 /64), counting it in `dropped` (an array of one `u64`); keep anything else whole.
 fn program(v4: RawFd, v6: RawFd, dropped: RawFd) -> Vec<Insn> {
-    vec![
+    let mut p = Vec::with_capacity(40);
+    p.extend([
         // 0: r6 = skb (the packet loads read through r6).
         insn(MOV64_X, 6, 1, 0, 0),
         // 1–2: r0 = IP version.
@@ -94,11 +95,9 @@ fn program(v4: RawFd, v6: RawFd, dropped: RawFd) -> Vec<Insn> {
         // 6: the IPv4 source address, as the key at fp-4.
         insn(LD_ABS_W, 0, 0, 0, NET + 12),
         insn(STX_W, 10, 0, -4, 0),
-        insn(LD_IMM64, 1, PSEUDO_MAP_FD, 0, v4),
-        insn(0, 0, 0, 0, 0),
-        insn(MOV64_X, 2, 10, 0, 0),
-        insn(ALU64_ADD_K, 2, 0, 0, -4),
-        insn(CALL, 0, 0, 0, BPF_FUNC_MAP_LOOKUP_ELEM),
+    ]);
+    p.extend(lookup(v4, -4));
+    p.extend([
         // 13: found → drop (29); else accept (27).
         insn(JNE_K, 0, 0, 15, 0),
         insn(JA, 0, 0, 12, 0),
@@ -110,11 +109,9 @@ fn program(v4: RawFd, v6: RawFd, dropped: RawFd) -> Vec<Insn> {
         insn(LD_ABS_W, 0, 0, 0, NET + 12),
         insn(ALU64_OR_X, 7, 0, 0, 0),
         insn(STX_DW, 10, 7, -8, 0),
-        insn(LD_IMM64, 1, PSEUDO_MAP_FD, 0, v6),
-        insn(0, 0, 0, 0, 0),
-        insn(MOV64_X, 2, 10, 0, 0),
-        insn(ALU64_ADD_K, 2, 0, 0, -8),
-        insn(CALL, 0, 0, 0, BPF_FUNC_MAP_LOOKUP_ELEM),
+    ]);
+    p.extend(lookup(v6, -8));
+    p.extend([
         // 26: found → drop (29).
         insn(JNE_K, 0, 0, 2, 0),
         // 27: accept: keep the whole segment.
@@ -122,17 +119,28 @@ fn program(v4: RawFd, v6: RawFd, dropped: RawFd) -> Vec<Insn> {
         insn(EXIT, 0, 0, 0, 0),
         // 29: drop: count it (key 0 at fp-12) …
         insn(ST_W, 10, 0, -12, 0),
-        insn(LD_IMM64, 1, PSEUDO_MAP_FD, 0, dropped),
-        insn(0, 0, 0, 0, 0),
-        insn(MOV64_X, 2, 10, 0, 0),
-        insn(ALU64_ADD_K, 2, 0, 0, -12),
-        insn(CALL, 0, 0, 0, BPF_FUNC_MAP_LOOKUP_ELEM),
+    ]);
+    p.extend(lookup(dropped, -12));
+    p.extend([
         insn(JEQ_K, 0, 0, 2, 0),
         insn(MOV64_K, 1, 0, 0, 1),
         insn(ATOMIC_ADD_DW, 0, 1, 0, 0),
         // 38: … and return 0.
         insn(MOV64_K, 0, 0, 0, 0),
         insn(EXIT, 0, 0, 0, 0),
+    ]);
+    p
+}
+
+/// `r0 = bpf_map_lookup_elem(map, fp + key_at)` (five instructions: the map's descriptor is a
+/// two-slot 64-bit load).
+fn lookup(map: RawFd, key_at: i32) -> [Insn; 5] {
+    [
+        insn(LD_IMM64, 1, PSEUDO_MAP_FD, 0, map),
+        insn(0, 0, 0, 0, 0),
+        insn(MOV64_X, 2, 10, 0, 0),
+        insn(ALU64_ADD_K, 2, 0, 0, key_at),
+        insn(CALL, 0, 0, 0, BPF_FUNC_MAP_LOOKUP_ELEM),
     ]
 }
 
@@ -322,7 +330,7 @@ impl Maps {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::net::{IpAddr, Ipv6Addr};
 
@@ -365,17 +373,24 @@ mod tests {
         *seed
     }
 
-    #[test]
-    fn the_program_drops_exactly_the_clients_in_the_maps() {
+    /// Maps for a test; `None` (the test is skipped) only when not root: root must get them.
+    pub(in crate::synfilter) fn maps_unless_unprivileged(capacity: usize) -> Option<Maps> {
         // SAFETY: no arguments, no side effect.
         let root = unsafe { libc::geteuid() } == 0;
-        let mut maps = match Maps::new(10_000) {
-            Ok(m) => m,
+        match Maps::new(capacity) {
+            Ok(m) => Some(m),
             Err(e) if !root => {
                 eprintln!("skipped: no eBPF for this user ({e})");
-                return;
+                None
             }
             Err(e) => panic!("root, but no eBPF maps: {e}"),
+        }
+    }
+
+    #[test]
+    fn the_program_drops_exactly_the_clients_in_the_maps() {
+        let Some(mut maps) = maps_unless_unprivileged(10_000) else {
+            return;
         };
         let mut seed = 0x5eed_u64;
         let mut boxed = Vec::new();
