@@ -331,15 +331,8 @@ async fn with_the_kernel_filter_a_boxed_clients_syns_are_dropped_until_its_time_
 
     // The filter on the listening socket takes it in (polled, bounded: it is rebuilt at most
     // every 100 ms).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while edge.metric(FILTERED).await < 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "never filtered:\n{}",
-            edge.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    edge.wait_for_metric(FILTERED, "filtered", |v| v >= 1.0)
+        .await;
     // As root the filter is the eBPF program with its maps (the classic program is tested in
     // the edge's unit tests).
     // SAFETY: no arguments, no side effect.
@@ -370,11 +363,7 @@ async fn with_the_kernel_filter_a_boxed_clients_syns_are_dropped_until_its_time_
     // … but the eBPF program counted the drop (read every 100 ms: polled, bounded).
     // SAFETY: no arguments, no side effect.
     if unsafe { libc::geteuid() } == 0 {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while edge.metric(DROPPED).await < 1.0 {
-            assert!(Instant::now() < deadline, "the drop was never counted");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        edge.wait_for_metric(DROPPED, "counted", |v| v >= 1.0).await;
     }
     let head = fresh([127, 0, 7, 3], edge.http, "/free")
         .await
@@ -398,10 +387,7 @@ async fn with_the_kernel_filter_a_boxed_clients_syns_are_dropped_until_its_time_
     };
     let (head, _) = ask(&mut s, "/free", "").await.expect("served");
     assert!(head.starts_with("http/1.1 200"), "{head}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while edge.metric(FILTERED).await != 0.0 {
-        assert!(Instant::now() < deadline, "the filter still holds it");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    edge.wait_for_metric(FILTERED, "emptied", |v| v == 0.0)
+        .await;
     assert_eq!(o.count(), 3, "the origin saw only what was served");
 }

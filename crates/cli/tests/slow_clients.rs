@@ -13,23 +13,6 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-/// Polls until `cond(value of series)` holds (bounded).
-async fn wait_for(edge: &Edge, series: &str, what: &str, cond: impl Fn(f64) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = edge.metric(series).await;
-        if cond(v) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{series} = {v}, never {what}:\n{}",
-            edge.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A TCP connection to the edge leaving from `ip`.
 async fn connect_from(ip: [u8; 4], port: u16) -> TcpStream {
     let s = TcpSocket::new_v4().expect("socket");
@@ -85,13 +68,13 @@ async fn per_client_connection_cap_closes_extra_connections_and_releases_on_clos
     // Two idle connections from 127.0.0.5 are counted…
     let a = connect_from([127, 0, 0, 5], edge.http).await;
     let b = connect_from([127, 0, 0, 5], edge.http).await;
-    wait_for(&edge, OPEN, ">= 2", |v| v >= 2.0).await;
+    edge.wait_for_metric(OPEN, ">= 2", |v| v >= 2.0).await;
 
     // …so a third from the same address is closed without an answer.
     let mut c = connect_from([127, 0, 0, 5], edge.http).await;
     let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: o.test\r\n\r\n").await;
     assert!(read_until_closed(&mut c).await.is_empty());
-    wait_for(&edge, PER_IP, ">= 1", |v| v >= 1.0).await;
+    edge.wait_for_metric(PER_IP, ">= 1", |v| v >= 1.0).await;
 
     // Another client is not affected.
     assert_eq!(
@@ -101,13 +84,13 @@ async fn per_client_connection_cap_closes_extra_connections_and_releases_on_clos
 
     // Closing one connection frees its place: the count follows closes.
     drop(a);
-    wait_for(&edge, OPEN, "<= 1", |v| v <= 1.0).await;
+    edge.wait_for_metric(OPEN, "<= 1", |v| v <= 1.0).await;
     assert_eq!(
         get_from([127, 0, 0, 5], edge.http, "o.test").await,
         "HTTP/1.1 200 OK"
     );
     drop(b);
-    wait_for(&edge, OPEN, "0", |v| v == 0.0).await;
+    edge.wait_for_metric(OPEN, "0", |v| v == 0.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,13 +117,13 @@ async fn tls_connections_are_capped_before_the_handshake_and_failed_handshakes_d
     // Connections that never finish a handshake hold their places…
     let mut a = connect_from([127, 0, 0, 7], edge.https).await;
     let b = connect_from([127, 0, 0, 7], edge.https).await;
-    wait_for(&edge, OPEN, ">= 2", |v| v >= 2.0).await;
+    edge.wait_for_metric(OPEN, ">= 2", |v| v >= 2.0).await;
 
     // …and a TLS client from the same address is closed before any TLS is spoken.
     let mut c = connect_from([127, 0, 0, 7], edge.https).await;
     let _ = c.write_all(b"\x16\x03\x01\x00\x05hello").await;
     assert!(read_until_closed(&mut c).await.is_empty(), "no TLS bytes");
-    wait_for(&edge, PER_IP, ">= 1", |v| v >= 1.0).await;
+    edge.wait_for_metric(PER_IP, ">= 1", |v| v >= 1.0).await;
 
     // A failed handshake (garbage instead of a ClientHello) releases its place.
     a.write_all(b"this is not TLS\r\n\r\n")
@@ -148,7 +131,7 @@ async fn tls_connections_are_capped_before_the_handshake_and_failed_handshakes_d
         .expect("write");
     read_until_closed(&mut a).await;
     drop(a);
-    wait_for(&edge, OPEN, "<= 1", |v| v <= 1.0).await;
+    edge.wait_for_metric(OPEN, "<= 1", |v| v <= 1.0).await;
     let client = edge.https_client(&pki.ca_pem, &["o.test"]);
     let r = client
         .get(format!("https://o.test:{}/", edge.https))
@@ -157,10 +140,10 @@ async fn tls_connections_are_capped_before_the_handshake_and_failed_handshakes_d
         .expect("served once a place is free");
     assert_eq!(r.status(), 200);
     drop(b);
-    wait_for(&edge, OPEN, "<= 1", |v| v <= 1.0).await;
+    edge.wait_for_metric(OPEN, "<= 1", |v| v <= 1.0).await;
     drop(r);
     drop(client);
-    wait_for(&edge, OPEN, "0", |v| v == 0.0).await;
+    edge.wait_for_metric(OPEN, "0", |v| v == 0.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,13 +157,13 @@ async fn total_connection_cap_applies_across_clients() {
     let edge = Edge::start(&dir, &cfg).await;
     let a = connect_from([127, 0, 0, 8], edge.http).await;
     let b = connect_from([127, 0, 0, 9], edge.http).await;
-    wait_for(&edge, OPEN, ">= 2", |v| v >= 2.0).await;
+    edge.wait_for_metric(OPEN, ">= 2", |v| v >= 2.0).await;
     let mut c = connect_from([127, 0, 0, 10], edge.http).await;
     assert!(read_until_closed(&mut c).await.is_empty());
-    wait_for(&edge, TOTAL, ">= 1", |v| v >= 1.0).await;
+    edge.wait_for_metric(TOTAL, ">= 1", |v| v >= 1.0).await;
     drop(a);
     drop(b);
-    wait_for(&edge, OPEN, "0", |v| v == 0.0).await;
+    edge.wait_for_metric(OPEN, "0", |v| v == 0.0).await;
     assert_eq!(
         get_from([127, 0, 0, 10], edge.http, "o.test").await,
         "HTTP/1.1 200 OK"
@@ -232,8 +215,7 @@ async fn a_request_head_that_trickles_past_the_deadline_is_cut_off() {
         trickle.await.expect("join"),
         "writes fail once the edge has closed"
     );
-    wait_for(
-        &edge,
+    edge.wait_for_metric(
         "rempart_edge_edge_answers_total{reason=\"header_timeout\"} ",
         ">= 1",
         |v| v >= 1.0,
@@ -291,8 +273,7 @@ async fn a_request_body_slower_than_the_minimum_rate_gets_408() {
     trickle.abort();
     let text = String::from_utf8_lossy(&buf);
     assert!(text.starts_with("HTTP/1.1 408"), "got: {text}");
-    wait_for(
-        &edge,
+    edge.wait_for_metric(
         "rempart_edge_edge_answers_total{reason=\"body_too_slow\"} ",
         ">= 1",
         |v| v >= 1.0,

@@ -426,6 +426,23 @@ impl Edge {
             .unwrap_or(0.0)
     }
 
+    /// Polls until `cond(value of series)` holds (bounded: 30 s, then fails saying `what`).
+    pub async fn wait_for_metric(&self, series: &str, what: &str, cond: impl Fn(f64) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let v = self.metric(series).await;
+            if cond(v) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{series} = {v}, never {what}:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
