@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use rempart_desk::decision::PolicyContext;
-use rempart_desk::store::{Actor, NewDecision, Store, SubmitOutcome};
+use rempart_desk::store::{Actor, Store, SubmitOutcome};
 
 const APP: &str = "rempart_decision_cost";
 
@@ -62,24 +62,9 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     // One decision first, so that what is done once after a bulk load is not measured.
-    let decide = |i: usize, at: i64| NewDecision {
-        case_id: case_id.clone(),
-        action: "restrict_url".into(),
-        ground_kind: "legal".into(),
-        ground: "Publishes a private person's home address.".into(),
-        facts: "Reported.".into(),
-        category: "doxxing".into(),
-        scope: Some(
-            serde_json::json!({"type": "url", "url": format!("https://site.example/d/{i}")})
-                .to_string(),
-        ),
-        starts_at: at,
-        ends_at: None,
-        deadline: None,
-        statement: Some(rempart_desk::testkit::statement(
-            "The address identifies a private person.",
-        )),
-        emergency: false,
+    let decide = |i: usize, at: i64| {
+        let url = format!("https://site.example/d/{i}");
+        rempart_desk::testkit::restrict_url(&case_id, &url, at, None)
     };
     store
         .record_decision(&decide(0, now + 1), &actor(now + 1), &ctx)

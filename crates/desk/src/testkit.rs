@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::store::{NewReport, NewStatement, Store, StoreError};
+use crate::store::{NewDecision, NewReport, NewStatement, Store, StoreError};
 
 /// The default PostgreSQL URL for tests.
 pub const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -123,5 +123,24 @@ pub fn doxxing_report(host: &str, review_due: i64) -> NewReport {
         campaign_since: 0,
         fetch_evidence: false,
         page: false,
+    }
+}
+
+/// A legal decision restricting `url` on case `case_id` (a private person's home address) from
+/// `at`, until `ends_at` if given.
+pub fn restrict_url(case_id: &str, url: &str, at: i64, ends_at: Option<i64>) -> NewDecision {
+    NewDecision {
+        case_id: case_id.into(),
+        action: "restrict_url".into(),
+        ground_kind: "legal".into(),
+        ground: "Publishes a private person's home address.".into(),
+        facts: "Reported.".into(),
+        category: "doxxing".into(),
+        scope: Some(serde_json::json!({"type": "url", "url": url}).to_string()),
+        starts_at: at,
+        ends_at,
+        deadline: None,
+        statement: Some(statement("The address identifies a private person.")),
+        emergency: false,
     }
 }

@@ -34,20 +34,8 @@ fn restrict(
     emergency: bool,
 ) -> NewDecision {
     NewDecision {
-        case_id: case_id.into(),
-        action: "restrict_url".into(),
-        ground_kind: "legal".into(),
-        ground: "Publishes a private person's home address.".into(),
-        facts: "Reported.".into(),
-        category: "doxxing".into(),
-        scope: Some(serde_json::json!({"type": "url", "url": url}).to_string()),
-        starts_at: at,
-        ends_at,
-        deadline: None,
-        statement: Some(rempart_desk::testkit::statement(
-            "The address identifies a private person.",
-        )),
         emergency,
+        ..rempart_desk::testkit::restrict_url(case_id, url, at, ends_at)
     }
 }
 

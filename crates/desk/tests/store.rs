@@ -714,24 +714,8 @@ async fn policy_versions_are_stored_as_their_changes_and_every_version_reads_bac
         )
         .await;
         let decide = |path: &str, at: i64| {
-            let scope =
-                serde_json::json!({"type": "url", "url": format!("https://v.example{path}")});
-            NewDecision {
-                case_id: cid.clone(),
-                action: "restrict_url".into(),
-                ground_kind: "legal".into(),
-                ground: "Publishes a private person's home address.".into(),
-                facts: "Reported.".into(),
-                category: "doxxing".into(),
-                scope: Some(scope.to_string()),
-                starts_at: at,
-                ends_at: None,
-                deadline: None,
-                statement: Some(rempart_desk::testkit::statement(
-                    "The address identifies a private person.",
-                )),
-                emergency: false,
-            }
+            let url = format!("https://v.example{path}");
+            rempart_desk::testkit::restrict_url(&cid, &url, at, None)
         };
         let (a, v1) = store
             .record_decision(&decide("/a", 2_000), &actor(2_000), &ctx())
