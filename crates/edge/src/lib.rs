@@ -85,6 +85,13 @@ impl pingora::listeners::ConnectionFilter for AcceptFilter {
             self.conns.refused(why);
             return false;
         }
+        // Connections already open come first: before each accepted connection the accept
+        // loop waits until the runtime has run what was ready and polled for I/O once. A burst
+        // of new connections (a flood from many addresses) then waits in the kernel's accept
+        // queue instead of queueing its requests ahead of a request on a kept-alive
+        // connection. Without it, 200 connections landing within a millisecond were 200 tasks
+        // (≈ 8 ms of work) ahead of the next established client's request.
+        tokio::task::yield_now().await;
         true
     }
 }
@@ -283,4 +290,61 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     ));
     tracing::info!(config = %config.source.display(), "edge starting");
     server.run_forever()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pingora::listeners::ConnectionFilter;
+    use std::sync::Mutex;
+
+    fn filter() -> AcceptFilter {
+        let text =
+            "[listen]\nhttp = [\"127.0.0.1:1\"]\n[[zone]]\nname = \"z\"\nhosts = [\"z.example\"]\n\
+                    [[zone.origin]]\naddress = \"127.0.0.1:1\"\n";
+        let config = EdgeConfig::parse(std::path::Path::new("/tmp/rempart-accept.toml"), text)
+            .expect("valid");
+        let state = prepare(config).expect("state");
+        let conns = conn::ConnTracker::new(state.clone()).expect("tracker");
+        AcceptFilter { state, conns }
+    }
+
+    /// A request on a connection already open runs before the next connection is accepted:
+    /// the order of events in a single-threaded runtime, as Pingora's accept loop drives the
+    /// filter (one call per accepted connection).
+    #[test]
+    fn open_connections_run_before_the_next_accept() {
+        let filter = Arc::new(filter());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (ready, wake) = tokio::sync::oneshot::channel::<()>();
+            let seen = order.clone();
+            // The established connection: its request becomes ready after the first accept.
+            let request = tokio::spawn(async move {
+                let _ = wake.await;
+                seen.lock().expect("lock").push("request");
+            });
+            let seen = order.clone();
+            let accepts = tokio::spawn(async move {
+                let addr: std::net::SocketAddr = "127.2.0.1:40000".parse().expect("addr");
+                let mut ready = Some(ready);
+                for _ in 0..3 {
+                    assert!(filter.should_accept(Some(&addr)).await);
+                    seen.lock().expect("lock").push("accept");
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            let (a, b) = tokio::join!(request, accepts);
+            a.expect("request task");
+            b.expect("accept task");
+        });
+        let order = order.lock().expect("lock").clone();
+        assert_eq!(order, ["accept", "request", "accept", "accept"]);
+    }
 }
