@@ -657,6 +657,12 @@ pub struct Zone {
     /// How long a request may wait for a slot before 503.
     #[serde(default = "default_queue_timeout")]
     pub queue_timeout_ms: u64,
+    /// Most of those slots one client (an IPv4 address, an IPv6 /64) may hold at once; over
+    /// it, 429 at once. Without it, one client with slow requests (a slow read of a large
+    /// file, a trickled body) holds every slot and everyone else queues. Default: a quarter
+    /// of `max_concurrent_requests` (at least 1); 0: no share.
+    #[serde(default)]
+    pub max_concurrent_requests_per_client: Option<usize>,
     /// Challenge mode ("under attack"): off, always, or automatic above a request rate.
     #[serde(default)]
     pub challenge: ZoneChallenge,

@@ -49,6 +49,8 @@ pub struct RequestCtx {
     peer: Option<Box<HttpPeer>>,
     /// A slot toward the zone's origins, held until the request ends.
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The client's share of those slots, held as long.
+    _share: Option<crate::zones::ShareGuard>,
 }
 
 /// The edge's proxy logic.
@@ -284,6 +286,7 @@ impl ProxyHttp for EdgeProxy {
             origin: None,
             peer: None,
             _slot: None,
+            _share: None,
         }
     }
 
@@ -600,6 +603,23 @@ impl ProxyHttp for EdgeProxy {
             }
         }
 
+        // One client's share of those slots first: a client holding its share is answered at
+        // once, without queueing behind (or ahead of) anyone.
+        if let (Some(share), Some(ip)) = (&zone.client_share, Self::client_ip(session)) {
+            match share.take(ip) {
+                Some(guard) => ctx._share = Some(guard),
+                None => {
+                    return self
+                        .send_error(
+                            session,
+                            ctx,
+                            EdgeError::RateLimited(1),
+                            "client_concurrency",
+                        )
+                        .await;
+                }
+            }
+        }
         // The zone's cap on requests in flight toward its origins: a short queue, then 503.
         if let Some(slots) = &zone.inflight {
             let acquire = slots.clone().acquire_owned();

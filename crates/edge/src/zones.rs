@@ -62,6 +62,8 @@ pub struct Zone {
     pub inflight: Option<Arc<tokio::sync::Semaphore>>,
     /// How long a request waits for a slot.
     pub queue_timeout: Duration,
+    /// Each client's share of those slots, if limited.
+    pub client_share: Option<Arc<ClientShare>>,
     /// The zone's challenge mode (off, always, or automatic under load).
     pub challenge: crate::challenge::ZoneChallenge,
 }
@@ -282,6 +284,7 @@ async fn build_zone(
         inflight: (zc.max_concurrent_requests > 0)
             .then(|| Arc::new(tokio::sync::Semaphore::new(zc.max_concurrent_requests))),
         queue_timeout: Duration::from_millis(zc.queue_timeout_ms),
+        client_share: ClientShare::for_zone(zc),
         challenge: crate::challenge::ZoneChallenge::new(
             &name_for_challenge,
             &zc.challenge,
@@ -341,4 +344,67 @@ fn load_ca(path: &std::path::Path) -> Result<Arc<[WrappedX509]>, String> {
         list.push(WrappedX509::new(c.to_vec(), parse_x509));
     }
     Ok(Arc::from(list))
+}
+
+/// The slots toward a zone's origins one client holds: at most `per_client` at once. Memory
+/// is bounded by the requests in progress (an entry goes with its client's last slot).
+#[derive(Debug)]
+pub struct ClientShare {
+    per_client: u32,
+    held: std::sync::Mutex<HashMap<crate::conn::ClientKey, u32>>,
+}
+
+impl ClientShare {
+    fn for_zone(zc: &config::Zone) -> Option<Arc<ClientShare>> {
+        let per_client = match zc.max_concurrent_requests_per_client {
+            Some(n) => n,
+            None if zc.max_concurrent_requests > 0 => (zc.max_concurrent_requests / 4).max(1),
+            None => 0,
+        };
+        (per_client > 0).then(|| {
+            Arc::new(ClientShare {
+                per_client: u32::try_from(per_client).unwrap_or(u32::MAX),
+                held: std::sync::Mutex::new(HashMap::new()),
+            })
+        })
+    }
+
+    /// One more slot for `ip`, or `None` if it holds its whole share already.
+    pub fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<ShareGuard> {
+        let key = crate::conn::ClientKey::of(ip);
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(key).or_insert(0);
+        if *n >= self.per_client {
+            return None;
+        }
+        *n += 1;
+        Some(ShareGuard {
+            share: self.clone(),
+            key,
+        })
+    }
+
+    /// Clients holding at least one slot (for tests).
+    pub fn clients(&self) -> usize {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// One slot of a client's share, given back when dropped (with the request).
+#[derive(Debug)]
+pub struct ShareGuard {
+    share: Arc<ClientShare>,
+    key: crate::conn::ClientKey,
+}
+
+impl Drop for ShareGuard {
+    fn drop(&mut self) {
+        let mut held = self.share.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
 }
