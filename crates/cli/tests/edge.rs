@@ -749,12 +749,7 @@ async fn concurrency_cap_queues_briefly_then_answers_503() {
     let edge = Edge::start(&dir, &cfg).await;
     let held = o.hold_request(&edge, "z.test").await;
     // The one slot is taken: another client's request waits its queue time, then 503.
-    let r = client_from([127, 0, 0, 2])
-        .get(edge.url("/other"))
-        .header("host", "z.test")
-        .send()
-        .await
-        .unwrap();
+    let r = edge.get_from([127, 0, 0, 2], "z.test", "/other").await;
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "1");
     assert_eq!(o.count(), 1, "the origin was not sent the extra request");
@@ -784,26 +779,18 @@ async fn one_client_holds_at_most_its_share_of_the_origin_slots() {
     assert_eq!(r.headers()["retry-after"], "1");
     assert_eq!(o.count(), 1, "the origin was not sent the extra request");
     // Another client gets one of the free slots.
-    let other = client_from([127, 0, 0, 2])
-        .get(edge.url("/other"))
-        .header("host", "z.test")
-        .send()
-        .await
-        .unwrap();
+    let other = edge.get_from([127, 0, 0, 2], "z.test", "/other").await;
     assert_eq!(other.status(), 200);
     o.seen.release.notify_waiters();
     assert_eq!(held.await.unwrap().unwrap(), 200);
     // The first client's share is back.
     assert_eq!(edge.get("z.test", "/other").await.status(), 200);
-    // The access log names the layer that answered (written after the answer: polled).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !edge
-        .log_text()
-        .contains("\"decided_by\":\"client_concurrency\"")
-    {
-        assert!(Instant::now() < deadline, "{}", edge.log_text());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The access log names the layer that answered.
+    edge.wait_for_log(
+        "\"decided_by\":\"client_concurrency\"",
+        "the 429 was not logged as client_concurrency",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

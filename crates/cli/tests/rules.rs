@@ -3,21 +3,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::*;
 
 /// Waits until the edge's log contains `needle` (log lines are written after the response).
 async fn wait_log(edge: &Edge, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !edge.log_text().contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "log never showed {needle}:\n{}",
-            edge.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    edge.wait_for_log(needle, &format!("log never showed {needle}"))
+        .await;
 }
 
 const RULES: &str = r#"
@@ -88,21 +79,9 @@ async fn rules_block_by_path_header_and_address_log_and_reload() {
     assert_eq!(r.status(), 200, "POST is not in the rule's methods");
 
     // CIDR match: only the client bound to 127.0.0.9.
-    let lab = client_from([127, 0, 0, 9]);
-    let r = lab
-        .get(edge.url("/"))
-        .header("host", "z.test")
-        .send()
-        .await
-        .unwrap();
+    let r = edge.get_from([127, 0, 0, 9], "z.test", "/").await;
     assert_eq!(r.status(), 403);
-    let other = client_from([127, 0, 0, 10]);
-    let r = other
-        .get(edge.url("/"))
-        .header("host", "z.test")
-        .send()
-        .await
-        .unwrap();
+    let r = edge.get_from([127, 0, 0, 10], "z.test", "/").await;
     assert_eq!(r.status(), 200);
 
     // Provider-wide rules come first.

@@ -327,15 +327,11 @@ async fn a_client_reading_the_response_too_slowly_is_cut_off() {
         .expect("write");
     // Wait until the edge has given up on the write (observable in its log), then read what
     // was delivered: far less than the whole response, and then the close.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !edge.log_text().contains("WriteTimedout") {
-        assert!(
-            Instant::now() < deadline,
-            "the edge kept writing to a client that reads nothing:\n{}",
-            edge.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    edge.wait_for_log(
+        "WriteTimedout",
+        "the edge kept writing to a client that reads nothing",
+    )
+    .await;
     let got = read_until_closed(&mut s).await;
     assert!(got.starts_with(b"HTTP/1.1 200"));
     assert!(got.len() < SIZE, "the whole response was delivered");

@@ -397,6 +397,26 @@ impl Edge {
             .expect("request")
     }
 
+    /// The same from another loopback address (the edge sees another client).
+    pub async fn get_from(&self, ip: [u8; 4], host: &str, path: &str) -> reqwest::Response {
+        client_from(ip)
+            .get(self.url(path))
+            .header("host", host)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Waits until the edge's log contains `needle` (log lines are written after the
+    /// response; bounded: 60 s, then fails saying `what`).
+    pub async fn wait_for_log(&self, needle: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.log_text().contains(needle) {
+            assert!(Instant::now() < deadline, "{what}:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// An HTTPS client that trusts `ca_pem` and resolves `hosts` to this edge.
     pub fn https_client(&self, ca_pem: &str, hosts: &[&str]) -> reqwest::Client {
         let mut b = reqwest::Client::builder()
