@@ -87,20 +87,34 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
     let mut leet_cache: Option<(usize, usize, bool)> = None;
     let mut i = 0;
     while i < bytes.len() {
-        // Plain ASCII (no leet digit): the tight loop, one table load per byte.
-        let mut k = i;
-        for &b in &bytes[i..] {
-            let m = FAST[usize::from(b)];
-            if m == SLOW {
+        // Plain ASCII text, eight bytes a step, up to the first byte that needs a look.
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+                break;
+            };
+            let (n, lower) = plain_prefix(u64::from_le_bytes(word), p1, p2);
+            if n == 0 {
                 break;
             }
-            push!(m);
-            k += 1;
+            let lower = lower.to_le_bytes();
+            buf.extend_from_slice(&lower[..n]);
+            p2 = if n >= 2 { lower[n - 2] } else { p1 };
+            p1 = lower[n - 1];
+            i += n;
+            if n < 8 {
+                break;
+            }
         }
-        i = k;
         let Some(&b) = bytes.get(i) else {
             break;
         };
+        // One byte that the step above stopped at (or the tail): plain ASCII first.
+        let m = FAST[usize::from(b)];
+        if m != SLOW {
+            push!(m);
+            i += 1;
+            continue;
+        }
         if b < 0x80 {
             let mut m = ASCII[usize::from(b)];
             i += 1;
@@ -138,6 +152,22 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
             push!(m & !LEET);
             continue;
         }
+        // Accented Latin-1 letters and the curly apostrophe, the non-ASCII chars of EN/FR
+        // posts, by table (what `map_char` gives them).
+        if b == 0xc2 || b == 0xc3 {
+            let m = bytes
+                .get(i + 1)
+                .map_or(0, |&b1| LATIN1[usize::from(b & 1) << 6 | usize::from(b1 & 0x3f)]);
+            if m != 0 {
+                i += 2;
+                push!(m);
+                continue;
+            }
+        } else if b == 0xe2 && bytes.get(i + 1..i + 3) == Some(&[0x80, 0x99]) {
+            i += 3;
+            push!(b'\'');
+            continue;
+        }
         let Some(c) = text[i..].chars().next() else {
             break;
         };
@@ -168,6 +198,66 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
         }
     }
 }
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// 0x80 in every byte of `v` that is zero, exactly (no borrow between bytes).
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & LOW7) + LOW7) | v | LOW7)
+}
+
+/// 0x80 in every byte of `y` that is `>= n`; every byte of `y` must be `<= 0x7f`, `n >= 1`.
+#[inline(always)]
+fn at_least(y: u64, n: u8) -> u64 {
+    (y + (0x80 - u64::from(n)) * ONES) & HIGH
+}
+
+/// The SWAR step of [`fold_into`]: for eight input bytes (little-endian in `x`) and the last
+/// two bytes written, how many leading bytes are plain (ASCII from `' '` up, not a digit or
+/// `$`, and kept by the collapse rules) and their folded (lower-case) value. Plain bytes are
+/// exactly those whose fold is `FAST[b]` and whose `push!` writes it.
+#[inline(always)]
+fn plain_prefix(x: u64, p1: u8, p2: u8) -> (usize, u64) {
+    let y = x & LOW7;
+    let upper = at_least(y, b'A') & !at_least(y, b'[');
+    let l = y | (upper >> 2);
+    let control = !at_least(y, b' ') & HIGH;
+    let digit = at_least(y, b'0') & !at_least(y, b':');
+    let dollar = zero_bytes(y ^ (u64::from(b'$') * ONES));
+    let letter = at_least(l, b'a') & !at_least(l, b'{');
+    let space = zero_bytes(l ^ (u64::from(b' ') * ONES));
+    // Each byte against the one and two before it (the last bytes written for the first two).
+    let same1 = zero_bytes(l ^ ((l << 8) | u64::from(p1)));
+    let same2 = zero_bytes(l ^ ((l << 16) | u64::from(p1) << 8 | u64::from(p2)));
+    // A space after a space, a third identical letter: `push!` drops them.
+    let dropped = same1 & (space | (same2 & letter));
+    let stop = (x & HIGH) | control | digit | dollar | dropped;
+    ((stop.trailing_zeros() / 8) as usize, l)
+}
+
+/// The folded ASCII byte of each char U+0080..=U+00FF (UTF-8 `0xc2 xx` and `0xc3 xx`, at
+/// index `(lead & 1) << 6 | (xx & 0x3f)`), or 0 when it folds to anything else (two letters,
+/// a non-ASCII letter): built from `map_char`, so the table cannot disagree with it.
+static LATIN1: std::sync::LazyLock<[u8; 128]> = std::sync::LazyLock::new(|| {
+    let mut t = [0u8; 128];
+    for (k, slot) in (0u32..).zip(t.iter_mut()) {
+        let Some(c) = char::from_u32(0x80 + k) else {
+            continue;
+        };
+        if emoji_token(c).is_some() {
+            continue;
+        }
+        if let [Some(m), None] = map_char(c, None, None, false) {
+            if m.is_ascii() && m != '\0' {
+                *slot = m as u8;
+            }
+        }
+    }
+    t
+});
 
 /// The alphanumeric token the char at `at` belongs to, or for a non-alphanumeric char (`$`)
 /// the latest token before it: its byte range.
@@ -481,6 +571,33 @@ mod tests {
             let mut slow = String::new();
             fold_reference(&s, &mut slow);
             assert_eq!(fast, slow, "input {s:?}");
+        }        // Longer texts over mostly plain ASCII (the eight-byte step, with runs of spaces and
+        // letters across its edges) and the chars the Latin-1 and apostrophe tables cover.
+        let mut texts = crate::TestTexts::new(
+            "aaaAbcdeEfghijklmnoOpqrstuvwxyzZ  ..!!\"'-?,;:(1234567890$\n\t\u{7f}\u{1}é’«»\u{a0}×ÀÇªµßæÿÞ‘",
+            70,
+            0x2545_f491_4f6c_dd1d,
+        );
+        for _ in 0..30_000 {
+            let s = texts.text();
+            fold(&s, &mut fast);
+            let mut slow = String::new();
+            fold_reference(&s, &mut slow);
+            assert_eq!(fast, slow, "input {s:?}");
+        }
+    }
+
+    /// Every entry of the Latin-1 table is what `map_char` gives that char.
+    #[test]
+    fn latin1_table_agrees_with_map_char() {
+        for cp in 0x80u32..=0xff {
+            let c = char::from_u32(cp).expect("a char");
+            let mut enc = [0u8; 4];
+            let e = c.encode_utf8(&mut enc).as_bytes();
+            let m = super::LATIN1[usize::from(e[0] & 1) << 6 | usize::from(e[1] & 0x3f)];
+            if m != 0 {
+                assert_eq!(super::map_char(c, None, None, false), [Some(m as char), None], "{c:?}");
+            }
         }
     }
 
