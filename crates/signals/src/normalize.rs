@@ -64,10 +64,21 @@ const FAST: [u8; 256] = {
 /// Writes the folded bytes of `text` into `buf` (all but the spaced-letters join).
 fn fold_into(text: &str, buf: &mut Vec<u8>) {
     let bytes = text.as_bytes();
-    buf.clear();
-    // Folding never writes more than the input except for emoji tokens and ligatures, which
-    // reserve more when met; so the tight loop's pushes never reallocate.
-    buf.reserve(bytes.len() + 16);
+    // Written by index into a buffer sized ahead, cut to length at the end: no capacity check
+    // and length update per byte. Invariant: `out.len() >= w + (bytes.len() - i) + 8` (an
+    // ASCII byte writes at most one byte, and the eight-byte step needs eight bytes of room);
+    // the non-ASCII path, which may write more than it reads, grows `out` first.
+    let mut out = std::mem::take(buf);
+    // Stale bytes past the end are overwritten before they are read; only the missing room
+    // is added, by a `memcpy` of zeros (`resize` writes it a byte at a time).
+    let need = bytes.len() + 16;
+    if let Some(k) = need.checked_sub(out.len()) {
+        match ZEROS.get(..k) {
+            Some(z) => out.extend_from_slice(z),
+            None => out.resize(need, 0),
+        }
+    }
+    let mut w = 0;
     // The two bytes last written; a space before the start drops leading spaces.
     let (mut p1, mut p2) = (b' ', 0u8);
     macro_rules! push {
@@ -76,7 +87,8 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
             // Spaces collapse, and a letter repeated more than twice is dropped ("huuuge" ->
             // "huuge", keeping legitimate doubles like "kill").
             if m != p1 || !(m == b' ' || (m == p2 && m.is_ascii_lowercase())) {
-                buf.push(m);
+                out[w] = m;
+                w += 1;
                 p2 = p1;
                 p1 = m;
             }
@@ -85,25 +97,38 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
     // Leetspeak is decided per alphanumeric token: "k1ll" (mostly letters) is mapped, "1v1",
     // "dust2" or "192" are not. The last token looked up: its byte range and verdict.
     let mut leet_cache: Option<(usize, usize, bool)> = None;
+    // Where the eight-byte step may be tried again.
+    let mut swar_from = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Plain ASCII text, eight bytes a step, up to the first byte that needs a look.
-        while let Some(chunk) = bytes.get(i..i + 8) {
+        // Plain ASCII text, eight bytes a step, up to the first byte that needs a look; the
+        // rest of that step's eight bytes then go one by one (digits and accents come in
+        // clusters: retrying at every byte would cost more than it saves).
+        while i >= swar_from {
+            let Some(chunk) = bytes.get(i..i + 8) else {
+                break;
+            };
             let Ok(word) = <[u8; 8]>::try_from(chunk) else {
                 break;
             };
             let (n, lower) = plain_prefix(u64::from_le_bytes(word), p1, p2);
-            if n == 0 {
-                break;
-            }
+            // All eight written, only `n` kept: a fixed-size store, no `memcpy` call.
             let lower = lower.to_le_bytes();
-            buf.extend_from_slice(&lower[..n]);
-            p2 = if n >= 2 { lower[n - 2] } else { p1 };
-            p1 = lower[n - 1];
-            i += n;
+            if let Some(dst) = out.get_mut(w..w + 8) {
+                dst.copy_from_slice(&lower);
+            }
+            w += n;
+            if n >= 2 {
+                (p2, p1) = (lower[n - 2], lower[n - 1]);
+            } else if n == 1 {
+                (p2, p1) = (p1, lower[0]);
+            }
             if n < 8 {
+                swar_from = i + 8;
+                i += n;
                 break;
             }
+            i += 8;
         }
         let Some(&b) = bytes.get(i) else {
             break;
@@ -155,9 +180,9 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
         // Accented Latin-1 letters and the curly apostrophe, the non-ASCII chars of EN/FR
         // posts, by table (what `map_char` gives them).
         if b == 0xc2 || b == 0xc3 {
-            let m = bytes
-                .get(i + 1)
-                .map_or(0, |&b1| LATIN1[usize::from(b & 1) << 6 | usize::from(b1 & 0x3f)]);
+            let m = bytes.get(i + 1).map_or(0, |&b1| {
+                LATIN1[usize::from(b & 1) << 6 | usize::from(b1 & 0x3f)]
+            });
             if m != 0 {
                 i += 2;
                 push!(m);
@@ -172,8 +197,12 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
             break;
         };
         i += c.len_utf8();
+        // Room for the longest output of one char (an emoji token, two 4-byte chars).
+        let room = w + (bytes.len() - i) + 32;
+        if out.len() < room {
+            out.resize(room, 0);
+        }
         if let Some(tok) = emoji_token(c) {
-            buf.reserve(tok.len() + 2);
             push!(b' ');
             for &t in tok.as_bytes() {
                 push!(t);
@@ -189,7 +218,10 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
                 // Written as is: a non-ASCII char neither collapses nor joins anything.
                 let mut enc = [0u8; 4];
                 let e = m.encode_utf8(&mut enc).as_bytes();
-                buf.extend_from_slice(e);
+                if let Some(dst) = out.get_mut(w..w + e.len()) {
+                    dst.copy_from_slice(e);
+                }
+                w += e.len();
                 (p2, p1) = match *e {
                     [.., x, y] => (x, y),
                     _ => (p1, p2),
@@ -197,7 +229,12 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
             }
         }
     }
+    out.truncate(w);
+    *buf = out;
 }
+
+/// Zeros to grow the fold buffer with.
+static ZEROS: [u8; 512] = [0; 512];
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -571,8 +608,8 @@ mod tests {
             let mut slow = String::new();
             fold_reference(&s, &mut slow);
             assert_eq!(fast, slow, "input {s:?}");
-        }        // Longer texts over mostly plain ASCII (the eight-byte step, with runs of spaces and
-        // letters across its edges) and the chars the Latin-1 and apostrophe tables cover.
+        } // Longer texts over mostly plain ASCII (the eight-byte step, with runs of spaces and
+          // letters across its edges) and the chars the Latin-1 and apostrophe tables cover.
         let mut texts = crate::TestTexts::new(
             "aaaAbcdeEfghijklmnoOpqrstuvwxyzZ  ..!!\"'-?,;:(1234567890$\n\t\u{7f}\u{1}é’«»\u{a0}×ÀÇªµßæÿÞ‘",
             70,
@@ -596,7 +633,11 @@ mod tests {
             let e = c.encode_utf8(&mut enc).as_bytes();
             let m = super::LATIN1[usize::from(e[0] & 1) << 6 | usize::from(e[1] & 0x3f)];
             if m != 0 {
-                assert_eq!(super::map_char(c, None, None, false), [Some(m as char), None], "{c:?}");
+                assert_eq!(
+                    super::map_char(c, None, None, false),
+                    [Some(m as char), None],
+                    "{c:?}"
+                );
             }
         }
     }

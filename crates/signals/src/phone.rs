@@ -194,8 +194,11 @@ impl PhoneValidator {
             return self.uk.valid(n).then_some("pii.phone.uk");
         }
         // Parsed as US or as Canadian, a NANP number is the same +1 number and libphonenumber
-        // finds its region from the area code either way: one try covers both.
-        if b.len() == 10 && b[0] != b'1' {
+        // finds its region from the area code either way: one try covers both. Without a
+        // leading 1 (national prefix, country code) or 0 (international prefix 011) the parse
+        // keeps the digits as they are, whatever their count: the metadata's possible lengths
+        // then reject the 8- or 12-digit ones as the crate does, at no parse cost.
+        if b[0] != b'1' {
             return self.nanp.valid(d).then_some("pii.phone.nanp");
         }
         slow(Some(phonenumber::country::Id::US), digits).then_some("pii.phone.nanp")
