@@ -705,10 +705,14 @@ impl Lexicon {
         let b = folded.as_bytes();
         let (trans, classes, first_match) = (&self.trans[..], &self.classes, self.first_match);
         let mut s = self.start;
-        for (i, &byte) in b.iter().enumerate() {
+        // The end offset counted beside the byte iterator (fewer loop instructions than
+        // `enumerate`).
+        let mut t = 0;
+        for &byte in b {
+            t += 1;
             s = trans[s as usize + usize::from(classes[usize::from(byte)])];
             if s >= first_match {
-                self.report(b, s, i + 1, out);
+                self.report(b, s, t, out);
             }
         }
     }

@@ -10,7 +10,16 @@
 //! verdicts are the same (`tests::same_verdicts_as_phonenumber` checks it on random numbers).
 
 use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
-use regex_automata::{meta::Regex, Anchored, Input};
+use regex_automata::{meta::Regex, Anchored, Input, MatchKind, PatternID, PatternSet};
+
+/// Room in the per-thread pattern set: more than any region's descriptor count.
+const SET_CAPACITY: usize = 32;
+
+thread_local! {
+    /// The patterns one region search reports, reused from one candidate to the next.
+    static SET: std::cell::RefCell<PatternSet> =
+        std::cell::RefCell::new(PatternSet::new(SET_CAPACITY));
+}
 
 /// One number-type descriptor: possible lengths and the national-number pattern.
 #[derive(Debug)]
@@ -44,6 +53,24 @@ fn anchored(pattern: &str) -> Result<Regex, crate::Error> {
         .map_err(|e| crate::Error::Pattern(format!("phone metadata: {e}")))
 }
 
+/// The type descriptors `number_type` tries, in its order.
+fn types_of(d: &phonenumber::metadata::Descriptors) -> impl Iterator<Item = &Descriptor> {
+    [
+        d.premium_rate(),
+        d.toll_free(),
+        d.shared_cost(),
+        d.voip(),
+        d.personal_number(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+        d.fixed_line(),
+        d.mobile(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// The metadata of one region.
 #[derive(Debug)]
 struct Region {
@@ -51,39 +78,66 @@ struct Region {
     general: Desc,
     /// Every descriptor `number_type` tries (premium rate, toll free, ..., fixed line, mobile).
     types: Vec<Desc>,
+    /// The general pattern (id 0) and every type's (ids 1..) in one anchored regex reporting
+    /// all that match: one search per candidate instead of one per descriptor.
+    all: Regex,
 }
 
 impl Region {
     fn new(meta: &Metadata) -> Result<Self, crate::Error> {
         let d = meta.descriptors();
-        let types = [
-            d.premium_rate(),
-            d.toll_free(),
-            d.shared_cost(),
-            d.voip(),
-            d.personal_number(),
-            d.pager(),
-            d.uan(),
-            d.voicemail(),
-            d.fixed_line(),
-            d.mobile(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(Desc::new)
-        .collect::<Result<Vec<_>, _>>()?;
+        let types = types_of(d).map(Desc::new).collect::<Result<Vec<_>, _>>()?;
         Ok(Region {
             leading_digits: meta
                 .leading_digits()
                 .map(|r| anchored(r.as_str()))
                 .transpose()?,
             general: Desc::new(d.general())?,
+            all: {
+                let all: Vec<&str> = std::iter::once(d.general())
+                    .chain(types_of(d))
+                    .map(|t| t.national_number().as_str())
+                    .collect();
+                if all.len() > SET_CAPACITY {
+                    return Err(crate::Error::Pattern(
+                        "phone metadata: too many types".into(),
+                    ));
+                }
+                Regex::builder()
+                    .configure(Regex::config().match_kind(MatchKind::All))
+                    .syntax(regex_automata::util::syntax::Config::new().ignore_whitespace(true))
+                    .build_many(&all)
+                    .map_err(|e| crate::Error::Pattern(format!("phone metadata: {e}")))?
+            },
             types,
         })
     }
 
-    /// `validator::number_type(meta, national) != Type::Unknown`.
+    /// `validator::number_type(meta, national) != Type::Unknown`: the general descriptor
+    /// and one type match (each with its possible lengths), from one search of `all`.
     fn valid(&self, national: &str) -> bool {
+        let from_set = SET.try_with(|set| {
+            let Ok(mut set) = set.try_borrow_mut() else {
+                return None;
+            };
+            set.clear();
+            let input = Input::new(national).anchored(Anchored::Yes);
+            self.all.which_overlapping_matches(&input, &mut set);
+            let len = national.len() as u16;
+            let hit = |k: usize, d: &Desc| {
+                PatternID::new(k).is_ok_and(|p| set.contains(p))
+                    && (d.lengths.is_empty() || d.lengths.contains(&len))
+            };
+            Some(hit(0, &self.general) && (1..).zip(&self.types).any(|(k, d)| hit(k, d)))
+        });
+        match from_set {
+            Ok(Some(v)) => v,
+            // Re-entered or torn down: the descriptors one by one, same answer.
+            _ => self.valid_one_by_one(national),
+        }
+    }
+
+    fn valid_one_by_one(&self, national: &str) -> bool {
         self.general.is_match(national) && self.types.iter().any(|d| d.is_match(national))
     }
 }
@@ -283,6 +337,11 @@ mod tests {
             }
             let got = v.validate(&s);
             assert_eq!(got, reference(&s), "{s}");
+            // The one-search region check agrees with the descriptor-by-descriptor one.
+            let national = s.trim_start_matches('+');
+            for r in v.fr.0.iter().chain(&v.uk.0).chain(&v.nanp.0) {
+                assert_eq!(r.valid(national), r.valid_one_by_one(national), "{s}");
+            }
             checked += 1;
             valid += usize::from(got.is_some());
         }
