@@ -105,7 +105,7 @@ pub(crate) fn decide(
         .fold(0u8, |m, c| m | 1 << c.kind as u8)
         .count_ones();
     // Code-point offsets, counted incrementally: spans are sorted and non-overlapping.
-    let ascii = text.is_ascii();
+    let ascii = !spans.is_empty() && text.is_ascii();
     let (mut byte_at, mut char_at) = (0usize, 0usize);
     let mut doxxing = 0.0f32;
     for c in spans {
@@ -333,14 +333,14 @@ fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
         from += 1;
     }
     let seg = &folded.as_bytes()[from..at];
-    if seg.iter().any(|&c| matches!(c, b'.' | b'!' | b'?')) {
+    if memchr::memchr3(b'.', b'!', b'?', seg).is_some() {
         return false;
     }
-    // A word (a run of ASCII alphanumerics and apostrophes) that is "ne" or starts with "n'".
+    // A word (a run of ASCII alphanumerics and apostrophes) that is "ne" or starts with "n'":
+    // only the n's can start one.
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'\'';
-    (0..seg.len()).any(|i| {
-        seg[i] == b'n'
-            && (i == 0 || !word(seg[i - 1]))
+    memchr::memchr_iter(b'n', seg).any(|i| {
+        (i == 0 || !word(seg[i - 1]))
             && match seg.get(i + 1) {
                 Some(b'\'') => true,
                 Some(b'e') => seg.get(i + 2).is_none_or(|&c| !word(c)),
@@ -351,9 +351,11 @@ fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
 
 fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
     let (a, b) = if a <= b { (a, b) } else { (b, a) };
-    folded.as_bytes()[a.min(folded.len())..b.min(folded.len())]
-        .iter()
-        .any(|&c| matches!(c, b'.' | b'!' | b'?'))
+    let range = folded
+        .as_bytes()
+        .get(a.min(folded.len())..b.min(folded.len()))
+        .unwrap_or(&[]);
+    memchr::memchr3(b'.', b'!', b'?', range).is_some()
 }
 
 /// The next (or previous) word around a byte range of the folded text.
@@ -395,7 +397,9 @@ fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     // One pass for both kinds of quotes.
     let (mut open_double, mut open_single): (Option<usize>, Option<usize>) = (None, None);
-    for (i, &c) in b.iter().enumerate() {
+    // Only the quote chars do anything: jump from one to the next.
+    for i in memchr::memchr2_iter(b'"', b'\'', b) {
+        let c = b[i];
         if c == b'"' {
             match open_double {
                 Some(s) => {
@@ -706,8 +710,7 @@ fn threat_score(
         })
     };
     // The few hits first, the whole text only when there is a threat cue to be quoted.
-    if threat_hits().next().is_some() && folded.as_bytes().iter().any(|&b| b == b'"' || b == b'\'')
-    {
+    if threat_hits().next().is_some() && memchr::memchr2(b'"', b'\'', folded.as_bytes()).is_some() {
         let quotes = quoted_regions(folded);
         if !quotes.is_empty()
             && threat_hits().all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))

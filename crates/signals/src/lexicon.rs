@@ -703,16 +703,16 @@ impl Lexicon {
     /// All hits in `folded`, boundary-checked, in order of end position.
     pub fn scan(&self, folded: &str, out: &mut Vec<Hit>) {
         let b = folded.as_bytes();
-        let (trans, classes, first_match) = (&self.trans[..], &self.classes, self.first_match);
-        let mut s = self.start;
-        // The end offset counted beside the byte iterator (fewer loop instructions than
-        // `enumerate`).
+        let (trans, classes) = (&self.trans[..], &self.classes);
+        let first_match = self.first_match as usize;
+        let mut s = self.start as usize;
+        // An index loop (fewer loop-control instructions than an iterator with `enumerate`).
         let mut t = 0;
-        for &byte in b {
+        while let Some(&byte) = b.get(t) {
             t += 1;
-            s = trans[s as usize + usize::from(classes[usize::from(byte)])];
+            s = trans[s + usize::from(classes[usize::from(byte)])] as usize;
             if s >= first_match {
-                self.report(b, s, t, out);
+                self.report(b, s as u32, t, out);
             }
         }
     }

@@ -164,7 +164,8 @@ impl PiiDetector {
         };
         let digit_or_at = |b: u8| b.is_ascii_digit() || b == b'@';
         let first_counts = text.as_bytes().get(first).is_some_and(|&b| digit_or_at(b));
-        if !(first_counts || text.bytes().any(digit_or_at)) {
+        // Every digit and '@' is a seed, so none lies before the first one.
+        if !(first_counts || text.as_bytes()[first..].iter().any(|&b| digit_or_at(b))) {
             return;
         }
         let mut at = 0;
