@@ -102,9 +102,10 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
     let mut i = 0;
     while i < bytes.len() {
         // Plain ASCII text, eight bytes a step, up to the first byte that needs a look; the
-        // rest of that step's eight bytes then go one by one (digits and accents come in
-        // clusters: retrying at every byte would cost more than it saves).
-        while i >= swar_from {
+        // rest of that step's eight bytes then go one by one (digits come in clusters:
+        // retrying at every byte would cost more than it saves), except from a letter on,
+        // which starts plain text again ("é" inside a word, "k1ll").
+        while i >= swar_from || bytes.get(i).is_some_and(u8::is_ascii_alphabetic) {
             let Some(chunk) = bytes.get(i..i + 8) else {
                 break;
             };
@@ -253,9 +254,9 @@ fn at_least(y: u64, n: u8) -> u64 {
 }
 
 /// The SWAR step of [`fold_into`]: for eight input bytes (little-endian in `x`) and the last
-/// two bytes written, how many leading bytes are plain (ASCII from `' '` up, not a digit or
-/// `$`, and kept by the collapse rules) and their folded (lower-case) value. Plain bytes are
-/// exactly those whose fold is `FAST[b]` and whose `push!` writes it.
+/// two bytes written, how many leading bytes are plain (ASCII from `' '` up, not `$` nor a
+/// digit next to a letter, and kept by the collapse rules) and their folded (lower-case) value:
+/// exactly the bytes the per-byte path would write as their lower-case self.
 #[inline(always)]
 fn plain_prefix(x: u64, p1: u8, p2: u8) -> (usize, u64) {
     let y = x & LOW7;
@@ -264,14 +265,24 @@ fn plain_prefix(x: u64, p1: u8, p2: u8) -> (usize, u64) {
     let control = !at_least(y, b' ') & HIGH;
     let digit = at_least(y, b'0') & !at_least(y, b':');
     let dollar = zero_bytes(y ^ (u64::from(b'$') * ONES));
+    // A digit is written as is unless a letter touches it (the leet rule: the last byte
+    // written, or the next char, alphabetic); the next byte past the step or a non-ASCII
+    // next char is not known here, so those digits stop too. Phone numbers, dates and
+    // house numbers stay in the step.
     let letter = at_least(l, b'a') & !at_least(l, b'{');
-    let space = zero_bytes(l ^ (u64::from(b' ') * ONES));
-    // Each byte against the one and two before it (the last bytes written for the first two).
+    let letter_before = (letter << 8) | if p1.is_ascii_alphabetic() { 0x80 } else { 0 };
+    let unknown_or_letter_after = (letter >> 8) | ((x & HIGH) >> 8) | (0x80 << 56);
+    let leet_digit = digit & (letter_before | unknown_or_letter_after);
+    let mut stop = (x & HIGH) | control | leet_digit | dollar;
+    // Each byte against the one before it (the last byte written for the first): only a
+    // repeat can be dropped, and most steps have none, so the rest is computed on demand.
     let same1 = zero_bytes(l ^ ((l << 8) | u64::from(p1)));
-    let same2 = zero_bytes(l ^ ((l << 16) | u64::from(p1) << 8 | u64::from(p2)));
-    // A space after a space, a third identical letter: `push!` drops them.
-    let dropped = same1 & (space | (same2 & letter));
-    let stop = (x & HIGH) | control | digit | dollar | dropped;
+    if same1 != 0 {
+        let space = zero_bytes(l ^ (u64::from(b' ') * ONES));
+        let same2 = zero_bytes(l ^ ((l << 16) | u64::from(p1) << 8 | u64::from(p2)));
+        // A space after a space, a third identical letter: `push!` drops them.
+        stop |= same1 & (space | (same2 & letter));
+    }
     ((stop.trailing_zeros() / 8) as usize, l)
 }
 
