@@ -63,8 +63,10 @@ impl<'a> ByCue<'a> {
     }
 }
 
+/// `ascii`: whether `text` is all ASCII (code-point offsets are then the byte offsets).
 pub(crate) fn decide(
     text: &str,
+    ascii: bool,
     folded: &str,
     hits: &[Hit],
     spans: &[Candidate],
@@ -105,7 +107,6 @@ pub(crate) fn decide(
         .fold(0u8, |m, c| m | 1 << c.kind as u8)
         .count_ones();
     // Code-point offsets, counted incrementally: spans are sorted and non-overlapping.
-    let ascii = !spans.is_empty() && text.is_ascii();
     let (mut byte_at, mut char_at) = (0usize, 0usize);
     let mut doxxing = 0.0f32;
     for c in spans {

@@ -554,11 +554,16 @@ pub(crate) struct Lexicon {
     first_match: u32,
     stride: u32,
     /// For the match state at `first_match + k × stride`: the range `match_ranges[k]` of
-    /// `match_pats`, the pattern ids it reports, in the order `aho_corasick` reports them.
-    match_ranges: Vec<(u32, u32)>,
-    match_pats: Vec<u32>,
-    /// Each pattern's entry and byte length, by pattern id: one load per reported match.
-    entries: Vec<(Entry, usize)>,
+    /// `match_entries`, the patterns it reports, in the order `aho_corasick` reports them.
+    /// The third field says whether one of those patterns is a stem (`right_free`): when
+    /// none is and a word goes on past the match, the whole state is rejected at once.
+    match_ranges: Vec<(u32, u32, bool)>,
+    /// The entry and byte length of each pattern a match state reports, laid out state by
+    /// state (no pattern-id indirection in the reporting loop).
+    match_entries: Vec<(Entry, usize)>,
+    /// Number of patterns (entries and their variants), for the size test.
+    #[cfg(test)]
+    patterns: usize,
 }
 
 /// The `aho_corasick` DFA of the lexicon: built once, then copied into [`Lexicon`]'s table
@@ -671,7 +676,7 @@ impl Lexicon {
                 trans[base + c] = off(renum[to])?;
             }
         }
-        let mut match_ranges = vec![(0u32, 0u32); order.len() - first_match_idx];
+        let mut match_ranges = vec![(0u32, 0u32, false); order.len() - first_match_idx];
         let mut match_pats = Vec::new();
         for (i, &sid) in order.iter().enumerate() {
             if !is_match(sid) {
@@ -682,12 +687,21 @@ impl Lexicon {
                 match_pats.push(dfa.match_pattern(sid, m).as_u32());
             }
             let to = u32::try_from(match_pats.len()).map_err(|_| bad("matches"))?;
-            match_ranges[renum[i] - first_match_idx] = (from, to);
+            let stem = match_pats[from as usize..]
+                .iter()
+                .any(|&p| entries.get(p as usize).is_some_and(|e| e.right_free));
+            match_ranges[renum[i] - first_match_idx] = (from, to, stem);
         }
-        let entries = entries
-            .into_iter()
-            .zip(patterns.iter().map(String::len))
-            .collect();
+        let match_entries = match_pats
+            .iter()
+            .map(|&p| {
+                let p = p as usize;
+                match (entries.get(p), patterns.get(p)) {
+                    (Some(e), Some(pat)) => Ok((*e, pat.len())),
+                    _ => Err(bad("pattern id")),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Lexicon {
             trans,
             classes,
@@ -695,8 +709,9 @@ impl Lexicon {
             first_match: off(first_match_idx)?,
             stride: u32::try_from(stride).map_err(|_| bad("stride"))?,
             match_ranges,
-            match_pats,
-            entries,
+            match_entries,
+            #[cfg(test)]
+            patterns: patterns.len(),
         })
     }
 
@@ -735,17 +750,20 @@ impl Lexicon {
     #[inline(never)]
     fn report(&self, b: &[u8], s: u32, t: usize, out: &mut Vec<Hit>) {
         let k = ((s - self.first_match) / self.stride) as usize;
-        let Some(&(from, to)) = self.match_ranges.get(k) else {
+        let Some(&(from, to, stem)) = self.match_ranges.get(k) else {
             return;
         };
+        // Most match states are reached inside a longer word ("va" in "travail"): the right
+        // boundary is the same test for every pattern of the state, so check it once.
+        let word_goes_on = t < b.len() && is_word(b[t]) && is_word(b[t - 1]);
+        if word_goes_on && !stem {
+            return;
+        }
         let pats = self
-            .match_pats
+            .match_entries
             .get(from as usize..to as usize)
             .unwrap_or(&[]);
-        for &pid in pats {
-            let Some((e, len)) = self.entries.get(pid as usize) else {
-                continue;
-            };
+        for (e, len) in pats {
             let s = t - len;
             let left_ok = e.left_free || s == 0 || !is_word(b[s - 1]) || !is_word(b[s]);
             let right_ok = e.right_free || t == b.len() || !is_word(b[t]) || !is_word(b[t - 1]);
@@ -762,7 +780,7 @@ impl Lexicon {
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.patterns
     }
 }
 

@@ -14,12 +14,19 @@
 /// last byte written, with the writer's state in locals; the token a leet digit belongs to is
 /// only looked up when one is met.
 pub fn fold(text: &str, out: &mut String) {
+    fold_ascii(text, out);
+}
+
+/// [`fold`], also telling whether `text` is all ASCII (the fold meets every non-ASCII byte
+/// anyway; the scan needs the answer for its code-point offsets).
+pub(crate) fn fold_ascii(text: &str, out: &mut String) -> bool {
     let mut buf = std::mem::take(out).into_bytes();
-    fold_into(text, &mut buf);
+    let ascii = fold_into(text, &mut buf);
     // Only whole chars were written, so this never fails; keep `out` valid if it ever did.
     *out = String::from_utf8(buf)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     join_spaced_letters(out);
+    ascii
 }
 
 /// Leet flag in [`ASCII`]: the byte is a digit or `$` that leetspeak maps to a letter.
@@ -61,8 +68,10 @@ const FAST: [u8; 256] = {
     t
 };
 
-/// Writes the folded bytes of `text` into `buf` (all but the spaced-letters join).
-fn fold_into(text: &str, buf: &mut Vec<u8>) {
+/// Writes the folded bytes of `text` into `buf` (all but the spaced-letters join); returns
+/// whether `text` is all ASCII.
+fn fold_into(text: &str, buf: &mut Vec<u8>) -> bool {
+    let mut ascii = true;
     let bytes = text.as_bytes();
     // Written by index into a buffer sized ahead, cut to length at the end: no capacity check
     // and length update per byte. Invariant: `out.len() >= w + (bytes.len() - i) + 8` (an
@@ -178,6 +187,8 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
             push!(m & !LEET);
             continue;
         }
+        // Every non-ASCII byte of the text gets here (the eight-byte step stops on them).
+        ascii = false;
         // Accented Latin-1 letters and the curly apostrophe, the non-ASCII chars of EN/FR
         // posts, by table (what `map_char` gives them).
         if b == 0xc2 || b == 0xc3 {
@@ -232,6 +243,7 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
     }
     out.truncate(w);
     *buf = out;
+    ascii
 }
 
 /// Zeros to grow the fold buffer with.
@@ -632,6 +644,17 @@ mod tests {
             let mut slow = String::new();
             fold_reference(&s, &mut slow);
             assert_eq!(fast, slow, "input {s:?}");
+        }
+    }
+
+    /// The ASCII answer of the fold is `str::is_ascii`.
+    #[test]
+    fn fold_tells_whether_the_text_is_ascii() {
+        let mut texts = crate::TestTexts::new("ab Z 019$.é’«⚽日", 30, 0x9e37_79b9_7f4a_7c15);
+        let mut out = String::new();
+        for _ in 0..20_000 {
+            let s = texts.text();
+            assert_eq!(super::fold_ascii(&s, &mut out), s.is_ascii(), "{s:?}");
         }
     }
 

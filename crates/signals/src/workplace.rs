@@ -217,12 +217,15 @@ impl WorkplaceDetector {
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        // Whether the text mixes cases: a property of the whole text, worked out once, when
+        // the first candidate needs it.
+        let mut mixed = None;
         let mut at = 0;
         while at < text.len() {
             let Some(m) = self.re.search(&Input::new(text).span(at..text.len())) else {
                 break;
             };
-            match trim(self, text, m.start(), m.end()) {
+            match trim(self, text, m.start(), m.end(), &mut mixed) {
                 Some((s, e)) => {
                     out.push(Candidate {
                         start: s,
@@ -304,7 +307,13 @@ fn is_stop(word: &str, list: &Stops) -> bool {
 }
 
 /// Trim the raw match to name start .. end of workplace phrase; None when no name remains.
-fn trim(d: &WorkplaceDetector, text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+fn trim(
+    d: &WorkplaceDetector,
+    text: &str,
+    s: usize,
+    e: usize,
+    mixed: &mut Option<bool>,
+) -> Option<(usize, usize)> {
     let links = &d.links;
     let m = &text[s..e];
     // Leading non-name words.
@@ -326,7 +335,9 @@ fn trim(d: &WorkplaceDetector, text: &str, s: usize, e: usize) -> Option<(usize,
         }
     }
     // In mixed-case text, names are capitalised: "whoever returned my scarf" is not a name.
-    let mixed = text.chars().any(|c| c.is_lowercase()) && text.chars().any(|c| c.is_uppercase());
+    let mixed = *mixed.get_or_insert_with(|| {
+        text.chars().any(|c| c.is_lowercase()) && text.chars().any(|c| c.is_uppercase())
+    });
     if mixed {
         let name_part = &rest[..find_link(links, rest).unwrap_or(0)];
         let ok = name_part.split_whitespace().all(|w| {
