@@ -429,7 +429,8 @@ fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
 
 /// An imperative use of a violent verb: it opens a sentence or clause ("burn it while she
 /// sleeps", "break his legs") or is a French second-person plural form ("cramez tout").
-fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
+/// `aimed`: what `targeted(folded, h)` says (worked out once per hit by the caller).
+fn imperative(folded: &str, h: &Hit, has_target_info: bool, aimed: bool) -> bool {
     // The whole first word, also when the lexicon entry was a stem ("eradiqu*" in "eradiquons").
     let rest = &folded[h.start..];
     let first = &rest[..rest
@@ -445,7 +446,7 @@ fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
             word_before(folded, h.start),
             "go" | "allez" | "va" | "come" | "let's" | "lets"
         );
-    opens && (has_target_info || targeted(folded, h))
+    opens && (has_target_info || aimed)
 }
 
 /// A violent verb reported in the past ("that dunk killed them", "je t'ai tue 4 fois") is not
@@ -590,6 +591,8 @@ fn threat_score(
             idiom_used = true;
             continue;
         }
+        // Whether an object pronoun aims the act (both the imperative and the target rules ask).
+        let aimed = targeted(folded, v);
         let intent = of(Cue::Intent).any(|i| {
             i.end <= v.start + 1
                 && v.start.saturating_sub(i.end) <= INTENT_WINDOW
@@ -600,8 +603,8 @@ fn threat_score(
             c.end <= v.start + 1
                 && v.start - c.end.min(v.start) <= CALL_WINDOW
                 && !sentence_break(folded, c.end, v.start)
-        }) || imperative(folded, v, !spans.is_empty());
-        let tgt = targeted(folded, v) && !past_tense(folded, v);
+        }) || imperative(folded, v, !spans.is_empty(), aimed);
+        let tgt = aimed && !past_tense(folded, v);
         if negated(v, NEGATION_WINDOW) {
             negation_used = true;
             continue;

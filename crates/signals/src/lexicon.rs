@@ -637,23 +637,33 @@ impl Lexicon {
         }
 
         // Every reachable state, breadth first, with its transitions by class.
-        let mut index: std::collections::HashMap<StateID, usize> = Default::default();
-        let mut order: Vec<StateID> = vec![ac_start];
-        index.insert(ac_start, 0);
-        let mut next_ids: Vec<usize> = Vec::new();
+        // Indexed by the DFA's own state id (an offset into its table): a vector, not a hash
+        // map, so that the copy costs little at start-up.
+        let mut index: Vec<u32> = Vec::new();
+        let mut order: Vec<StateID> = Vec::new();
+        let mut number = |sid: StateID, order: &mut Vec<StateID>| -> Result<u32, crate::Error> {
+            let at = sid.as_usize();
+            if at >= index.len() {
+                index.resize((at + 1).max(2 * index.len()), u32::MAX);
+            }
+            if index[at] == u32::MAX {
+                index[at] = u32::try_from(order.len()).map_err(|_| bad("too many states"))?;
+                order.push(sid);
+            }
+            Ok(index[at])
+        };
+        number(ac_start, &mut order)?;
+        let mut next_ids: Vec<u32> = Vec::new();
         let mut k = 0;
         while k < order.len() {
             let sid = order[k];
             for &b in &reps {
                 let n = dfa.next_state(Anchored::No, sid, b);
-                let id = *index.entry(n).or_insert_with(|| {
-                    order.push(n);
-                    order.len() - 1
-                });
-                next_ids.push(id);
+                next_ids.push(number(n, &mut order)?);
             }
             k += 1;
         }
+        drop(index);
         // Number the non-match states first, then the match states.
         let is_match = |sid: StateID| dfa.is_special(sid) && dfa.is_match(sid);
         let mut renum = vec![0usize; order.len()];
@@ -673,7 +683,7 @@ impl Lexicon {
         for (i, row) in next_ids.chunks(stride).enumerate() {
             let base = renum[i] * stride;
             for (c, &to) in row.iter().enumerate() {
-                trans[base + c] = off(renum[to])?;
+                trans[base + c] = off(renum[to as usize])?;
             }
         }
         let mut match_ranges = vec![(0u32, 0u32, false); order.len() - first_match_idx];
@@ -957,7 +967,7 @@ mod tests {
         let lex = Lexicon::new().expect("lexicon builds");
         let (pats, entries) = patterns_and_entries();
         let (dfa, start) = build_ac(&pats).expect("dfa builds");
-        let mut check = |folded: &str| {
+        let check = |folded: &str| {
             let mut hits = Vec::new();
             lex.scan(folded, &mut hits);
             let got: Vec<_> = hits.iter().map(|h| (h.start, h.end, h.rule)).collect();
@@ -991,7 +1001,7 @@ mod tests {
             for _ in 0..3 {
                 let w = list[(words.number() % list.len() as u64) as usize];
                 t.push_str(w);
-                if words.number() % 2 == 0 {
+                if words.number().is_multiple_of(2) {
                     t.push(' ');
                 }
                 let tail = texts.text();

@@ -79,8 +79,10 @@ struct Region {
     /// Every descriptor `number_type` tries (premium rate, toll free, ..., fixed line, mobile).
     types: Vec<Desc>,
     /// The general pattern (id 0) and every type's (ids 1..) in one anchored regex reporting
-    /// all that match: one search per candidate instead of one per descriptor.
-    all: Regex,
+    /// all that match: one search per candidate instead of one per descriptor. Built on first
+    /// use (most of the 27 regions are never asked), `None` if it did not build.
+    all: std::sync::OnceLock<Option<Regex>>,
+    all_patterns: Vec<String>,
 }
 
 impl Region {
@@ -93,36 +95,48 @@ impl Region {
                 .map(|r| anchored(r.as_str()))
                 .transpose()?,
             general: Desc::new(d.general())?,
-            all: {
-                let all: Vec<&str> = std::iter::once(d.general())
+            all: std::sync::OnceLock::new(),
+            all_patterns: {
+                let all: Vec<String> = std::iter::once(d.general())
                     .chain(types_of(d))
-                    .map(|t| t.national_number().as_str())
+                    .map(|t| t.national_number().as_str().to_string())
                     .collect();
                 if all.len() > SET_CAPACITY {
                     return Err(crate::Error::Pattern(
                         "phone metadata: too many types".into(),
                     ));
                 }
-                Regex::builder()
-                    .configure(Regex::config().match_kind(MatchKind::All))
-                    .syntax(regex_automata::util::syntax::Config::new().ignore_whitespace(true))
-                    .build_many(&all)
-                    .map_err(|e| crate::Error::Pattern(format!("phone metadata: {e}")))?
+                all
             },
             types,
         })
     }
 
+    fn all(&self) -> Option<&Regex> {
+        self.all
+            .get_or_init(|| {
+                Regex::builder()
+                    .configure(Regex::config().match_kind(MatchKind::All))
+                    .syntax(regex_automata::util::syntax::Config::new().ignore_whitespace(true))
+                    .build_many(&self.all_patterns)
+                    .ok()
+            })
+            .as_ref()
+    }
+
     /// `validator::number_type(meta, national) != Type::Unknown`: the general descriptor
     /// and one type match (each with its possible lengths), from one search of `all`.
     fn valid(&self, national: &str) -> bool {
+        let Some(all) = self.all() else {
+            return self.valid_one_by_one(national);
+        };
         let from_set = SET.try_with(|set| {
             let Ok(mut set) = set.try_borrow_mut() else {
                 return None;
             };
             set.clear();
             let input = Input::new(national).anchored(Anchored::Yes);
-            self.all.which_overlapping_matches(&input, &mut set);
+            all.which_overlapping_matches(&input, &mut set);
             let len = national.len() as u16;
             let hit = |k: usize, d: &Desc| {
                 PatternID::new(k).is_ok_and(|p| set.contains(p))
