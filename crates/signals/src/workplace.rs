@@ -322,10 +322,13 @@ fn trim(
     loop {
         let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let word = &rest[..word_end];
-        let is_title = matches!(
-            word.trim_end_matches('.').to_ascii_lowercase().as_str(),
-            "mr" | "mrs" | "ms" | "miss" | "dr" | "mme" | "mlle" | "monsieur" | "madame"
-        );
+        // ASCII case-insensitive compares: what lower-casing a copy and matching it did.
+        let bare = word.trim_end_matches('.');
+        let is_title = [
+            "mr", "mrs", "ms", "miss", "dr", "mme", "mlle", "monsieur", "madame",
+        ]
+        .iter()
+        .any(|t| bare.eq_ignore_ascii_case(t));
         if !is_title && is_stop(word, &d.name_stop) && word_end < rest.len() {
             let skip = word_end + rest[word_end..].len() - rest[word_end..].trim_start().len();
             start += skip;
@@ -355,8 +358,7 @@ fn trim(
     if is_stop(first_clean, &d.name_stop) && !first_clean.ends_with('.') {
         return None;
     }
-    let lower_first = first_clean.to_lowercase();
-    if [
+    const LINK_FIRST: [&str; 7] = [
         "works",
         "work",
         "travaille",
@@ -364,9 +366,16 @@ fn trim(
         "goes",
         "from",
         "attends",
-    ]
-    .contains(&lower_first.as_str())
-    {
+    ];
+    // Unicode lower case only matters for non-ASCII words (the Kelvin sign lower-cases to 'k').
+    let link_first = if first_clean.is_ascii() {
+        LINK_FIRST
+            .iter()
+            .any(|l| first_clean.eq_ignore_ascii_case(l))
+    } else {
+        LINK_FIRST.contains(&first_clean.to_lowercase().as_str())
+    };
+    if link_first {
         return None;
     }
     // Find where the link starts, then cut the org at punctuation or a stop word.
