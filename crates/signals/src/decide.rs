@@ -26,18 +26,56 @@ impl Evidence {
     }
 }
 
-/// The hits grouped by cue, each group in text order (a stable counting sort): the rules ask
-/// "an intent before this act?", "an idiom over it?" for every violent word, and each question
-/// now walks the hits of one cue instead of all of them.
+/// The hits grouped by cue, each group in text order: the rules ask "an intent before this
+/// act?", "an idiom over it?" for every violent word, and each question walks the hits of one
+/// cue instead of all of them. A post has a handful of hits: up to 64, a bit set per cue (one
+/// pass, no copy); more (a long evidence page), a stable counting sort into `buf`.
 pub(crate) struct ByCue<'a> {
     hits: &'a [Hit],
-    /// Group `c` is `hits[starts[c]..starts[c + 1]]`.
-    starts: [usize; Cue::COUNT + 1],
+    /// Bit `i` of `masks[c]`: `hits[i]` has cue `c` (when there are at most 64 hits).
+    masks: [u64; Cue::COUNT],
+    /// More than 64 hits: the hits grouped by cue, group `c` is `grouped[starts[c]..starts[c + 1]]`.
+    grouped: Option<(&'a [Hit], [usize; Cue::COUNT + 1])>,
+}
+
+/// The hits of one cue, in text order.
+pub(crate) enum CueHits<'a> {
+    Bits(&'a [Hit], u64),
+    Slice(std::slice::Iter<'a, Hit>),
+}
+
+impl<'a> Iterator for CueHits<'a> {
+    type Item = &'a Hit;
+
+    fn next(&mut self) -> Option<&'a Hit> {
+        match self {
+            CueHits::Bits(hits, bits) => {
+                if *bits == 0 {
+                    return None;
+                }
+                let i = bits.trailing_zeros() as usize;
+                *bits &= *bits - 1;
+                hits.get(i)
+            }
+            CueHits::Slice(it) => it.next(),
+        }
+    }
 }
 
 impl<'a> ByCue<'a> {
-    /// Groups `hits` into `buf` (cleared first).
-    pub fn new(hits: &[Hit], buf: &'a mut Vec<Hit>) -> Self {
+    /// Groups `hits` (into `buf`, cleared first, when there are more than 64).
+    pub fn new(hits: &'a [Hit], buf: &'a mut Vec<Hit>) -> Self {
+        let mut masks = [0u64; Cue::COUNT];
+        if hits.len() <= 64 {
+            for (i, h) in hits.iter().enumerate() {
+                masks[h.cue as usize] |= 1 << i;
+            }
+            return ByCue {
+                hits,
+                masks,
+                grouped: None,
+            };
+        }
         let mut starts = [0usize; Cue::COUNT + 1];
         for h in hits {
             starts[h.cue as usize + 1] += 1;
@@ -53,18 +91,28 @@ impl<'a> ByCue<'a> {
             buf[*slot] = *h;
             *slot += 1;
         }
-        ByCue { hits: buf, starts }
+        let grouped: &'a [Hit] = buf;
+        ByCue {
+            hits,
+            masks,
+            grouped: Some((grouped, starts)),
+        }
     }
 
     /// The hits of cue `c`, in text order.
-    pub fn of(&self, c: Cue) -> &'a [Hit] {
+    pub fn of(&self, c: Cue) -> CueHits<'a> {
         let i = c as usize;
-        &self.hits[self.starts[i]..self.starts[i + 1]]
+        match &self.grouped {
+            None => CueHits::Bits(self.hits, self.masks[i]),
+            Some((grouped, starts)) => CueHits::Slice(grouped[starts[i]..starts[i + 1]].iter()),
+        }
     }
 }
 
+/// `ascii`: whether `text` is all ASCII (code-point offsets are then the byte offsets).
 pub(crate) fn decide(
     text: &str,
+    ascii: bool,
     folded: &str,
     hits: &[Hit],
     spans: &[Candidate],
@@ -84,7 +132,7 @@ pub(crate) fn decide(
     let mut out_spans: Vec<Span> = Vec::with_capacity(spans.len());
     let pos = has(Cue::DoxPos);
     // Distinct locating cues (by their folded text), counted without a set: there are few.
-    let pos_hits = || groups.of(Cue::DoxPos).iter();
+    let pos_hits = || groups.of(Cue::DoxPos);
     let pos_count = pos_hits()
         .enumerate()
         .filter(|&(i, h)| {
@@ -105,7 +153,6 @@ pub(crate) fn decide(
         .fold(0u8, |m, c| m | 1 << c.kind as u8)
         .count_ones();
     // Code-point offsets, counted incrementally: spans are sorted and non-overlapping.
-    let ascii = text.is_ascii();
     let (mut byte_at, mut char_at) = (0usize, 0usize);
     let mut doxxing = 0.0f32;
     for c in spans {
@@ -333,14 +380,14 @@ fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
         from += 1;
     }
     let seg = &folded.as_bytes()[from..at];
-    if seg.iter().any(|&c| matches!(c, b'.' | b'!' | b'?')) {
+    if memchr::memchr3(b'.', b'!', b'?', seg).is_some() {
         return false;
     }
-    // A word (a run of ASCII alphanumerics and apostrophes) that is "ne" or starts with "n'".
+    // A word (a run of ASCII alphanumerics and apostrophes) that is "ne" or starts with "n'":
+    // only the n's can start one.
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'\'';
-    (0..seg.len()).any(|i| {
-        seg[i] == b'n'
-            && (i == 0 || !word(seg[i - 1]))
+    memchr::memchr_iter(b'n', seg).any(|i| {
+        (i == 0 || !word(seg[i - 1]))
             && match seg.get(i + 1) {
                 Some(b'\'') => true,
                 Some(b'e') => seg.get(i + 2).is_none_or(|&c| !word(c)),
@@ -351,9 +398,11 @@ fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
 
 fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
     let (a, b) = if a <= b { (a, b) } else { (b, a) };
-    folded.as_bytes()[a.min(folded.len())..b.min(folded.len())]
-        .iter()
-        .any(|&c| matches!(c, b'.' | b'!' | b'?'))
+    let range = folded
+        .as_bytes()
+        .get(a.min(folded.len())..b.min(folded.len()))
+        .unwrap_or(&[]);
+    memchr::memchr3(b'.', b'!', b'?', range).is_some()
 }
 
 /// The next (or previous) word around a byte range of the folded text.
@@ -395,7 +444,9 @@ fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     // One pass for both kinds of quotes.
     let (mut open_double, mut open_single): (Option<usize>, Option<usize>) = (None, None);
-    for (i, &c) in b.iter().enumerate() {
+    // Only the quote chars do anything: jump from one to the next.
+    for i in memchr::memchr2_iter(b'"', b'\'', b) {
+        let c = b[i];
         if c == b'"' {
             match open_double {
                 Some(s) => {
@@ -424,11 +475,15 @@ fn quoted_regions(folded: &str) -> Vec<(usize, usize)> {
 
 /// An imperative use of a violent verb: it opens a sentence or clause ("burn it while she
 /// sleeps", "break his legs") or is a French second-person plural form ("cramez tout").
-fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
+/// `aimed`: what `targeted(folded, h)` says (worked out once per hit by the caller).
+fn imperative(folded: &str, h: &Hit, has_target_info: bool, aimed: bool) -> bool {
     // The whole first word, also when the lexicon entry was a stem ("eradiqu*" in "eradiquons").
     let rest = &folded[h.start..];
+    // Byte-wise: a non-ASCII char's first byte is not ASCII alphanumeric either, so the cut is
+    // where the char-wise search would put it.
     let first = &rest[..rest
-        .find(|c: char| !c.is_ascii_alphanumeric())
+        .bytes()
+        .position(|b| !b.is_ascii_alphanumeric())
         .unwrap_or(rest.len())];
     if first.len() > 5 && (first.ends_with("ez") || first.ends_with("ons")) {
         return true;
@@ -436,11 +491,8 @@ fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
     let head = folded[..h.start].trim_end();
     let opens = head.is_empty()
         || head.ends_with(['.', '!', '?', ':', '-', ',', ';'])
-        || matches!(
-            word_before(folded, h.start),
-            "go" | "allez" | "va" | "come" | "let's" | "lets"
-        );
-    opens && (has_target_info || targeted(folded, h))
+        || in_set(&IMPERATIVE_BEFORE, word_before(folded, h.start));
+    opens && (has_target_info || aimed)
 }
 
 /// A violent verb reported in the past ("that dunk killed them", "je t'ai tue 4 fois") is not
@@ -448,18 +500,13 @@ fn imperative(folded: &str, h: &Hit, has_target_info: bool) -> bool {
 fn past_tense(folded: &str, h: &Hit) -> bool {
     let rest = &folded[h.start..];
     let word = &rest[..rest
-        .find(|c: char| !c.is_ascii_alphanumeric())
+        .bytes()
+        .position(|b| !b.is_ascii_alphanumeric())
         .unwrap_or(rest.len())];
     if word.ends_with("ed") {
         return true;
     }
-    let aux = |w: &str| {
-        matches!(
-            w,
-            "a" | "ai" | "as" | "avons" | "avez" | "ont" | "t'ai" | "l'ai" | "m'a" | "t'a" | "l'a"
-        )
-    };
-    aux(word_before(folded, h.start))
+    in_set(&PAST_AUX, word_before(folded, h.start))
 }
 
 /// Object pronoun next to a violent verb: "stab him", "je te bute", "l'abattre".
@@ -467,13 +514,7 @@ fn targeted(folded: &str, h: &Hit) -> bool {
     // Entries that carry their object ("break her", "cut his") are aimed at someone whatever
     // follows ("break her legs").
     let own_last = folded[h.start..h.end].rsplit(' ').next().unwrap_or("");
-    if h.end > h.start
-        && folded[h.start..h.end].contains(' ')
-        && matches!(
-            own_last,
-            "him" | "her" | "his" | "their" | "your" | "ur" | "you" | "u" | "them"
-        )
-    {
+    if h.end > h.start && folded[h.start..h.end].contains(' ') && in_set(&OWN_OBJECT, own_last) {
         return true;
     }
     let after = word_after(folded, h.end);
@@ -489,69 +530,80 @@ fn targeted(folded: &str, h: &Hit) -> bool {
     h.start >= 2 && b[h.start - 1] == b'\'' && matches!(b[h.start - 2], b'l' | b't')
 }
 
+/// A word of up to 7 bytes as one integer (its bytes little-endian, its length in the top
+/// byte): the word lists below are sorted arrays of these, so a membership test is a binary
+/// search over integers instead of a chain of string compares.
+const fn pack(w: &[u8]) -> u64 {
+    let mut v = (w.len() as u64) << 56;
+    let mut i = 0;
+    while i < w.len() && i < 7 {
+        v |= (w[i] as u64) << (8 * i);
+        i += 1;
+    }
+    v
+}
+
+/// The packed, sorted set of `words` (each at most 7 bytes; checked when compiled).
+const fn word_set<const N: usize>(words: [&str; N]) -> [u64; N] {
+    let mut out = [0u64; N];
+    let mut i = 0;
+    while i < N {
+        assert!(words[i].len() <= 7, "word sets hold words of up to 7 bytes");
+        out[i] = pack(words[i].as_bytes());
+        i += 1;
+    }
+    // Insertion sort: a few dozen words, at compile time.
+    let mut i = 1;
+    while i < N {
+        let mut j = i;
+        while j > 0 && out[j - 1] > out[j] {
+            let t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+fn in_set(set: &[u64], w: &str) -> bool {
+    w.len() <= 7 && set.binary_search(&pack(w.as_bytes())).is_ok()
+}
+
 /// Words after a violent verb that aim it at someone or something ("stab him", "tuer les").
-/// A `match` on the word: the compiler dispatches on length, no list walk.
+const OBJECT_AFTER: [u64; 44] = word_set([
+    "you", "u", "ya", "him", "her", "them", "em", "'em", "his", "their", "your", "ur", "that",
+    "those", "these", "every", "all", "any", "a", "an", "the", "toi", "les", "le", "la", "lui",
+    "ce", "cette", "ces", "tous", "toutes", "sa", "son", "ses", "ta", "ton", "tes", "vous",
+    "toute", "tout", "whole", "entire", "it", "out",
+]);
+
 fn is_object_after(w: &str) -> bool {
-    matches!(
-        w,
-        "you"
-            | "u"
-            | "ya"
-            | "him"
-            | "her"
-            | "them"
-            | "em"
-            | "'em"
-            | "his"
-            | "their"
-            | "your"
-            | "ur"
-            | "yourself"
-            | "that"
-            | "those"
-            | "these"
-            | "every"
-            | "all"
-            | "any"
-            | "a"
-            | "an"
-            | "the"
-            | "toi"
-            | "les"
-            | "le"
-            | "la"
-            | "lui"
-            | "ce"
-            | "cette"
-            | "ces"
-            | "tous"
-            | "toutes"
-            | "sa"
-            | "son"
-            | "ses"
-            | "ta"
-            | "ton"
-            | "tes"
-            | "vous"
-            | "toute"
-            | "tout"
-            | "whole"
-            | "entire"
-            | "it"
-            | "everyone"
-            | "everybody"
-            | "out"
-    )
+    in_set(&OBJECT_AFTER, w) || matches!(w, "yourself" | "everyone" | "everybody")
 }
 
 /// Object clitics before a French violent verb ("je te bute", "le tuer").
-/// A `match` on the word: the compiler dispatches on length, no list walk.
+const CLITIC_BEFORE: [u64; 11] = word_set([
+    "te", "t'", "le", "la", "l'", "lui", "les", "vous", "leur", "me", "nous",
+]);
+
 fn is_clitic_before(w: &str) -> bool {
-    matches!(
-        w,
-        "te" | "t'" | "le" | "la" | "l'" | "lui" | "les" | "vous" | "leur" | "me" | "nous"
-    )
+    in_set(&CLITIC_BEFORE, w)
 }
+
+/// The object an entry carries as its last word ("break her", "cut his").
+const OWN_OBJECT: [u64; 9] = word_set([
+    "him", "her", "his", "their", "your", "ur", "you", "u", "them",
+]);
+
+/// Words before a violent verb that make it an imperative ("go burn", "allez cramer").
+const IMPERATIVE_BEFORE: [u64; 6] = word_set(["go", "allez", "va", "come", "let's", "lets"]);
+
+/// French auxiliaries of a past tense ("je t'ai tue").
+const PAST_AUX: [u64; 11] = word_set([
+    "a", "ai", "as", "avons", "avez", "ont", "t'ai", "l'ai", "m'a", "t'a", "l'a",
+]);
 
 fn threat_score(
     folded: &str,
@@ -563,7 +615,7 @@ fn threat_score(
 ) -> f32 {
     let has = |c: Cue| mask & c.bit() != 0;
     // The hits of one cue, in text order.
-    let of = |c: Cue| groups.of(c).iter();
+    let of = |c: Cue| groups.of(c);
     let covered_by_idiom = |h: &Hit| of(Cue::Idiom).any(|i| i.start < h.end && h.start < i.end);
     let negated = |h: &Hit, window: usize| {
         of(Cue::Negation).any(|n| {
@@ -585,6 +637,8 @@ fn threat_score(
             idiom_used = true;
             continue;
         }
+        // Whether an object pronoun aims the act (both the imperative and the target rules ask).
+        let aimed = targeted(folded, v);
         let intent = of(Cue::Intent).any(|i| {
             i.end <= v.start + 1
                 && v.start.saturating_sub(i.end) <= INTENT_WINDOW
@@ -595,8 +649,8 @@ fn threat_score(
             c.end <= v.start + 1
                 && v.start - c.end.min(v.start) <= CALL_WINDOW
                 && !sentence_break(folded, c.end, v.start)
-        }) || imperative(folded, v, !spans.is_empty());
-        let tgt = targeted(folded, v) && !past_tense(folded, v);
+        }) || imperative(folded, v, !spans.is_empty(), aimed);
+        let tgt = aimed && !past_tense(folded, v);
         if negated(v, NEGATION_WINDOW) {
             negation_used = true;
             continue;
@@ -706,8 +760,7 @@ fn threat_score(
         })
     };
     // The few hits first, the whole text only when there is a threat cue to be quoted.
-    if threat_hits().next().is_some() && folded.as_bytes().iter().any(|&b| b == b'"' || b == b'\'')
-    {
+    if threat_hits().next().is_some() && memchr::memchr2(b'"', b'\'', folded.as_bytes()).is_some() {
         let quotes = quoted_regions(folded);
         if !quotes.is_empty()
             && threat_hits().all(|h| quotes.iter().any(|&(a, b)| a <= h.start && h.end <= b))
@@ -806,12 +859,175 @@ mod tests {
         ];
         let mut buf = Vec::new();
         let g = ByCue::new(&hits, &mut buf);
-        let starts = |c| g.of(c).iter().map(|h| h.start).collect::<Vec<_>>();
+        let starts = |c| g.of(c).map(|h| h.start).collect::<Vec<_>>();
         assert_eq!(starts(Cue::Violence), [1, 3, 6]);
         assert_eq!(starts(Cue::Intent), [2, 5]);
         assert_eq!(starts(Cue::Workplace), [4]);
         assert!(starts(Cue::Negation).is_empty());
     }
+
+    /// The packed word sets answer as the string `matches!` they replaced, on the listed
+    /// words, their prefixes and extensions, and random strings.
+    #[test]
+    fn packed_word_sets_agree_with_string_matches() {
+        let object = |w: &str| {
+            matches!(
+                w,
+                "you"
+                    | "u"
+                    | "ya"
+                    | "him"
+                    | "her"
+                    | "them"
+                    | "em"
+                    | "'em"
+                    | "his"
+                    | "their"
+                    | "your"
+                    | "ur"
+                    | "yourself"
+                    | "that"
+                    | "those"
+                    | "these"
+                    | "every"
+                    | "all"
+                    | "any"
+                    | "a"
+                    | "an"
+                    | "the"
+                    | "toi"
+                    | "les"
+                    | "le"
+                    | "la"
+                    | "lui"
+                    | "ce"
+                    | "cette"
+                    | "ces"
+                    | "tous"
+                    | "toutes"
+                    | "sa"
+                    | "son"
+                    | "ses"
+                    | "ta"
+                    | "ton"
+                    | "tes"
+                    | "vous"
+                    | "toute"
+                    | "tout"
+                    | "whole"
+                    | "entire"
+                    | "it"
+                    | "everyone"
+                    | "everybody"
+                    | "out"
+            )
+        };
+        let clitic = |w: &str| {
+            matches!(
+                w,
+                "te" | "t'" | "le" | "la" | "l'" | "lui" | "les" | "vous" | "leur" | "me" | "nous"
+            )
+        };
+        let own = |w: &str| {
+            matches!(
+                w,
+                "him" | "her" | "his" | "their" | "your" | "ur" | "you" | "u" | "them"
+            )
+        };
+        let imperative = |w: &str| matches!(w, "go" | "allez" | "va" | "come" | "let's" | "lets");
+        let aux = |w: &str| {
+            matches!(
+                w,
+                "a" | "ai"
+                    | "as"
+                    | "avons"
+                    | "avez"
+                    | "ont"
+                    | "t'ai"
+                    | "l'ai"
+                    | "m'a"
+                    | "t'a"
+                    | "l'a"
+            )
+        };
+        let mut words: Vec<String> = "you u ya him her them em 'em his their your ur yourself that those these every all any a an the toi les le la lui ce cette ces tous toutes sa son ses ta ton tes vous toute tout whole entire it everyone everybody out te t' l' leur me nous go allez va come let's lets ai as avons avez ont t'ai l'ai m'a t'a l'a"
+            .split(' ')
+            .flat_map(|w| {
+                let mut v = vec![w.to_string(), format!("{w}s"), format!("x{w}"), w.to_uppercase()];
+                v.extend((0..w.len()).filter(|&i| w.is_char_boundary(i)).map(|i| w[..i].to_string()));
+                v
+            })
+            .collect();
+        let mut texts = crate::TestTexts::new("aeioustlhyr'v", 10, 0x2545_f491_4f6c_dd1d);
+        words.extend((0..20_000).map(|_| texts.text()));
+        words.push("you\0".into());
+        for w in &words {
+            assert_eq!(is_object_after(w), object(w), "{w:?}");
+            assert_eq!(is_clitic_before(w), clitic(w), "{w:?}");
+            assert_eq!(in_set(&OWN_OBJECT, w), own(w), "{w:?}");
+            assert_eq!(in_set(&IMPERATIVE_BEFORE, w), imperative(w), "{w:?}");
+            assert_eq!(in_set(&PAST_AUX, w), aux(w), "{w:?}");
+        }
+    }
+
+    /// Both representations (bit sets up to 64 hits, counting sort beyond) give each cue's
+    /// hits in text order.
+    #[test]
+    fn hits_by_cue_small_and_large_agree_with_a_filter() {
+        let mut texts = crate::TestTexts::new("x", 2, 0x9e37_79b9_7f4a_7c15);
+        for n in [0usize, 1, 7, 63, 64, 65, 200] {
+            let hits: Vec<Hit> = (0..n)
+                .map(|i| Hit {
+                    cue: ALL_CUES[(texts.number() % ALL_CUES.len() as u64) as usize],
+                    rule: "r",
+                    start: i,
+                    end: i + 1,
+                })
+                .collect();
+            let mut buf = Vec::new();
+            let g = ByCue::new(&hits, &mut buf);
+            for c in ALL_CUES {
+                let got: Vec<usize> = g.of(c).map(|h| h.start).collect();
+                let want: Vec<usize> = hits
+                    .iter()
+                    .filter(|h| h.cue == c)
+                    .map(|h| h.start)
+                    .collect();
+                assert_eq!(got, want, "{n} hits, {c:?}");
+            }
+        }
+    }
+
+    const ALL_CUES: [Cue; Cue::COUNT] = [
+        Cue::Intent,
+        Cue::Call,
+        Cue::Violence,
+        Cue::Direct,
+        Cue::Veiled,
+        Cue::Weapon,
+        Cue::Swat,
+        Cue::Second,
+        Cue::Negation,
+        Cue::Report,
+        Cue::News,
+        Cue::Game,
+        Cue::Idiom,
+        Cue::Fiction,
+        Cue::Counter,
+        Cue::DoxPos,
+        Cue::DoxAct,
+        Cue::Business,
+        Cue::PublicOffice,
+        Cue::SelfDisclose,
+        Cue::Sale,
+        Cue::Landmark,
+        Cue::Order,
+        Cue::Tech,
+        Cue::Fictional,
+        Cue::Service,
+        Cue::Vehicle,
+        Cue::Workplace,
+    ];
 
     #[test]
     fn free_mail_is_case_insensitive_on_the_domain() {

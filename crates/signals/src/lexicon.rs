@@ -540,95 +540,257 @@ const GROUPS: &[Group] = &[
 /// The compiled lexicon.
 #[derive(Debug)]
 pub(crate) struct Lexicon {
-    /// Overlapping (standard) Aho–Corasick DFA over every entry and variant, walked by hand in
-    /// [`Lexicon::scan`]: one table lookup per byte, no per-match iterator state.
-    dfa: DFA,
-    start: StateID,
-    /// Each pattern's entry and byte length, by pattern id: one load per reported match.
-    entries: Vec<(Entry, usize)>,
+    /// The transitions of the overlapping (standard) Aho–Corasick DFA over every entry and
+    /// variant, copied out of `aho_corasick` into one flat table walked by hand in
+    /// [`Lexicon::scan`]: a class load and a table load per byte. States are premultiplied
+    /// offsets (state index × `stride`), and match states are numbered last, so "is this a
+    /// match?" is one compare against `first_match`.
+    trans: Vec<u32>,
+    /// Byte → class: every byte that occurs in an entry has a class of its own, all other
+    /// bytes share class 0 (no trie edge carries them, so from any state they lead back to
+    /// the start state).
+    classes: [u8; 256],
+    start: u32,
+    first_match: u32,
+    stride: u32,
+    /// For the match state at `first_match + k × stride`: the range `match_ranges[k]` of
+    /// `match_entries`, the patterns it reports, in the order `aho_corasick` reports them.
+    /// The third field says whether one of those patterns is a stem (`right_free`): when
+    /// none is and a word goes on past the match, the whole state is rejected at once.
+    match_ranges: Vec<(u32, u32, bool)>,
+    /// The entry and byte length of each pattern a match state reports, laid out state by
+    /// state (no pattern-id indirection in the reporting loop).
+    match_entries: Vec<(Entry, usize)>,
+    /// Number of patterns (entries and their variants), for the size test.
+    #[cfg(test)]
+    patterns: usize,
+}
+
+/// The `aho_corasick` DFA of the lexicon: built once, then copied into [`Lexicon`]'s table
+/// (and, in tests, walked as the reference the table must agree with).
+fn build_ac(patterns: &[String]) -> Result<(DFA, StateID), crate::Error> {
+    let dfa = DFA::builder()
+        .match_kind(MatchKind::Standard)
+        // Thousands of patterns: no prefilter would skip anything, it would only be
+        // consulted each time the walk returns to the start state.
+        .prefilter(false)
+        .build(patterns)
+        .map_err(|e| crate::Error::Pattern(e.to_string()))?;
+    let start = dfa
+        .start_state(Anchored::No)
+        .map_err(|e| crate::Error::Pattern(e.to_string()))?;
+    Ok((dfa, start))
+}
+
+fn patterns_and_entries() -> (Vec<String>, Vec<Entry>) {
+    let mut patterns: Vec<String> = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
+    for (cue, rule, fuzzy, list) in GROUPS {
+        for raw in list.iter() {
+            let left_free = raw.starts_with('*');
+            let right_free = raw.ends_with('*');
+            let core = raw.trim_matches('*');
+            let entry = Entry {
+                cue: *cue,
+                rule,
+                left_free,
+                right_free,
+            };
+            patterns.push(core.to_string());
+            entries.push(entry);
+            // Stems get no variants: "rape*" doubled would be "rappe*" and match "rappel".
+            if *fuzzy && !right_free {
+                for v in variants(core) {
+                    patterns.push(v);
+                    entries.push(entry);
+                }
+            }
+        }
+    }
+    (patterns, entries)
 }
 
 impl Lexicon {
     pub fn new() -> Result<Self, crate::Error> {
-        let mut patterns: Vec<String> = Vec::new();
-        let mut entries: Vec<Entry> = Vec::new();
-        for (cue, rule, fuzzy, list) in GROUPS {
-            for raw in list.iter() {
-                let left_free = raw.starts_with('*');
-                let right_free = raw.ends_with('*');
-                let core = raw.trim_matches('*');
-                let entry = Entry {
-                    cue: *cue,
-                    rule,
-                    left_free,
-                    right_free,
-                };
-                patterns.push(core.to_string());
-                entries.push(entry);
-                // Stems get no variants: "rape*" doubled would be "rappe*" and match "rappel".
-                if *fuzzy && !right_free {
-                    for v in variants(core) {
-                        patterns.push(v);
-                        entries.push(entry);
-                    }
+        let (patterns, entries) = patterns_and_entries();
+        let (dfa, ac_start) = build_ac(&patterns)?;
+        let bad = |what: &str| crate::Error::Pattern(format!("lexicon table: {what}"));
+
+        // Classes: one per byte used by an entry, class 0 for the rest.
+        let mut classes = [0u8; 256];
+        let mut reps: Vec<u8> = vec![0];
+        let mut used = [false; 256];
+        for p in &patterns {
+            for &b in p.as_bytes() {
+                used[usize::from(b)] = true;
+            }
+        }
+        for b in 0..=255u8 {
+            if used[usize::from(b)] && b != 0 {
+                classes[usize::from(b)] = u8::try_from(reps.len()).map_err(|_| bad("classes"))?;
+                reps.push(b);
+            }
+        }
+        // Byte 0 in an entry would need its own class; the entries are text, never NUL.
+        if used[0] {
+            return Err(bad("NUL in an entry"));
+        }
+
+        // Every reachable state, breadth first, with its transitions by class.
+        // Indexed by the DFA's own state id (an offset into its table): a vector, not a hash
+        // map, so that the copy costs little at start-up.
+        let mut index: Vec<u32> = Vec::new();
+        let mut order: Vec<StateID> = Vec::new();
+        let mut number = |sid: StateID, order: &mut Vec<StateID>| -> Result<u32, crate::Error> {
+            let at = sid.as_usize();
+            if at >= index.len() {
+                index.resize((at + 1).max(2 * index.len()), u32::MAX);
+            }
+            if index[at] == u32::MAX {
+                index[at] = u32::try_from(order.len()).map_err(|_| bad("too many states"))?;
+                order.push(sid);
+            }
+            Ok(index[at])
+        };
+        number(ac_start, &mut order)?;
+        let mut next_ids: Vec<u32> = Vec::new();
+        let mut k = 0;
+        while k < order.len() {
+            let sid = order[k];
+            for &b in &reps {
+                let n = dfa.next_state(Anchored::No, sid, b);
+                next_ids.push(number(n, &mut order)?);
+            }
+            k += 1;
+        }
+        drop(index);
+        // Number the non-match states first, then the match states.
+        let is_match = |sid: StateID| dfa.is_special(sid) && dfa.is_match(sid);
+        let mut renum = vec![0usize; order.len()];
+        let mut n = 0;
+        for pass_match in [false, true] {
+            for (i, &sid) in order.iter().enumerate() {
+                if is_match(sid) == pass_match {
+                    renum[i] = n;
+                    n += 1;
                 }
             }
         }
-        let dfa = DFA::builder()
-            .match_kind(MatchKind::Standard)
-            // Thousands of patterns: no prefilter would skip anything, it would only be
-            // consulted each time the walk returns to the start state.
-            .prefilter(false)
-            .build(&patterns)
-            .map_err(|e| crate::Error::Pattern(e.to_string()))?;
-        let start = dfa
-            .start_state(Anchored::No)
-            .map_err(|e| crate::Error::Pattern(e.to_string()))?;
-        let entries = entries
-            .into_iter()
-            .zip(patterns.iter().map(String::len))
-            .collect();
+        let stride = reps.len();
+        let first_match_idx = order.iter().filter(|&&s| !is_match(s)).count();
+        let off = |i: usize| u32::try_from(i * stride).map_err(|_| bad("too many states"));
+        let mut trans = vec![0u32; order.len() * stride];
+        for (i, row) in next_ids.chunks(stride).enumerate() {
+            let base = renum[i] * stride;
+            for (c, &to) in row.iter().enumerate() {
+                trans[base + c] = off(renum[to as usize])?;
+            }
+        }
+        let mut match_ranges = vec![(0u32, 0u32, false); order.len() - first_match_idx];
+        let mut match_pats = Vec::new();
+        for (i, &sid) in order.iter().enumerate() {
+            if !is_match(sid) {
+                continue;
+            }
+            let from = u32::try_from(match_pats.len()).map_err(|_| bad("matches"))?;
+            for m in 0..dfa.match_len(sid) {
+                match_pats.push(dfa.match_pattern(sid, m).as_u32());
+            }
+            let to = u32::try_from(match_pats.len()).map_err(|_| bad("matches"))?;
+            let stem = match_pats[from as usize..]
+                .iter()
+                .any(|&p| entries.get(p as usize).is_some_and(|e| e.right_free));
+            match_ranges[renum[i] - first_match_idx] = (from, to, stem);
+        }
+        let match_entries = match_pats
+            .iter()
+            .map(|&p| {
+                let p = p as usize;
+                match (entries.get(p), patterns.get(p)) {
+                    (Some(e), Some(pat)) => Ok((*e, pat.len())),
+                    _ => Err(bad("pattern id")),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Lexicon {
-            dfa,
-            start,
-            entries,
+            trans,
+            classes,
+            start: off(renum[0])?,
+            first_match: off(first_match_idx)?,
+            stride: u32::try_from(stride).map_err(|_| bad("stride"))?,
+            match_ranges,
+            match_entries,
+            #[cfg(test)]
+            patterns: patterns.len(),
         })
     }
 
     /// All hits in `folded`, boundary-checked, in order of end position.
     pub fn scan(&self, folded: &str, out: &mut Vec<Hit>) {
         let b = folded.as_bytes();
-        let dfa = &self.dfa;
-        let mut sid = self.start;
-        for (i, &byte) in b.iter().enumerate() {
-            sid = dfa.next_state(Anchored::No, sid, byte);
-            // Without a prefilter the only special states are dead (never reached by an
-            // unanchored standard search) and match states.
-            if !dfa.is_special(sid) || !dfa.is_match(sid) {
-                continue;
-            }
-            let t = i + 1;
-            for k in 0..dfa.match_len(sid) {
-                let pid = dfa.match_pattern(sid, k).as_usize();
-                let (e, len) = &self.entries[pid];
-                let s = t - len;
-                let left_ok = e.left_free || s == 0 || !is_word(b[s - 1]) || !is_word(b[s]);
-                let right_ok = e.right_free || t == b.len() || !is_word(b[t]) || !is_word(b[t - 1]);
-                if left_ok && right_ok {
-                    out.push(Hit {
-                        cue: e.cue,
-                        rule: e.rule,
-                        start: s,
-                        end: t,
-                    });
+        let (trans, classes) = (&self.trans[..], &self.classes);
+        let first_match = self.first_match as usize;
+        let mut s = self.start as usize;
+        let mut t = 0;
+        macro_rules! step {
+            ($byte:expr) => {
+                t += 1;
+                s = trans[s + usize::from(classes[usize::from($byte)])] as usize;
+                if s >= first_match {
+                    self.report(b, s as u32, t, out);
                 }
+            };
+        }
+        // Four bytes per loop turn: the loop control is paid once per four steps.
+        let mut quads = b.chunks_exact(4);
+        for q in &mut quads {
+            if let [b0, b1, b2, b3] = *q {
+                step!(b0);
+                step!(b1);
+                step!(b2);
+                step!(b3);
+            }
+        }
+        for &byte in quads.remainder() {
+            step!(byte);
+        }
+    }
+
+    /// The boundary-checked hits of the match state `s` reached after `b[..t]`.
+    #[inline(never)]
+    fn report(&self, b: &[u8], s: u32, t: usize, out: &mut Vec<Hit>) {
+        let k = ((s - self.first_match) / self.stride) as usize;
+        let Some(&(from, to, stem)) = self.match_ranges.get(k) else {
+            return;
+        };
+        // Most match states are reached inside a longer word ("va" in "travail"): the right
+        // boundary is the same test for every pattern of the state, so check it once.
+        let word_goes_on = t < b.len() && is_word(b[t]) && is_word(b[t - 1]);
+        if word_goes_on && !stem {
+            return;
+        }
+        let pats = self
+            .match_entries
+            .get(from as usize..to as usize)
+            .unwrap_or(&[]);
+        for (e, len) in pats {
+            let s = t - len;
+            let left_ok = e.left_free || s == 0 || !is_word(b[s - 1]) || !is_word(b[s]);
+            let right_ok = e.right_free || t == b.len() || !is_word(b[t]) || !is_word(b[t - 1]);
+            if left_ok && right_ok {
+                out.push(Hit {
+                    cue: e.cue,
+                    rule: e.rule,
+                    start: s,
+                    end: t,
+                });
             }
         }
     }
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.patterns
     }
 }
 
@@ -765,6 +927,88 @@ mod tests {
         assert!(!has("skillful play", Cue::Violence) || has("skillful play", Cue::Game));
         assert!(has("We'll torturerons", Cue::Violence));
         assert!(has("cut their gaythroats", Cue::Violence));
+    }
+
+    /// The walk over `aho_corasick`'s own DFA that the copied table replaced.
+    fn scan_with_ac(
+        dfa: &DFA,
+        start: StateID,
+        entries: &[Entry],
+        pats: &[String],
+        folded: &str,
+    ) -> Vec<(usize, usize, &'static str)> {
+        let b = folded.as_bytes();
+        let mut out = Vec::new();
+        let mut sid = start;
+        for (i, &byte) in b.iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, byte);
+            if !dfa.is_special(sid) || !dfa.is_match(sid) {
+                continue;
+            }
+            let t = i + 1;
+            for k in 0..dfa.match_len(sid) {
+                let pid = dfa.match_pattern(sid, k).as_usize();
+                let (e, len) = (&entries[pid], pats[pid].len());
+                let s = t - len;
+                let left_ok = e.left_free || s == 0 || !is_word(b[s - 1]) || !is_word(b[s]);
+                let right_ok = e.right_free || t == b.len() || !is_word(b[t]) || !is_word(b[t - 1]);
+                if left_ok && right_ok {
+                    out.push((s, t, e.rule));
+                }
+            }
+        }
+        out
+    }
+
+    /// The copied table gives exactly the hits of the `aho_corasick` walk, in the same order,
+    /// on random strings over the entries' bytes and on folded sentences.
+    #[test]
+    fn table_walk_agrees_with_the_aho_corasick_walk() {
+        let lex = Lexicon::new().expect("lexicon builds");
+        let (pats, entries) = patterns_and_entries();
+        let (dfa, start) = build_ac(&pats).expect("dfa builds");
+        let check = |folded: &str| {
+            let mut hits = Vec::new();
+            lex.scan(folded, &mut hits);
+            let got: Vec<_> = hits.iter().map(|h| (h.start, h.end, h.rule)).collect();
+            assert_eq!(
+                got,
+                scan_with_ac(&dfa, start, &entries, &pats, folded),
+                "{folded:?}"
+            );
+        };
+        for t in [
+            "i will kill you",
+            "je vais te tuer",
+            "t'es mort",
+            "",
+            "k",
+            "va",
+            "a la sortie du lycee",
+            "help? 4 sale n° 12 £ € o.n.o",
+            "gaythroats",
+            "you're dead, i know where you live",
+        ] {
+            check(t);
+        }
+        let mut texts =
+            crate::TestTexts::new("abcdeiklmnorstuvy '-.?°€£$", 40, 0x9e37_79b9_7f4a_7c15);
+        let mut words = crate::TestTexts::new("x", 2, 0x2545_f491_4f6c_dd1d);
+        let list: Vec<&String> = pats.iter().filter(|p| p.len() < 12).collect();
+        for _ in 0..20_000 {
+            let mut t = texts.text();
+            // Entries glued to random text, so that matches and boundaries are exercised.
+            for _ in 0..3 {
+                let w = list[(words.number() % list.len() as u64) as usize];
+                t.push_str(w);
+                if words.number().is_multiple_of(2) {
+                    t.push(' ');
+                }
+                let tail = texts.text();
+                t.push_str(&tail);
+            }
+            check(&t);
+        }
     }
 
     #[test]

@@ -319,7 +319,7 @@ impl Signals {
             span_folded,
             by_cue,
         } = sc;
-        normalize::fold(text, folded);
+        let ascii = normalize::fold_ascii(text, folded);
         hits.clear();
         self.lexicon.scan(folded, hits);
 
@@ -366,7 +366,7 @@ impl Signals {
                 inside == 0 || count_matches(folded, w) > inside
             });
         }
-        let report = decide::decide(text, folded, hits, kept, by_cue);
+        let report = decide::decide(text, ascii, folded, hits, kept, by_cue);
         // A one-off huge text (a fetched evidence page) should not pin its buffers.
         if folded.capacity() > 1 << 16 || span_text.capacity() > 1 << 16 {
             *folded = String::new();

@@ -14,12 +14,19 @@
 /// last byte written, with the writer's state in locals; the token a leet digit belongs to is
 /// only looked up when one is met.
 pub fn fold(text: &str, out: &mut String) {
+    fold_ascii(text, out);
+}
+
+/// [`fold`], also telling whether `text` is all ASCII (the fold meets every non-ASCII byte
+/// anyway; the scan needs the answer for its code-point offsets).
+pub(crate) fn fold_ascii(text: &str, out: &mut String) -> bool {
     let mut buf = std::mem::take(out).into_bytes();
-    fold_into(text, &mut buf);
+    let ascii = fold_into(text, &mut buf);
     // Only whole chars were written, so this never fails; keep `out` valid if it ever did.
     *out = String::from_utf8(buf)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     join_spaced_letters(out);
+    ascii
 }
 
 /// Leet flag in [`ASCII`]: the byte is a digit or `$` that leetspeak maps to a letter.
@@ -61,13 +68,26 @@ const FAST: [u8; 256] = {
     t
 };
 
-/// Writes the folded bytes of `text` into `buf` (all but the spaced-letters join).
-fn fold_into(text: &str, buf: &mut Vec<u8>) {
+/// Writes the folded bytes of `text` into `buf` (all but the spaced-letters join); returns
+/// whether `text` is all ASCII.
+fn fold_into(text: &str, buf: &mut Vec<u8>) -> bool {
+    let mut ascii = true;
     let bytes = text.as_bytes();
-    buf.clear();
-    // Folding never writes more than the input except for emoji tokens and ligatures, which
-    // reserve more when met; so the tight loop's pushes never reallocate.
-    buf.reserve(bytes.len() + 16);
+    // Written by index into a buffer sized ahead, cut to length at the end: no capacity check
+    // and length update per byte. Invariant: `out.len() >= w + (bytes.len() - i) + 8` (an
+    // ASCII byte writes at most one byte, and the eight-byte step needs eight bytes of room);
+    // the non-ASCII path, which may write more than it reads, grows `out` first.
+    let mut out = std::mem::take(buf);
+    // Stale bytes past the end are overwritten before they are read; only the missing room
+    // is added, by a `memcpy` of zeros (`resize` writes it a byte at a time).
+    let need = bytes.len() + 16;
+    if let Some(k) = need.checked_sub(out.len()) {
+        match ZEROS.get(..k) {
+            Some(z) => out.extend_from_slice(z),
+            None => out.resize(need, 0),
+        }
+    }
+    let mut w = 0;
     // The two bytes last written; a space before the start drops leading spaces.
     let (mut p1, mut p2) = (b' ', 0u8);
     macro_rules! push {
@@ -76,7 +96,8 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
             // Spaces collapse, and a letter repeated more than twice is dropped ("huuuge" ->
             // "huuge", keeping legitimate doubles like "kill").
             if m != p1 || !(m == b' ' || (m == p2 && m.is_ascii_lowercase())) {
-                buf.push(m);
+                out[w] = m;
+                w += 1;
                 p2 = p1;
                 p1 = m;
             }
@@ -85,22 +106,50 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
     // Leetspeak is decided per alphanumeric token: "k1ll" (mostly letters) is mapped, "1v1",
     // "dust2" or "192" are not. The last token looked up: its byte range and verdict.
     let mut leet_cache: Option<(usize, usize, bool)> = None;
+    // Where the eight-byte step may be tried again.
+    let mut swar_from = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Plain ASCII (no leet digit): the tight loop, one table load per byte.
-        let mut k = i;
-        for &b in &bytes[i..] {
-            let m = FAST[usize::from(b)];
-            if m == SLOW {
+        // Plain ASCII text, eight bytes a step, up to the first byte that needs a look; the
+        // rest of that step's eight bytes then go one by one (digits come in clusters:
+        // retrying at every byte would cost more than it saves), except from a letter on,
+        // which starts plain text again ("é" inside a word, "k1ll").
+        while i >= swar_from || bytes.get(i).is_some_and(u8::is_ascii_alphabetic) {
+            let Some(chunk) = bytes.get(i..i + 8) else {
+                break;
+            };
+            let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+                break;
+            };
+            let (n, lower) = plain_prefix(u64::from_le_bytes(word), p1, p2);
+            // All eight written, only `n` kept: a fixed-size store, no `memcpy` call.
+            let lower = lower.to_le_bytes();
+            if let Some(dst) = out.get_mut(w..w + 8) {
+                dst.copy_from_slice(&lower);
+            }
+            w += n;
+            if n >= 2 {
+                (p2, p1) = (lower[n - 2], lower[n - 1]);
+            } else if n == 1 {
+                (p2, p1) = (p1, lower[0]);
+            }
+            if n < 8 {
+                swar_from = i + 8;
+                i += n;
                 break;
             }
-            push!(m);
-            k += 1;
+            i += 8;
         }
-        i = k;
         let Some(&b) = bytes.get(i) else {
             break;
         };
+        // One byte that the step above stopped at (or the tail): plain ASCII first.
+        let m = FAST[usize::from(b)];
+        if m != SLOW {
+            push!(m);
+            i += 1;
+            continue;
+        }
         if b < 0x80 {
             let mut m = ASCII[usize::from(b)];
             i += 1;
@@ -138,12 +187,34 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
             push!(m & !LEET);
             continue;
         }
+        // Every non-ASCII byte of the text gets here (the eight-byte step stops on them).
+        ascii = false;
+        // Accented Latin-1 letters and the curly apostrophe, the non-ASCII chars of EN/FR
+        // posts, by table (what `map_char` gives them).
+        if b == 0xc2 || b == 0xc3 {
+            let m = bytes.get(i + 1).map_or(0, |&b1| {
+                LATIN1[usize::from(b & 1) << 6 | usize::from(b1 & 0x3f)]
+            });
+            if m != 0 {
+                i += 2;
+                push!(m);
+                continue;
+            }
+        } else if b == 0xe2 && bytes.get(i + 1..i + 3) == Some(&[0x80, 0x99]) {
+            i += 3;
+            push!(b'\'');
+            continue;
+        }
         let Some(c) = text[i..].chars().next() else {
             break;
         };
         i += c.len_utf8();
+        // Room for the longest output of one char (an emoji token, two 4-byte chars).
+        let room = w + (bytes.len() - i) + 32;
+        if out.len() < room {
+            out.resize(room, 0);
+        }
         if let Some(tok) = emoji_token(c) {
-            buf.reserve(tok.len() + 2);
             push!(b' ');
             for &t in tok.as_bytes() {
                 push!(t);
@@ -159,7 +230,10 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
                 // Written as is: a non-ASCII char neither collapses nor joins anything.
                 let mut enc = [0u8; 4];
                 let e = m.encode_utf8(&mut enc).as_bytes();
-                buf.extend_from_slice(e);
+                if let Some(dst) = out.get_mut(w..w + e.len()) {
+                    dst.copy_from_slice(e);
+                }
+                w += e.len();
                 (p2, p1) = match *e {
                     [.., x, y] => (x, y),
                     _ => (p1, p2),
@@ -167,7 +241,83 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) {
             }
         }
     }
+    out.truncate(w);
+    *buf = out;
+    ascii
 }
+
+/// Zeros to grow the fold buffer with.
+static ZEROS: [u8; 512] = [0; 512];
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// 0x80 in every byte of `v` that is zero, exactly (no borrow between bytes).
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & LOW7) + LOW7) | v | LOW7)
+}
+
+/// 0x80 in every byte of `y` that is `>= n`; every byte of `y` must be `<= 0x7f`, `n >= 1`.
+#[inline(always)]
+fn at_least(y: u64, n: u8) -> u64 {
+    (y + (0x80 - u64::from(n)) * ONES) & HIGH
+}
+
+/// The SWAR step of [`fold_into`]: for eight input bytes (little-endian in `x`) and the last
+/// two bytes written, how many leading bytes are plain (ASCII from `' '` up, not `$` nor a
+/// digit next to a letter, and kept by the collapse rules) and their folded (lower-case) value:
+/// exactly the bytes the per-byte path would write as their lower-case self.
+#[inline(always)]
+fn plain_prefix(x: u64, p1: u8, p2: u8) -> (usize, u64) {
+    let y = x & LOW7;
+    let upper = at_least(y, b'A') & !at_least(y, b'[');
+    let l = y | (upper >> 2);
+    let control = !at_least(y, b' ') & HIGH;
+    let digit = at_least(y, b'0') & !at_least(y, b':');
+    let dollar = zero_bytes(y ^ (u64::from(b'$') * ONES));
+    // A digit is written as is unless a letter touches it (the leet rule: the last byte
+    // written, or the next char, alphabetic); the next byte past the step or a non-ASCII
+    // next char is not known here, so those digits stop too. Phone numbers, dates and
+    // house numbers stay in the step.
+    let letter = at_least(l, b'a') & !at_least(l, b'{');
+    let letter_before = (letter << 8) | if p1.is_ascii_alphabetic() { 0x80 } else { 0 };
+    let unknown_or_letter_after = (letter >> 8) | ((x & HIGH) >> 8) | (0x80 << 56);
+    let leet_digit = digit & (letter_before | unknown_or_letter_after);
+    let mut stop = (x & HIGH) | control | leet_digit | dollar;
+    // Each byte against the one before it (the last byte written for the first): only a
+    // repeat can be dropped, and most steps have none, so the rest is computed on demand.
+    let same1 = zero_bytes(l ^ ((l << 8) | u64::from(p1)));
+    if same1 != 0 {
+        let space = zero_bytes(l ^ (u64::from(b' ') * ONES));
+        let same2 = zero_bytes(l ^ ((l << 16) | u64::from(p1) << 8 | u64::from(p2)));
+        // A space after a space, a third identical letter: `push!` drops them.
+        stop |= same1 & (space | (same2 & letter));
+    }
+    ((stop.trailing_zeros() / 8) as usize, l)
+}
+
+/// The folded ASCII byte of each char U+0080..=U+00FF (UTF-8 `0xc2 xx` and `0xc3 xx`, at
+/// index `(lead & 1) << 6 | (xx & 0x3f)`), or 0 when it folds to anything else (two letters,
+/// a non-ASCII letter): built from `map_char`, so the table cannot disagree with it.
+static LATIN1: std::sync::LazyLock<[u8; 128]> = std::sync::LazyLock::new(|| {
+    let mut t = [0u8; 128];
+    for (k, slot) in (0u32..).zip(t.iter_mut()) {
+        let Some(c) = char::from_u32(0x80 + k) else {
+            continue;
+        };
+        if emoji_token(c).is_some() {
+            continue;
+        }
+        if let [Some(m), None] = map_char(c, None, None, false) {
+            if m.is_ascii() && m != '\0' {
+                *slot = m as u8;
+            }
+        }
+    }
+    t
+});
 
 /// The alphanumeric token the char at `at` belongs to, or for a non-alphanumeric char (`$`)
 /// the latest token before it: its byte range.
@@ -481,6 +631,48 @@ mod tests {
             let mut slow = String::new();
             fold_reference(&s, &mut slow);
             assert_eq!(fast, slow, "input {s:?}");
+        } // Longer texts over mostly plain ASCII (the eight-byte step, with runs of spaces and
+          // letters across its edges) and the chars the Latin-1 and apostrophe tables cover.
+        let mut texts = crate::TestTexts::new(
+            "aaaAbcdeEfghijklmnoOpqrstuvwxyzZ  ..!!\"'-?,;:(1234567890$\n\t\u{7f}\u{1}é’«»\u{a0}×ÀÇªµßæÿÞ‘",
+            70,
+            0x2545_f491_4f6c_dd1d,
+        );
+        for _ in 0..30_000 {
+            let s = texts.text();
+            fold(&s, &mut fast);
+            let mut slow = String::new();
+            fold_reference(&s, &mut slow);
+            assert_eq!(fast, slow, "input {s:?}");
+        }
+    }
+
+    /// The ASCII answer of the fold is `str::is_ascii`.
+    #[test]
+    fn fold_tells_whether_the_text_is_ascii() {
+        let mut texts = crate::TestTexts::new("ab Z 019$.é’«⚽日", 30, 0x9e37_79b9_7f4a_7c15);
+        let mut out = String::new();
+        for _ in 0..20_000 {
+            let s = texts.text();
+            assert_eq!(super::fold_ascii(&s, &mut out), s.is_ascii(), "{s:?}");
+        }
+    }
+
+    /// Every entry of the Latin-1 table is what `map_char` gives that char.
+    #[test]
+    fn latin1_table_agrees_with_map_char() {
+        for cp in 0x80u32..=0xff {
+            let c = char::from_u32(cp).expect("a char");
+            let mut enc = [0u8; 4];
+            let e = c.encode_utf8(&mut enc).as_bytes();
+            let m = super::LATIN1[usize::from(e[0] & 1) << 6 | usize::from(e[1] & 0x3f)];
+            if m != 0 {
+                assert_eq!(
+                    super::map_char(c, None, None, false),
+                    [Some(m as char), None],
+                    "{c:?}"
+                );
+            }
         }
     }
 

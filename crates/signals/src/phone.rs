@@ -10,7 +10,16 @@
 //! verdicts are the same (`tests::same_verdicts_as_phonenumber` checks it on random numbers).
 
 use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
-use regex_automata::{meta::Regex, Anchored, Input};
+use regex_automata::{meta::Regex, Anchored, Input, MatchKind, PatternID, PatternSet};
+
+/// Room in the per-thread pattern set: more than any region's descriptor count.
+const SET_CAPACITY: usize = 32;
+
+thread_local! {
+    /// The patterns one region search reports, reused from one candidate to the next.
+    static SET: std::cell::RefCell<PatternSet> =
+        std::cell::RefCell::new(PatternSet::new(SET_CAPACITY));
+}
 
 /// One number-type descriptor: possible lengths and the national-number pattern.
 #[derive(Debug)]
@@ -44,6 +53,24 @@ fn anchored(pattern: &str) -> Result<Regex, crate::Error> {
         .map_err(|e| crate::Error::Pattern(format!("phone metadata: {e}")))
 }
 
+/// The type descriptors `number_type` tries, in its order.
+fn types_of(d: &phonenumber::metadata::Descriptors) -> impl Iterator<Item = &Descriptor> {
+    [
+        d.premium_rate(),
+        d.toll_free(),
+        d.shared_cost(),
+        d.voip(),
+        d.personal_number(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+        d.fixed_line(),
+        d.mobile(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// The metadata of one region.
 #[derive(Debug)]
 struct Region {
@@ -51,39 +78,80 @@ struct Region {
     general: Desc,
     /// Every descriptor `number_type` tries (premium rate, toll free, ..., fixed line, mobile).
     types: Vec<Desc>,
+    /// The general pattern (id 0) and every type's (ids 1..) in one anchored regex reporting
+    /// all that match: one search per candidate instead of one per descriptor. Built on first
+    /// use (most of the 27 regions are never asked), `None` if it did not build.
+    all: std::sync::OnceLock<Option<Regex>>,
+    all_patterns: Vec<String>,
 }
 
 impl Region {
     fn new(meta: &Metadata) -> Result<Self, crate::Error> {
         let d = meta.descriptors();
-        let types = [
-            d.premium_rate(),
-            d.toll_free(),
-            d.shared_cost(),
-            d.voip(),
-            d.personal_number(),
-            d.pager(),
-            d.uan(),
-            d.voicemail(),
-            d.fixed_line(),
-            d.mobile(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(Desc::new)
-        .collect::<Result<Vec<_>, _>>()?;
+        let types = types_of(d).map(Desc::new).collect::<Result<Vec<_>, _>>()?;
         Ok(Region {
             leading_digits: meta
                 .leading_digits()
                 .map(|r| anchored(r.as_str()))
                 .transpose()?,
             general: Desc::new(d.general())?,
+            all: std::sync::OnceLock::new(),
+            all_patterns: {
+                let all: Vec<String> = std::iter::once(d.general())
+                    .chain(types_of(d))
+                    .map(|t| t.national_number().as_str().to_string())
+                    .collect();
+                if all.len() > SET_CAPACITY {
+                    return Err(crate::Error::Pattern(
+                        "phone metadata: too many types".into(),
+                    ));
+                }
+                all
+            },
             types,
         })
     }
 
-    /// `validator::number_type(meta, national) != Type::Unknown`.
+    fn all(&self) -> Option<&Regex> {
+        self.all
+            .get_or_init(|| {
+                Regex::builder()
+                    .configure(Regex::config().match_kind(MatchKind::All))
+                    .syntax(regex_automata::util::syntax::Config::new().ignore_whitespace(true))
+                    .build_many(&self.all_patterns)
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// `validator::number_type(meta, national) != Type::Unknown`: the general descriptor
+    /// and one type match (each with its possible lengths), from one search of `all`.
     fn valid(&self, national: &str) -> bool {
+        let Some(all) = self.all() else {
+            return self.valid_one_by_one(national);
+        };
+        let from_set = SET.try_with(|set| {
+            let Ok(mut set) = set.try_borrow_mut() else {
+                return None;
+            };
+            set.clear();
+            let input = Input::new(national).anchored(Anchored::Yes);
+            all.which_overlapping_matches(&input, &mut set);
+            let len = national.len() as u16;
+            let hit = |k: usize, d: &Desc| {
+                PatternID::new(k).is_ok_and(|p| set.contains(p))
+                    && (d.lengths.is_empty() || d.lengths.contains(&len))
+            };
+            Some(hit(0, &self.general) && (1..).zip(&self.types).any(|(k, d)| hit(k, d)))
+        });
+        match from_set {
+            Ok(Some(v)) => v,
+            // Re-entered or torn down: the descriptors one by one, same answer.
+            _ => self.valid_one_by_one(national),
+        }
+    }
+
+    fn valid_one_by_one(&self, national: &str) -> bool {
         self.general.is_match(national) && self.types.iter().any(|d| d.is_match(national))
     }
 }
@@ -194,8 +262,11 @@ impl PhoneValidator {
             return self.uk.valid(n).then_some("pii.phone.uk");
         }
         // Parsed as US or as Canadian, a NANP number is the same +1 number and libphonenumber
-        // finds its region from the area code either way: one try covers both.
-        if b.len() == 10 && b[0] != b'1' {
+        // finds its region from the area code either way: one try covers both. Without a
+        // leading 1 (national prefix, country code) or 0 (international prefix 011) the parse
+        // keeps the digits as they are, whatever their count: the metadata's possible lengths
+        // then reject the 8- or 12-digit ones as the crate does, at no parse cost.
+        if b[0] != b'1' {
             return self.nanp.valid(d).then_some("pii.phone.nanp");
         }
         slow(Some(phonenumber::country::Id::US), digits).then_some("pii.phone.nanp")
@@ -280,6 +351,11 @@ mod tests {
             }
             let got = v.validate(&s);
             assert_eq!(got, reference(&s), "{s}");
+            // The one-search region check agrees with the descriptor-by-descriptor one.
+            let national = s.trim_start_matches('+');
+            for r in v.fr.0.iter().chain(&v.uk.0).chain(&v.nanp.0) {
+                assert_eq!(r.valid(national), r.valid_one_by_one(national), "{s}");
+            }
             checked += 1;
             valid += usize::from(got.is_some());
         }

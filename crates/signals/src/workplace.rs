@@ -217,12 +217,15 @@ impl WorkplaceDetector {
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        // Whether the text mixes cases: a property of the whole text, worked out once, when
+        // the first candidate needs it.
+        let mut mixed = None;
         let mut at = 0;
         while at < text.len() {
             let Some(m) = self.re.search(&Input::new(text).span(at..text.len())) else {
                 break;
             };
-            match trim(self, text, m.start(), m.end()) {
+            match trim(self, text, m.start(), m.end(), &mut mixed) {
                 Some((s, e)) => {
                     out.push(Candidate {
                         start: s,
@@ -304,7 +307,13 @@ fn is_stop(word: &str, list: &Stops) -> bool {
 }
 
 /// Trim the raw match to name start .. end of workplace phrase; None when no name remains.
-fn trim(d: &WorkplaceDetector, text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+fn trim(
+    d: &WorkplaceDetector,
+    text: &str,
+    s: usize,
+    e: usize,
+    mixed: &mut Option<bool>,
+) -> Option<(usize, usize)> {
     let links = &d.links;
     let m = &text[s..e];
     // Leading non-name words.
@@ -313,10 +322,13 @@ fn trim(d: &WorkplaceDetector, text: &str, s: usize, e: usize) -> Option<(usize,
     loop {
         let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let word = &rest[..word_end];
-        let is_title = matches!(
-            word.trim_end_matches('.').to_ascii_lowercase().as_str(),
-            "mr" | "mrs" | "ms" | "miss" | "dr" | "mme" | "mlle" | "monsieur" | "madame"
-        );
+        // ASCII case-insensitive compares: what lower-casing a copy and matching it did.
+        let bare = word.trim_end_matches('.');
+        let is_title = [
+            "mr", "mrs", "ms", "miss", "dr", "mme", "mlle", "monsieur", "madame",
+        ]
+        .iter()
+        .any(|t| bare.eq_ignore_ascii_case(t));
         if !is_title && is_stop(word, &d.name_stop) && word_end < rest.len() {
             let skip = word_end + rest[word_end..].len() - rest[word_end..].trim_start().len();
             start += skip;
@@ -326,7 +338,9 @@ fn trim(d: &WorkplaceDetector, text: &str, s: usize, e: usize) -> Option<(usize,
         }
     }
     // In mixed-case text, names are capitalised: "whoever returned my scarf" is not a name.
-    let mixed = text.chars().any(|c| c.is_lowercase()) && text.chars().any(|c| c.is_uppercase());
+    let mixed = *mixed.get_or_insert_with(|| {
+        text.chars().any(|c| c.is_lowercase()) && text.chars().any(|c| c.is_uppercase())
+    });
     if mixed {
         let name_part = &rest[..find_link(links, rest).unwrap_or(0)];
         let ok = name_part.split_whitespace().all(|w| {
@@ -344,8 +358,7 @@ fn trim(d: &WorkplaceDetector, text: &str, s: usize, e: usize) -> Option<(usize,
     if is_stop(first_clean, &d.name_stop) && !first_clean.ends_with('.') {
         return None;
     }
-    let lower_first = first_clean.to_lowercase();
-    if [
+    const LINK_FIRST: [&str; 7] = [
         "works",
         "work",
         "travaille",
@@ -353,9 +366,16 @@ fn trim(d: &WorkplaceDetector, text: &str, s: usize, e: usize) -> Option<(usize,
         "goes",
         "from",
         "attends",
-    ]
-    .contains(&lower_first.as_str())
-    {
+    ];
+    // Unicode lower case only matters for non-ASCII words (the Kelvin sign lower-cases to 'k').
+    let link_first = if first_clean.is_ascii() {
+        LINK_FIRST
+            .iter()
+            .any(|l| first_clean.eq_ignore_ascii_case(l))
+    } else {
+        LINK_FIRST.contains(&first_clean.to_lowercase().as_str())
+    };
+    if link_first {
         return None;
     }
     // Find where the link starts, then cut the org at punctuation or a stop word.
