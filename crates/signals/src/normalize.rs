@@ -613,11 +613,14 @@ mod tests {
             "é é é é",
         ];
         let mut fast = String::new();
-        for s in samples {
+        let mut same_as_reference = |s: &str| {
             fold(s, &mut fast);
             let mut slow = String::new();
             fold_reference(s, &mut slow);
             assert_eq!(fast, slow, "input {s:?}");
+        };
+        for s in samples {
+            same_as_reference(s);
         }
         // Pseudo-random strings over a small alphabet that exercises every branch.
         let mut texts = crate::TestTexts::new(
@@ -626,24 +629,17 @@ mod tests {
             0x9e37_79b9_7f4a_7c15,
         );
         for _ in 0..20_000 {
-            let s = texts.text();
-            fold(&s, &mut fast);
-            let mut slow = String::new();
-            fold_reference(&s, &mut slow);
-            assert_eq!(fast, slow, "input {s:?}");
-        } // Longer texts over mostly plain ASCII (the eight-byte step, with runs of spaces and
-          // letters across its edges) and the chars the Latin-1 and apostrophe tables cover.
+            same_as_reference(&texts.text());
+        }
+        // Longer texts over mostly plain ASCII (the eight-byte step, with runs of spaces and
+        // letters across its edges) and the chars the Latin-1 and apostrophe tables cover.
         let mut texts = crate::TestTexts::new(
             "aaaAbcdeEfghijklmnoOpqrstuvwxyzZ  ..!!\"'-?,;:(1234567890$\n\t\u{7f}\u{1}é’«»\u{a0}×ÀÇªµßæÿÞ‘",
             70,
             0x2545_f491_4f6c_dd1d,
         );
         for _ in 0..30_000 {
-            let s = texts.text();
-            fold(&s, &mut fast);
-            let mut slow = String::new();
-            fold_reference(&s, &mut slow);
-            assert_eq!(fast, slow, "input {s:?}");
+            same_as_reference(&texts.text());
         }
     }
 
