@@ -785,7 +785,12 @@ async fn one_client_holds_at_most_its_share_of_the_origin_slots() {
     assert_eq!(held.await.unwrap().unwrap(), 200);
     // The first client's share is back.
     assert_eq!(edge.get("z.test", "/other").await.status(), 200);
-    // The access log names the layer that answered.
+    // The metrics and the access log name the layer that answered.
+    assert_eq!(
+        edge.metric("rempart_edge_edge_answers_total{reason=\"client_concurrency\"}")
+            .await,
+        1.0
+    );
     edge.wait_for_log(
         "\"decided_by\":\"client_concurrency\"",
         "the 429 was not logged as client_concurrency",

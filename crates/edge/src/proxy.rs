@@ -188,6 +188,8 @@ impl EdgeProxy {
             EdgeError::UriTooLong => "uri_too_long",
             EdgeError::HeadersTooLarge => "headers_too_large",
             EdgeError::Denied => "ip_denied",
+            // The same answer as a rate limit, but another layer: counted apart.
+            EdgeError::RateLimited(_) if decided_by == "client_concurrency" => "client_concurrency",
             EdgeError::RateLimited(_) => "rate_limited",
             EdgeError::Overloaded(_) => "zone_overloaded",
             EdgeError::RuleBlocked(_) => "rule_blocked",
