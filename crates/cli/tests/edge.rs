@@ -763,12 +763,12 @@ async fn concurrency_cap_queues_briefly_then_answers_503() {
 async fn one_client_holds_at_most_its_share_of_the_origin_slots() {
     let dir = TempDir::new("share");
     let o = Origin::plain("o").await;
-    // Four slots; by default a client may hold a quarter of them: one.
+    // Four slots, of which one client may hold one.
     let cfg = zone(
         "z",
         &["z.test"],
         &[&o],
-        "max_concurrent_requests = 4\nqueue_timeout_ms = 5000",
+        "max_concurrent_requests = 4\nmax_concurrent_requests_per_client = 1\nqueue_timeout_ms = 5000",
     );
     let edge = Edge::start(&dir, &cfg).await;
     let held = o.hold_request(&edge, "z.test").await;

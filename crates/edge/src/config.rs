@@ -660,7 +660,8 @@ pub struct Zone {
     /// Most of those slots one client (an IPv4 address, an IPv6 /64) may hold at once; over
     /// it, 429 at once. Without it, one client with slow requests (a slow read of a large
     /// file, a trickled body) holds every slot and everyone else queues. Default: a quarter
-    /// of `max_concurrent_requests` (at least 1); 0: no share.
+    /// of `max_concurrent_requests`, but at least 6 (a browser's parallel HTTP/1.1
+    /// connections to one host), so that a page's assets never meet it; 0: no share.
     #[serde(default)]
     pub max_concurrent_requests_per_client: Option<usize>,
     /// Challenge mode ("under attack"): off, always, or automatic above a request rate.

@@ -356,17 +356,30 @@ pub struct ClientShare {
 
 impl ClientShare {
     fn for_zone(zc: &config::Zone) -> Option<Arc<ClientShare>> {
-        let per_client = match zc.max_concurrent_requests_per_client {
-            Some(n) => n,
-            None if zc.max_concurrent_requests > 0 => (zc.max_concurrent_requests / 4).max(1),
-            None => 0,
-        };
+        let per_client = Self::per_client(zc);
         (per_client > 0).then(|| {
             Arc::new(ClientShare {
                 per_client: u32::try_from(per_client).unwrap_or(u32::MAX),
                 held: std::sync::Mutex::new(HashMap::new()),
             })
         })
+    }
+
+    /// How many slots one client may hold; 0: no limit of its own. The default is a quarter
+    /// of the zone's slots but never below 6, a browser's parallel connections to one host;
+    /// a share as large as the zone's cap limits nothing.
+    fn per_client(zc: &config::Zone) -> usize {
+        let total = zc.max_concurrent_requests;
+        let share = match zc.max_concurrent_requests_per_client {
+            Some(n) => n,
+            None if total > 0 => (total / 4).max(6),
+            None => 0,
+        };
+        if total > 0 && share >= total {
+            0
+        } else {
+            share
+        }
     }
 
     /// One more slot for `ip`, or `None` if it holds its whole share already.
@@ -406,5 +419,53 @@ impl Drop for ShareGuard {
                 held.remove(&self.key);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(total: usize, per_client: Option<usize>) -> config::Zone {
+        let text = format!(
+            "[listen]\nhttp = [\"127.0.0.1:1\"]\n[[zone]]\nname = \"z\"\nhosts = [\"z.example\"]\n\
+             max_concurrent_requests = {total}\n{}\
+             [[zone.origin]]\naddress = \"127.0.0.1:1\"\n",
+            per_client.map_or(String::new(), |n| format!(
+                "max_concurrent_requests_per_client = {n}\n"
+            ))
+        );
+        let config = config::EdgeConfig::parse(std::path::Path::new("/tmp/share.toml"), &text)
+            .expect("valid");
+        config.zones.into_iter().next().expect("one zone")
+    }
+
+    #[test]
+    fn a_clients_default_share_is_a_quarter_but_never_below_a_browsers_connections() {
+        assert_eq!(ClientShare::per_client(&zone(64, None)), 16);
+        assert_eq!(ClientShare::per_client(&zone(40, None)), 10);
+        assert_eq!(ClientShare::per_client(&zone(16, None)), 6);
+        // A zone with fewer slots than that: the share would limit nothing.
+        assert_eq!(ClientShare::per_client(&zone(6, None)), 0);
+        assert_eq!(ClientShare::per_client(&zone(4, None)), 0);
+        // No zone cap: a share only where one is configured.
+        assert_eq!(ClientShare::per_client(&zone(0, None)), 0);
+        assert_eq!(ClientShare::per_client(&zone(0, Some(3))), 3);
+        // Configured: as given, 0 turning it off.
+        assert_eq!(ClientShare::per_client(&zone(4, Some(1))), 1);
+        assert_eq!(ClientShare::per_client(&zone(64, Some(0))), 0);
+    }
+
+    #[test]
+    fn a_share_is_given_back_with_its_guard() {
+        let share = ClientShare::for_zone(&zone(8, Some(2))).expect("a share");
+        let ip: std::net::IpAddr = "2001:db8::1".parse().expect("ip");
+        let same_64: std::net::IpAddr = "2001:db8::2".parse().expect("ip");
+        let a = share.take(ip).expect("first");
+        let _b = share.take(same_64).expect("second, the same /64");
+        assert!(share.take(ip).is_none(), "the /64 holds its two");
+        drop(a);
+        assert!(share.take(same_64).is_some());
+        drop(_b);
     }
 }
