@@ -19,12 +19,22 @@ use axum::routing::{any, get};
 use axum::{Json, Router};
 use tokio::sync::Notify;
 
-/// A free TCP port on loopback (bound then released).
+/// A free TCP port on loopback (bound then released), never the same twice in one test
+/// process: the kernel may hand a released port out again, and Pingora binds with
+/// SO_REUSEPORT, so a port given to two listeners (an edge's HTTP and HTTPS, or two tests
+/// running side by side) is no error but a silent split of their connections.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        if GIVEN.lock().unwrap_or_else(|p| p.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A temporary folder removed on drop.
