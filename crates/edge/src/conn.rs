@@ -64,6 +64,60 @@ impl ClientKey {
     }
 }
 
+/// A count per client, sharded by key. Memory is bounded by what is counted: a client's entry
+/// goes when its count returns to zero. Shared by the connection caps and a zone's client
+/// share of its origin slots.
+#[derive(Debug)]
+pub struct ClientCounts {
+    shards: Vec<Mutex<HashMap<ClientKey, u32>>>,
+}
+
+impl Default for ClientCounts {
+    fn default() -> Self {
+        ClientCounts {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+impl ClientCounts {
+    fn shard(&self, key: ClientKey) -> std::sync::MutexGuard<'_, HashMap<ClientKey, u32>> {
+        self.shards[key.shard()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The client's count now.
+    pub fn get(&self, key: ClientKey) -> u64 {
+        self.shard(key).get(&key).copied().unwrap_or(0).into()
+    }
+
+    /// One more for `key`, unless it holds `cap` already (0: no cap); whether it was counted.
+    pub fn try_add(&self, key: ClientKey, cap: u64) -> bool {
+        let mut shard = self.shard(key);
+        let n = shard.entry(key).or_insert(0);
+        if cap > 0 && u64::from(*n) >= cap {
+            if *n == 0 {
+                shard.remove(&key);
+            }
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// One less for `key`.
+    pub fn remove_one(&self, key: ClientKey) {
+        let mut shard = self.shard(key);
+        if let Some(n) = shard.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                shard.remove(&key);
+            }
+        }
+    }
+}
+
 /// Why a connection was refused at accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -86,7 +140,7 @@ impl Refusal {
 /// client's entry is removed when its last connection closes.
 pub struct ConnTracker {
     state: Arc<EdgeState>,
-    shards: Vec<Mutex<HashMap<ClientKey, u32>>>,
+    per_client: ClientCounts,
     total: AtomicUsize,
     open: IntGauge,
     refused: IntCounterVec,
@@ -118,7 +172,7 @@ impl ConnTracker {
         state.metrics.register(Box::new(refused.clone()))?;
         Ok(Arc::new(ConnTracker {
             state,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_client: ClientCounts::default(),
             total: AtomicUsize::new(0),
             open,
             refused,
@@ -140,14 +194,8 @@ impl ConnTracker {
         if total > 0 && self.total.load(Ordering::Relaxed) as u64 >= total {
             return Some(Refusal::Total);
         }
-        if per_ip > 0 {
-            let key = ClientKey::of(ip);
-            let shard = self.shards[key.shard()]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if shard.get(&key).copied().unwrap_or(0) as u64 >= per_ip {
-                return Some(Refusal::PerClient);
-            }
+        if per_ip > 0 && self.per_client.get(ClientKey::of(ip)) >= per_ip {
+            return Some(Refusal::PerClient);
         }
         None
     }
@@ -167,20 +215,9 @@ impl ConnTracker {
             return Err(Refusal::Total);
         }
         let key = ClientKey::of(ip);
-        {
-            let mut shard = self.shards[key.shard()]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let n = shard.entry(key).or_insert(0);
-            if per_ip > 0 && *n as u64 >= per_ip {
-                if *n == 0 {
-                    shard.remove(&key);
-                }
-                drop(shard);
-                self.total.fetch_sub(1, Ordering::AcqRel);
-                return Err(Refusal::PerClient);
-            }
-            *n += 1;
+        if !self.per_client.try_add(key, per_ip) {
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::PerClient);
         }
         self.open.inc();
         Ok(ConnGuard {
@@ -190,17 +227,7 @@ impl ConnTracker {
     }
 
     fn release(&self, key: ClientKey) {
-        {
-            let mut shard = self.shards[key.shard()]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = shard.get_mut(&key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    shard.remove(&key);
-                }
-            }
-        }
+        self.per_client.remove_one(key);
         self.total.fetch_sub(1, Ordering::AcqRel);
         self.open.dec();
     }

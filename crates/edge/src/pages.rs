@@ -410,6 +410,8 @@ pub enum EdgeError<'a> {
     Denied,
     /// Over a rate limit (429); seconds until the next request would pass.
     RateLimited(u64),
+    /// The client holds its whole share of the zone's origin slots (429, retry in a second).
+    OverShare,
     /// The zone's origins are at their concurrency cap (503).
     Overloaded(&'a str),
     /// A request rule refused the request, with this status.
@@ -432,7 +434,7 @@ pub fn error_page(
         EdgeError::UriTooLong => (414, "error-uri-too-long", vec![]),
         EdgeError::HeadersTooLarge => (431, "error-headers-too-large", vec![]),
         EdgeError::Denied => (403, "error-denied", vec![]),
-        EdgeError::RateLimited(_) => (429, "error-rate-limited", vec![]),
+        EdgeError::RateLimited(_) | EdgeError::OverShare => (429, "error-rate-limited", vec![]),
         EdgeError::Overloaded(z) => (503, "error-overloaded", vec![("zone", z)]),
         EdgeError::RuleBlocked(status) => (*status, "error-rule-blocked", vec![]),
     };
@@ -442,8 +444,10 @@ pub fn error_page(
         let mut body = serde_json::json!({
             "status": status, "title": title, "detail": text, "request_id": request_id,
         });
-        if let EdgeError::RateLimited(secs) = err {
-            body["retry_after"] = (*secs).into();
+        match err {
+            EdgeError::RateLimited(secs) => body["retry_after"] = (*secs).into(),
+            EdgeError::OverShare => body["retry_after"] = 1.into(),
+            _ => {}
         }
         return Page {
             status,

@@ -188,9 +188,8 @@ impl EdgeProxy {
             EdgeError::UriTooLong => "uri_too_long",
             EdgeError::HeadersTooLarge => "headers_too_large",
             EdgeError::Denied => "ip_denied",
-            // The same answer as a rate limit, but another layer: counted apart.
-            EdgeError::RateLimited(_) if decided_by == "client_concurrency" => "client_concurrency",
             EdgeError::RateLimited(_) => "rate_limited",
+            EdgeError::OverShare => "client_concurrency",
             EdgeError::Overloaded(_) => "zone_overloaded",
             EdgeError::RuleBlocked(_) => "rule_blocked",
         };
@@ -210,7 +209,9 @@ impl EdgeProxy {
         ];
         match err {
             EdgeError::RateLimited(secs) => extra.push(("retry-after", secs.to_string())),
-            EdgeError::Overloaded(_) => extra.push(("retry-after", "1".to_string())),
+            EdgeError::OverShare | EdgeError::Overloaded(_) => {
+                extra.push(("retry-after", "1".to_string()))
+            }
             _ => {}
         }
         self.send_page(session, page, &extra).await?;
@@ -612,12 +613,7 @@ impl ProxyHttp for EdgeProxy {
                 Some(guard) => ctx._share = Some(guard),
                 None => {
                     return self
-                        .send_error(
-                            session,
-                            ctx,
-                            EdgeError::RateLimited(1),
-                            "client_concurrency",
-                        )
+                        .send_error(session, ctx, EdgeError::OverShare, "client_concurrency")
                         .await;
                 }
             }

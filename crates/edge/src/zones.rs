@@ -346,12 +346,11 @@ fn load_ca(path: &std::path::Path) -> Result<Arc<[WrappedX509]>, String> {
     Ok(Arc::from(list))
 }
 
-/// The slots toward a zone's origins one client holds: at most `per_client` at once. Memory
-/// is bounded by the requests in progress (an entry goes with its client's last slot).
+/// The slots toward a zone's origins one client holds: at most `per_client` at once.
 #[derive(Debug)]
 pub struct ClientShare {
-    per_client: u32,
-    held: std::sync::Mutex<HashMap<crate::conn::ClientKey, u32>>,
+    per_client: u64,
+    held: crate::conn::ClientCounts,
 }
 
 impl ClientShare {
@@ -359,8 +358,8 @@ impl ClientShare {
         let per_client = Self::per_client(zc);
         (per_client > 0).then(|| {
             Arc::new(ClientShare {
-                per_client: u32::try_from(per_client).unwrap_or(u32::MAX),
-                held: std::sync::Mutex::new(HashMap::new()),
+                per_client: per_client as u64,
+                held: crate::conn::ClientCounts::default(),
             })
         })
     }
@@ -385,21 +384,10 @@ impl ClientShare {
     /// One more slot for `ip`, or `None` if it holds its whole share already.
     pub fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<ShareGuard> {
         let key = crate::conn::ClientKey::of(ip);
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let n = held.entry(key).or_insert(0);
-        if *n >= self.per_client {
-            return None;
-        }
-        *n += 1;
-        Some(ShareGuard {
+        self.held.try_add(key, self.per_client).then(|| ShareGuard {
             share: self.clone(),
             key,
         })
-    }
-
-    /// Clients holding at least one slot (for tests).
-    pub fn clients(&self) -> usize {
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -412,13 +400,7 @@ pub struct ShareGuard {
 
 impl Drop for ShareGuard {
     fn drop(&mut self) {
-        let mut held = self.share.held.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = held.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                held.remove(&self.key);
-            }
-        }
+        self.share.held.remove_one(self.key);
     }
 }
 
