@@ -316,6 +316,53 @@ struct ConnScope {
 struct RequestWatch {
     head_at: OnceLock<Instant>,
     body_bytes: AtomicU64,
+    /// Held while a new connection waits for its first request head (see [`FirstHeads`]).
+    first_head: Mutex<Option<FirstHeadWait>>,
+}
+
+/// New HTTP/1 connections still waiting for their first request head.
+///
+/// At shutdown (or when a graceful upgrade hands the listeners over) Pingora stops accepting,
+/// then its clean-up drops every connection parked in a request-head read. That is right for
+/// an idle kept-alive connection, but a connection accepted in the accept loop's last instant
+/// has a request on its way and nobody else will answer it: the clean-up waits for those heads
+/// first (each is bounded by the head deadline anyway).
+#[derive(Default)]
+pub struct FirstHeads {
+    waiting: AtomicUsize,
+    none_left: tokio::sync::Notify,
+}
+
+impl FirstHeads {
+    fn wait_for(self: &Arc<Self>) -> FirstHeadWait {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        FirstHeadWait(self.clone())
+    }
+
+    /// Returns once no new connection waits for its first head, or after `at_most`.
+    pub async fn arrived(&self, at_most: Duration) {
+        let deadline = tokio::time::Instant::now() + at_most;
+        loop {
+            // Registered before the count is read: a wake-up in between is not missed.
+            let none_left = self.none_left.notified();
+            if self.waiting.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, none_left).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct FirstHeadWait(Arc<FirstHeads>);
+
+impl Drop for FirstHeadWait {
+    fn drop(&mut self) {
+        if self.0.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.none_left.notify_waiters();
+        }
+    }
 }
 
 tokio::task_local! {
@@ -326,7 +373,12 @@ tokio::task_local! {
 /// Called by the proxy as soon as a request head has been parsed: stops the head deadline and
 /// applies the body and response rate limits to this request.
 pub fn on_request_head(session: &mut pingora::proxy::Session, limits: &Limits) {
-    let _ = REQUEST.try_with(|w| w.head_at.set(Instant::now()));
+    let _ = REQUEST.try_with(|w| {
+        let _ = w.head_at.set(Instant::now());
+        if let Ok(mut first) = w.first_head.lock() {
+            first.take();
+        }
+    });
     let window = Duration::from_secs(*limits.body_rate_window_s.get_ref());
     if *limits.min_body_rate.get_ref() > 0 {
         // A body that stalls for a whole window fails its read (→ 408); one that trickles is
@@ -401,6 +453,7 @@ impl<SV> Guarded<SV> {
                 app: Arc::new(app),
                 state: state.clone(),
                 options,
+                first_heads: Arc::default(),
             }),
             tracker,
         }
@@ -438,6 +491,17 @@ where
     }
 
     async fn cleanup(&self) {
+        let header_timeout = Duration::from_secs(
+            *self
+                .inner
+                .state
+                .config
+                .load()
+                .limits
+                .header_timeout_s
+                .get_ref(),
+        );
+        self.inner.first_heads.arrived(header_timeout).await;
         self.inner.app.http_cleanup().await;
     }
 }
@@ -447,6 +511,7 @@ pub struct Deadlines<SV> {
     app: Arc<SV>,
     state: Arc<EdgeState>,
     options: HttpServerOptions,
+    first_heads: Arc<FirstHeads>,
 }
 
 #[async_trait]
@@ -461,6 +526,12 @@ where
     ) -> Option<ReusedHttpStream> {
         let watch = Arc::new(RequestWatch::default());
         let is_h1 = matches!(session, ServerSession::H1(_));
+        let first = is_h1 && CONN.try_with(|c| c.requests.get() == 0).unwrap_or(false);
+        if first {
+            if let Ok(mut slot) = watch.first_head.lock() {
+                *slot = Some(self.first_heads.wait_for());
+            }
+        }
         let work = REQUEST.scope(watch.clone(), self.app.process_new_http(session, shutdown));
         if !is_h1 {
             // An HTTP/2 stream arrives with its whole head; h2 bounds the header block.
