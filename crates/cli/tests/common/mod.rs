@@ -364,6 +364,11 @@ impl Edge {
 
     async fn wait_ready(&mut self) {
         let client = reqwest::Client::new();
+        // The HTTPS listener, where configured, starts on its own thread too.
+        let with_https = std::fs::read_to_string(&self.config)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.trim_start().starts_with("https = ["));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -372,10 +377,9 @@ impl Edge {
             let url = format!("http://127.0.0.1:{}/readyz", self.admin);
             if let Ok(r) = client.get(&url).send().await {
                 // Pingora starts each service on its own thread: the admin listener can answer
-                // before the proxy listener is bound, so wait for that one too.
-                let proxy_up = tokio::net::TcpStream::connect(("127.0.0.1", self.http))
-                    .await
-                    .is_ok();
+                // before the proxy listeners are bound, so wait for those too (read from the
+                // kernel's socket table: a probe connection would count in the edge's metrics).
+                let proxy_up = listening(self.http) && (!with_https || listening(self.https));
                 if r.status() == 200 && proxy_up {
                     return;
                 }
@@ -501,6 +505,14 @@ impl Drop for Edge {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a socket listens on 127.0.0.1:`port` (the kernel's table, no connection made).
+pub fn listening(port: u16) -> bool {
+    let needle = format!("0100007F:{port:04X} 00000000:0000 0A");
+    std::fs::read_to_string("/proc/net/tcp")
+        .map(|t| t.lines().any(|l| l.contains(&needle)))
+        .unwrap_or(false)
 }
 
 /// A zone block for the config.
