@@ -113,18 +113,7 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) -> bool {
         // right after it. The last bytes of the text are stepped from a zero-padded copy: a
         // zero byte is a control byte, which stops the step, so nothing past the end is kept.
         loop {
-            let chunk: [u8; STEP] = match bytes.get(i..i + STEP) {
-                Some(c) => c.try_into().unwrap_or([0; STEP]),
-                None => {
-                    let mut t = [0u8; STEP];
-                    let rest = bytes.get(i..).unwrap_or(&[]);
-                    if let Some(dst) = t.get_mut(..rest.len()) {
-                        dst.copy_from_slice(rest);
-                    }
-                    t
-                }
-            };
-            let (n, lower) = plain_step(&chunk, p1, p2);
+            let (n, lower) = plain_step(&load_padded(bytes, i), p1, p2);
             // All sixteen written, only `n` kept: a fixed-size store, no `memcpy` call.
             if let Some(dst) = out.get_mut(w..w + STEP) {
                 dst.copy_from_slice(&lower);
@@ -589,7 +578,7 @@ fn join_spaced_letters(s: &mut String) {
 }
 
 /// Whether `b` holds three lone letters separated by single spaces. Candidates are two spaces
-/// two bytes apart, found eight bytes at a time (SWAR) and only then checked byte by byte.
+/// two bytes apart, found sixteen bytes at a time and only then checked byte by byte.
 fn has_spaced_run(b: &[u8]) -> bool {
     let check = |i: usize| {
         i + 4 < b.len()
@@ -599,28 +588,69 @@ fn has_spaced_run(b: &[u8]) -> bool {
             && is_single(b, i + 2)
             && is_single(b, i + 4)
     };
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // Windows of sixteen bytes, fourteen apart: every pair of bytes two apart lies in one. The
+    // last window is a zero-padded copy (a zero is no space).
     let mut o = 0;
-    while let Some(chunk) = b.get(o..o + 8) {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let x = u64::from_le_bytes(word) ^ 0x2020_2020_2020_2020;
-        // 0x80 in every byte of `x` that is zero (a space in `word`), exactly.
-        let spaces = !(((x & LOW7) + LOW7) | x | LOW7);
-        // Byte k of `pairs`: spaces at k and k + 2, for the six k whose pair is in the word.
-        let mut pairs = spaces & (spaces >> 16) & 0x0000_8080_8080_8080;
+    while o + 2 < b.len() {
+        let spaces = eq_mask(&load_padded(b, o), b' ');
+        // Bit k: spaces at k and k + 2, for the fourteen k whose pair is in the window.
+        let mut pairs = spaces & (spaces >> 2) & 0x3fff;
         while pairs != 0 {
-            let k = o + (pairs.trailing_zeros() / 8) as usize;
+            let k = o + pairs.trailing_zeros() as usize;
             if k >= 1 && check(k - 1) {
                 return true;
             }
             pairs &= pairs - 1;
         }
-        o += 6;
+        o += STEP - 2;
     }
-    // The pairs starting from `o` on, byte by byte.
-    (o.saturating_sub(1)..b.len()).any(check)
+    false
+}
+
+/// The `STEP` bytes of `b` from `at`, zeros past its end.
+#[inline(always)]
+fn load_padded(b: &[u8], at: usize) -> [u8; STEP] {
+    if let Some(c) = b.get(at..at + STEP) {
+        return c.try_into().unwrap_or([0; STEP]);
+    }
+    let rest = b.len().saturating_sub(at);
+    // The text's last `STEP` bytes shifted down: no `memcpy` call for the tail of a text.
+    if let (Some(last), 1..STEP) = (b.len().checked_sub(STEP).and_then(|s| b.get(s..)), rest) {
+        let last: [u8; STEP] = last.try_into().unwrap_or([0; STEP]);
+        return (u128::from_le_bytes(last) >> (8 * (STEP - rest))).to_le_bytes();
+    }
+    let mut t = [0u8; STEP];
+    if let (Some(dst), Some(src)) = (t.get_mut(..rest), b.get(at..)) {
+        dst.copy_from_slice(src);
+    }
+    t
+}
+
+/// Bit k set when `chunk[k] == byte`.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn eq_mask(chunk: &[u8; STEP], byte: u8) -> u32 {
+    // SAFETY: as for `plain_step`: SSE2 is enabled for the whole build.
+    unsafe { eq_mask_sse2(chunk, byte) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn eq_mask_sse2(chunk: &[u8; STEP], byte: u8) -> u32 {
+    use std::arch::x86_64::*;
+    let v = u128::from_le_bytes(*chunk);
+    let x = _mm_set_epi64x((v >> 64) as i64, v as i64);
+    _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(byte as i8))) as u32
+}
+
+/// [`eq_mask`] without SSE2.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+fn eq_mask(chunk: &[u8; STEP], byte: u8) -> u32 {
+    chunk
+        .iter()
+        .rev()
+        .fold(0, |m, &c| m << 1 | u32::from(c == byte))
 }
 
 /// A lone ASCII letter: a letter with no letter or apostrophe on either side.
@@ -771,7 +801,7 @@ mod tests {
                     || next
                         .is_none_or(|n| n.is_ascii_alphabetic() || n >= 0x80 || (sse && n < b' ')));
             let dropped = l == q1 && (l == b' ' || (l == q2 && l.is_ascii_lowercase()));
-            if x >= 0x80 || x < b' ' || x == b'$' || digit_stops || dropped {
+            if !(b' '..0x80).contains(&x) || x == b'$' || digit_stops || dropped {
                 return k;
             }
             (q2, q1) = (q1, l);
