@@ -336,11 +336,13 @@ fn plain_step_sse2(chunk: &[u8; STEP], p1: u8, p2: u8) -> (usize, [u8; STEP]) {
     // Control and non-ASCII bytes.
     let control = _mm_cmplt_epi8(x, splat(b' '));
     let dollar = _mm_cmpeq_epi8(x, splat(b'$'));
+    // Each byte's predecessor: the byte before it, the last byte written for the first.
+    let prev1 = _mm_or_si128(_mm_slli_si128::<1>(l), _mm_cvtsi32_si128(i32::from(p1)));
     // A digit is written as is unless a letter touches it (the leet rule: the last byte
     // written, or the next char, alphabetic); past the last lane, and at a non-ASCII next
-    // char, the next char is not known here, so those digits stop too.
-    let p1_letter = if p1.is_ascii_alphabetic() { 0xff } else { 0 };
-    let before = _mm_or_si128(_mm_slli_si128::<1>(letter), _mm_cvtsi32_si128(p1_letter));
+    // char, the next char is not known here, so those digits stop too. (Written bytes are
+    // folded: a letter among them is lower case.)
+    let before = between(prev1, b'a', b'z');
     let last_lane = _mm_set_epi64x(i64::MIN >> 7, 0);
     let after = _mm_or_si128(
         _mm_srli_si128::<1>(_mm_or_si128(letter, control)),
@@ -348,9 +350,8 @@ fn plain_step_sse2(chunk: &[u8; STEP], p1: u8, p2: u8) -> (usize, [u8; STEP]) {
     );
     let leet_digit = _mm_and_si128(digit, _mm_or_si128(before, after));
     let mut stop = _mm_or_si128(_mm_or_si128(control, dollar), leet_digit);
-    // Each byte against the one before it (the last byte written for the first): only a
-    // repeat can be dropped, and most steps have none, so the rest is computed on demand.
-    let prev1 = _mm_or_si128(_mm_slli_si128::<1>(l), _mm_cvtsi32_si128(i32::from(p1)));
+    // Each byte against the one before it: only a repeat can be dropped, and most steps
+    // have none, so the rest is computed on demand.
     let same1 = _mm_cmpeq_epi8(l, prev1);
     if _mm_movemask_epi8(same1) != 0 {
         let space = _mm_cmpeq_epi8(l, splat(b' '));
