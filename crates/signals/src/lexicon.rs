@@ -543,8 +543,11 @@ pub(crate) struct Lexicon {
     /// The transitions of the overlapping (standard) Aho–Corasick DFA over every entry and
     /// variant, copied out of `aho_corasick` into one flat table walked by hand in
     /// [`Lexicon::scan`]: a class load and a table load per byte. States are premultiplied
-    /// offsets (state index × `stride`), and match states are numbered last, so "is this a
-    /// match?" is one compare against `first_match`.
+    /// offsets (state index × `stride`), and match states are numbered last, from
+    /// `first_match` on, a power of two above every other state: "is one of these four states
+    /// a match?" is one compare of their bitwise or. The table's length is a power of two too,
+    /// so an index masked with `len - 1` needs no bounds check (the rows in between are never
+    /// reached, and stay untouched zero pages).
     trans: Vec<u32>,
     /// Byte → class: every byte that occurs in an entry has a class of its own, all other
     /// bytes share class 0 (no trie edge carries them, so from any state they lead back to
@@ -678,10 +681,20 @@ impl Lexicon {
         }
         let stride = reps.len();
         let first_match_idx = order.iter().filter(|&&s| !is_match(s)).count();
-        let off = |i: usize| u32::try_from(i * stride).map_err(|_| bad("too many states"));
-        let mut trans = vec![0u32; order.len() * stride];
+        // Non-match states from offset 0, match states from the next power of two on.
+        let first_match = (first_match_idx * stride).next_power_of_two();
+        let at = |n: usize| {
+            if n < first_match_idx {
+                n * stride
+            } else {
+                first_match + (n - first_match_idx) * stride
+            }
+        };
+        let off = |n: usize| u32::try_from(at(n)).map_err(|_| bad("too many states"));
+        let len = (first_match + (order.len() - first_match_idx) * stride).next_power_of_two();
+        let mut trans = vec![0u32; len];
         for (i, row) in next_ids.chunks(stride).enumerate() {
-            let base = renum[i] * stride;
+            let base = at(renum[i]);
             for (c, &to) in row.iter().enumerate() {
                 trans[base + c] = off(renum[to as usize])?;
             }
@@ -716,7 +729,7 @@ impl Lexicon {
             trans,
             classes,
             start: off(renum[0])?,
-            first_match: off(first_match_idx)?,
+            first_match: u32::try_from(first_match).map_err(|_| bad("too many states"))?,
             stride: u32::try_from(stride).map_err(|_| bad("stride"))?,
             match_ranges,
             match_entries,
@@ -726,33 +739,49 @@ impl Lexicon {
     }
 
     /// All hits in `folded`, boundary-checked, in order of end position.
+    // Not inlined into the scan: its own function keeps the walk's table and text pointers in
+    // registers (inlined, they were spilled and reloaded every turn).
+    #[inline(never)]
     pub fn scan(&self, folded: &str, out: &mut Vec<Hit>) {
         let b = folded.as_bytes();
         let (trans, classes) = (&self.trans[..], &self.classes);
+        // The table's length is a power of two (never 0): every offset plus class is below
+        // it, so masking changes no index and spares the bounds check.
+        let mask = trans.len().wrapping_sub(1);
+        if trans.is_empty() {
+            return;
+        }
         let first_match = self.first_match as usize;
+        let step = |s: usize, byte: u8| trans[(s + usize::from(classes[usize::from(byte)])) & mask];
         let mut s = self.start as usize;
         let mut t = 0;
-        macro_rules! step {
-            ($byte:expr) => {
-                t += 1;
-                s = trans[s + usize::from(classes[usize::from($byte)])] as usize;
-                if s >= first_match {
-                    self.report(b, s as u32, t, out);
-                }
-            };
-        }
-        // Four bytes per loop turn: the loop control is paid once per four steps.
+        // Four bytes per loop turn, and one match test for the four: match states are the
+        // offsets from `first_match` (a power of two) on, so the or of four states reaches it
+        // exactly when one of them does. The rare turn with a match reports each state.
         let mut quads = b.chunks_exact(4);
         for q in &mut quads {
             if let [b0, b1, b2, b3] = *q {
-                step!(b0);
-                step!(b1);
-                step!(b2);
-                step!(b3);
+                let s1 = step(s, b0) as usize;
+                let s2 = step(s1, b1) as usize;
+                let s3 = step(s2, b2) as usize;
+                let s4 = step(s3, b3) as usize;
+                if (s1 | s2 | s3 | s4) >= first_match {
+                    for (k, m) in [s1, s2, s3, s4].into_iter().enumerate() {
+                        if m >= first_match {
+                            self.report(b, m as u32, t + k + 1, out);
+                        }
+                    }
+                }
+                s = s4;
+                t += 4;
             }
         }
         for &byte in quads.remainder() {
-            step!(byte);
+            t += 1;
+            s = step(s, byte) as usize;
+            if s >= first_match {
+                self.report(b, s as u32, t, out);
+            }
         }
     }
 
@@ -765,7 +794,7 @@ impl Lexicon {
         };
         // Most match states are reached inside a longer word ("va" in "travail"): the right
         // boundary is the same test for every pattern of the state, so check it once.
-        let word_goes_on = t < b.len() && is_word(b[t]) && is_word(b[t - 1]);
+        let word_goes_on = t < b.len() && WORD[usize::from(b[t])] && WORD[usize::from(b[t - 1])];
         if word_goes_on && !stem {
             return;
         }
@@ -775,9 +804,9 @@ impl Lexicon {
             .unwrap_or(&[]);
         for (e, len) in pats {
             let s = t - len;
-            let left_ok = e.left_free || s == 0 || !is_word(b[s - 1]) || !is_word(b[s]);
-            let right_ok = e.right_free || t == b.len() || !is_word(b[t]) || !is_word(b[t - 1]);
-            if left_ok && right_ok {
+            let left_ok =
+                e.left_free || s == 0 || !WORD[usize::from(b[s - 1])] || !WORD[usize::from(b[s])];
+            if left_ok && (e.right_free || !word_goes_on) {
                 out.push(Hit {
                     cue: e.cue,
                     rule: e.rule,
@@ -794,9 +823,21 @@ impl Lexicon {
     }
 }
 
+#[cfg(test)]
 fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c >= 0x80
 }
+
+/// [`is_word`] of every byte: one load in the reporting loop instead of three range tests.
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_alphanumeric() || c >= 0x80;
+        c += 1;
+    }
+    t
+};
 
 /// Every generated spelling variant with its source entry, to audit them against ordinary words.
 pub fn all_variants() -> Vec<(String, &'static str)> {
@@ -1008,6 +1049,14 @@ mod tests {
                 t.push_str(&tail);
             }
             check(&t);
+        }
+    }
+
+    /// The word-byte table is `is_word`.
+    #[test]
+    fn word_table_agrees_with_is_word() {
+        for c in 0..=255u8 {
+            assert_eq!(WORD[usize::from(c)], is_word(c), "{c}");
         }
     }
 

@@ -74,13 +74,13 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) -> bool {
     let mut ascii = true;
     let bytes = text.as_bytes();
     // Written by index into a buffer sized ahead, cut to length at the end: no capacity check
-    // and length update per byte. Invariant: `out.len() >= w + (bytes.len() - i) + 8` (an
-    // ASCII byte writes at most one byte, and the eight-byte step needs eight bytes of room);
+    // and length update per byte. Invariant: `out.len() >= w + (bytes.len() - i) + 2 * STEP`
+    // (an ASCII byte writes at most one byte, and the step stores `STEP` bytes at once);
     // the non-ASCII path, which may write more than it reads, grows `out` first.
     let mut out = std::mem::take(buf);
     // Stale bytes past the end are overwritten before they are read; only the missing room
     // is added, by a `memcpy` of zeros (`resize` writes it a byte at a time).
-    let need = bytes.len() + 16;
+    let need = bytes.len() + 2 * STEP;
     if let Some(k) = need.checked_sub(out.len()) {
         match ZEROS.get(..k) {
             Some(z) => out.extend_from_slice(z),
@@ -106,25 +106,16 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) -> bool {
     // Leetspeak is decided per alphanumeric token: "k1ll" (mostly letters) is mapped, "1v1",
     // "dust2" or "192" are not. The last token looked up: its byte range and verdict.
     let mut leet_cache: Option<(usize, usize, bool)> = None;
-    // Where the eight-byte step may be tried again.
-    let mut swar_from = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Plain ASCII text, eight bytes a step, up to the first byte that needs a look; the
-        // rest of that step's eight bytes then go one by one (digits come in clusters:
-        // retrying at every byte would cost more than it saves), except from a letter on,
-        // which starts plain text again ("é" inside a word, "k1ll").
-        while i >= swar_from || bytes.get(i).is_some_and(u8::is_ascii_alphabetic) {
-            let Some(chunk) = bytes.get(i..i + 8) else {
-                break;
-            };
-            let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-                break;
-            };
-            let (n, lower) = plain_prefix(u64::from_le_bytes(word), p1, p2);
-            // All eight written, only `n` kept: a fixed-size store, no `memcpy` call.
-            let lower = lower.to_le_bytes();
-            if let Some(dst) = out.get_mut(w..w + 8) {
+        // Plain ASCII text, sixteen bytes a step, up to the first byte that needs a look; that
+        // byte (or char) then goes through the per-byte path below and the step is tried again
+        // right after it. The last bytes of the text are stepped from a zero-padded copy: a
+        // zero byte is a control byte, which stops the step, so nothing past the end is kept.
+        loop {
+            let (n, lower) = plain_step(&load_padded(bytes, i), p1, p2);
+            // All sixteen written, only `n` kept: a fixed-size store, no `memcpy` call.
+            if let Some(dst) = out.get_mut(w..w + STEP) {
                 dst.copy_from_slice(&lower);
             }
             w += n;
@@ -133,12 +124,10 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) -> bool {
             } else if n == 1 {
                 (p2, p1) = (p1, lower[0]);
             }
-            if n < 8 {
-                swar_from = i + 8;
-                i += n;
+            i += n;
+            if n < STEP {
                 break;
             }
-            i += 8;
         }
         let Some(&b) = bytes.get(i) else {
             break;
@@ -210,7 +199,7 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) -> bool {
         };
         i += c.len_utf8();
         // Room for the longest output of one char (an emoji token, two 4-byte chars).
-        let room = w + (bytes.len() - i) + 32;
+        let room = w + (bytes.len() - i) + 2 * STEP;
         if out.len() < room {
             out.resize(room, 0);
         }
@@ -249,22 +238,28 @@ fn fold_into(text: &str, buf: &mut Vec<u8>) -> bool {
 /// Zeros to grow the fold buffer with.
 static ZEROS: [u8; 512] = [0; 512];
 
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 const ONES: u64 = 0x0101_0101_0101_0101;
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 const HIGH: u64 = 0x8080_8080_8080_8080;
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 /// 0x80 in every byte of `v` that is zero, exactly (no borrow between bytes).
 #[inline(always)]
 fn zero_bytes(v: u64) -> u64 {
     !(((v & LOW7) + LOW7) | v | LOW7)
 }
 
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 /// 0x80 in every byte of `y` that is `>= n`; every byte of `y` must be `<= 0x7f`, `n >= 1`.
 #[inline(always)]
 fn at_least(y: u64, n: u8) -> u64 {
     (y + (0x80 - u64::from(n)) * ONES) & HIGH
 }
 
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 /// The SWAR step of [`fold_into`]: for eight input bytes (little-endian in `x`) and the last
 /// two bytes written, how many leading bytes are plain (ASCII from `' '` up, not `$` nor a
 /// digit next to a letter, and kept by the collapse rules) and their folded (lower-case) value:
@@ -296,6 +291,115 @@ fn plain_prefix(x: u64, p1: u8, p2: u8) -> (usize, u64) {
         stop |= same1 & (space | (same2 & letter));
     }
     ((stop.trailing_zeros() / 8) as usize, l)
+}
+
+/// Bytes per step of [`plain_step`].
+const STEP: usize = 16;
+
+/// The step of [`fold_into`]: for `STEP` input bytes and the last two bytes written, how many
+/// leading bytes are plain (ASCII from `' '` up, not `$` nor a digit next to a letter, and kept
+/// by the collapse rules) and their folded (lower-case) values: exactly the bytes the per-byte
+/// path would write as their lower-case self. A digit before a control or non-ASCII byte, or
+/// in the last lane, also stops (the per-byte path decides it).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn plain_step(chunk: &[u8; STEP], p1: u8, p2: u8) -> (usize, [u8; STEP]) {
+    // SAFETY: the only requirement of a `#[target_feature]` function is that the CPU has the
+    // feature, and this is compiled only where SSE2 is enabled for the whole build (it is part
+    // of x86_64).
+    unsafe { plain_step_sse2(chunk, p1, p2) }
+}
+
+/// [`plain_step`] in SSE2 registers: sixteen bytes in about as many instructions as the SWAR
+/// step takes for eight.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn plain_step_sse2(chunk: &[u8; STEP], p1: u8, p2: u8) -> (usize, [u8; STEP]) {
+    use std::arch::x86_64::*;
+    // Value-only intrinsics, safe inside this function; loads and stores go through `u128`
+    // (LLVM makes them one unaligned move each), no pointers.
+    let v = u128::from_le_bytes(*chunk);
+    let x = _mm_set_epi64x((v >> 64) as i64, v as i64);
+    let splat = |b: u8| _mm_set1_epi8(b as i8);
+    // Signed compares: non-ASCII bytes are negative, so below every bound.
+    let between = |x, lo: u8, hi: u8| {
+        _mm_and_si128(
+            _mm_cmpgt_epi8(x, splat(lo - 1)),
+            _mm_cmplt_epi8(x, splat(hi + 1)),
+        )
+    };
+    let upper = between(x, b'A', b'Z');
+    let l = _mm_or_si128(x, _mm_and_si128(upper, splat(0x20)));
+    let letter = between(l, b'a', b'z');
+    let digit = between(x, b'0', b'9');
+    // Control and non-ASCII bytes.
+    let control = _mm_cmplt_epi8(x, splat(b' '));
+    let dollar = _mm_cmpeq_epi8(x, splat(b'$'));
+    // Each byte's predecessor: the byte before it, the last byte written for the first.
+    let prev1 = _mm_or_si128(_mm_slli_si128::<1>(l), _mm_cvtsi32_si128(i32::from(p1)));
+    // A digit is written as is unless a letter touches it (the leet rule: the last byte
+    // written, or the next char, alphabetic); past the last lane, and at a non-ASCII next
+    // char, the next char is not known here, so those digits stop too. (Written bytes are
+    // folded: a letter among them is lower case.)
+    let before = between(prev1, b'a', b'z');
+    let last_lane = _mm_set_epi64x(i64::MIN >> 7, 0);
+    let after = _mm_or_si128(
+        _mm_srli_si128::<1>(_mm_or_si128(letter, control)),
+        last_lane,
+    );
+    let leet_digit = _mm_and_si128(digit, _mm_or_si128(before, after));
+    let mut stop = _mm_or_si128(_mm_or_si128(control, dollar), leet_digit);
+    // Each byte against the one before it: only a repeat can be dropped, and most steps
+    // have none, so the rest is computed on demand.
+    let same1 = _mm_cmpeq_epi8(l, prev1);
+    if _mm_movemask_epi8(same1) != 0 {
+        let space = _mm_cmpeq_epi8(l, splat(b' '));
+        let prev2 = _mm_or_si128(
+            _mm_slli_si128::<2>(l),
+            _mm_cvtsi32_si128(i32::from(p2) | i32::from(p1) << 8),
+        );
+        let same2 = _mm_cmpeq_epi8(l, prev2);
+        // A space after a space, a third identical letter: `push!` drops them.
+        let drop = _mm_and_si128(same1, _mm_or_si128(space, _mm_and_si128(same2, letter)));
+        stop = _mm_or_si128(stop, drop);
+    }
+    let stops = (_mm_movemask_epi8(stop) as u32) | 1 << STEP;
+    let lo = _mm_cvtsi128_si64(l) as u64;
+    let hi = _mm_cvtsi128_si64(_mm_unpackhi_epi64(l, l)) as u64;
+    (
+        stops.trailing_zeros() as usize,
+        (u128::from(lo) | u128::from(hi) << 64).to_le_bytes(),
+    )
+}
+
+/// [`plain_step`] elsewhere: the eight-byte SWAR step on each half.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn plain_step(chunk: &[u8; STEP], p1: u8, p2: u8) -> (usize, [u8; STEP]) {
+    plain_step_swar(chunk, p1, p2)
+}
+
+/// The eight-byte SWAR step ([`plain_prefix`]) on each half of a chunk: [`plain_step`] on
+/// targets without SSE2.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+fn plain_step_swar(chunk: &[u8; STEP], p1: u8, p2: u8) -> (usize, [u8; STEP]) {
+    let half = |k: usize| {
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&chunk[k..k + 8]);
+        u64::from_le_bytes(h)
+    };
+    let (n, lo) = plain_prefix(half(0), p1, p2);
+    let lo = lo.to_le_bytes();
+    let (m, hi) = if n == 8 {
+        plain_prefix(half(8), lo[7], lo[6])
+    } else {
+        (0, 0)
+    };
+    let mut out = [0u8; STEP];
+    out[..8].copy_from_slice(&lo);
+    out[8..].copy_from_slice(&hi.to_le_bytes());
+    (n + m, out)
 }
 
 /// The folded ASCII byte of each char U+0080..=U+00FF (UTF-8 `0xc2 xx` and `0xc3 xx`, at
@@ -475,7 +579,7 @@ fn join_spaced_letters(s: &mut String) {
 }
 
 /// Whether `b` holds three lone letters separated by single spaces. Candidates are two spaces
-/// two bytes apart, found eight bytes at a time (SWAR) and only then checked byte by byte.
+/// two bytes apart, found sixteen bytes at a time and only then checked byte by byte.
 fn has_spaced_run(b: &[u8]) -> bool {
     let check = |i: usize| {
         i + 4 < b.len()
@@ -485,28 +589,69 @@ fn has_spaced_run(b: &[u8]) -> bool {
             && is_single(b, i + 2)
             && is_single(b, i + 4)
     };
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // Windows of sixteen bytes, fourteen apart: every pair of bytes two apart lies in one. The
+    // last window is a zero-padded copy (a zero is no space).
     let mut o = 0;
-    while let Some(chunk) = b.get(o..o + 8) {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let x = u64::from_le_bytes(word) ^ 0x2020_2020_2020_2020;
-        // 0x80 in every byte of `x` that is zero (a space in `word`), exactly.
-        let spaces = !(((x & LOW7) + LOW7) | x | LOW7);
-        // Byte k of `pairs`: spaces at k and k + 2, for the six k whose pair is in the word.
-        let mut pairs = spaces & (spaces >> 16) & 0x0000_8080_8080_8080;
+    while o + 2 < b.len() {
+        let spaces = eq_mask(&load_padded(b, o), b' ');
+        // Bit k: spaces at k and k + 2, for the fourteen k whose pair is in the window.
+        let mut pairs = spaces & (spaces >> 2) & 0x3fff;
         while pairs != 0 {
-            let k = o + (pairs.trailing_zeros() / 8) as usize;
+            let k = o + pairs.trailing_zeros() as usize;
             if k >= 1 && check(k - 1) {
                 return true;
             }
             pairs &= pairs - 1;
         }
-        o += 6;
+        o += STEP - 2;
     }
-    // The pairs starting from `o` on, byte by byte.
-    (o.saturating_sub(1)..b.len()).any(check)
+    false
+}
+
+/// The `STEP` bytes of `b` from `at`, zeros past its end.
+#[inline(always)]
+fn load_padded(b: &[u8], at: usize) -> [u8; STEP] {
+    if let Some(c) = b.get(at..at + STEP) {
+        return c.try_into().unwrap_or([0; STEP]);
+    }
+    let rest = b.len().saturating_sub(at);
+    // The text's last `STEP` bytes shifted down: no `memcpy` call for the tail of a text.
+    if let (Some(last), 1..STEP) = (b.len().checked_sub(STEP).and_then(|s| b.get(s..)), rest) {
+        let last: [u8; STEP] = last.try_into().unwrap_or([0; STEP]);
+        return (u128::from_le_bytes(last) >> (8 * (STEP - rest))).to_le_bytes();
+    }
+    let mut t = [0u8; STEP];
+    if let (Some(dst), Some(src)) = (t.get_mut(..rest), b.get(at..)) {
+        dst.copy_from_slice(src);
+    }
+    t
+}
+
+/// Bit k set when `chunk[k] == byte`.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn eq_mask(chunk: &[u8; STEP], byte: u8) -> u32 {
+    // SAFETY: as for `plain_step`: SSE2 is enabled for the whole build.
+    unsafe { eq_mask_sse2(chunk, byte) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn eq_mask_sse2(chunk: &[u8; STEP], byte: u8) -> u32 {
+    use std::arch::x86_64::*;
+    let v = u128::from_le_bytes(*chunk);
+    let x = _mm_set_epi64x((v >> 64) as i64, v as i64);
+    _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(byte as i8))) as u32
+}
+
+/// [`eq_mask`] without SSE2.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+fn eq_mask(chunk: &[u8; STEP], byte: u8) -> u32 {
+    chunk
+        .iter()
+        .rev()
+        .fold(0, |m, &c| m << 1 | u32::from(c == byte))
 }
 
 /// A lone ASCII letter: a letter with no letter or apostrophe on either side.
@@ -640,6 +785,71 @@ mod tests {
         );
         for _ in 0..30_000 {
             same_as_reference(&texts.text());
+        }
+    }
+
+    /// How many leading bytes of `chunk` the step may keep, byte by byte: `exact` is the
+    /// bytes the per-byte path writes as their lower-case self (a digit next to a non-ASCII
+    /// byte or in the last lane counts as touching a letter: the step cannot see that char),
+    /// `sse` also stops a digit before a control byte.
+    fn plain_model(chunk: &[u8; super::STEP], p1: u8, p2: u8, sse: bool) -> usize {
+        let (mut q1, mut q2) = (p1, p2);
+        for (k, &x) in chunk.iter().enumerate() {
+            let l = x.to_ascii_lowercase();
+            let next = chunk.get(k + 1).copied();
+            let digit_stops = x.is_ascii_digit()
+                && (q1.is_ascii_alphabetic()
+                    || next
+                        .is_none_or(|n| n.is_ascii_alphabetic() || n >= 0x80 || (sse && n < b' ')));
+            let dropped = l == q1 && (l == b' ' || (l == q2 && l.is_ascii_lowercase()));
+            if !(b' '..0x80).contains(&x) || x == b'$' || digit_stops || dropped {
+                return k;
+            }
+            (q2, q1) = (q1, l);
+        }
+        chunk.len()
+    }
+
+    /// The sixteen-byte step (SSE2 on x86_64) and the SWAR step keep exactly the bytes the
+    /// model says, lower-cased, on random chunks with random last bytes written.
+    #[test]
+    fn plain_steps_agree_with_the_byte_model() {
+        let mut texts = crate::TestTexts::new("x", 2, 0x9e37_79b9_7f4a_7c15);
+        let alphabet = b"aAzZ@[`{ 09/:$\x00\x1f\x7f\x80\xc3\xffeeEE  11lLtT";
+        for round in 0..200_000 {
+            let mut chunk = [0u8; super::STEP];
+            for c in chunk.iter_mut() {
+                *c = alphabet[(texts.number() % alphabet.len() as u64) as usize];
+            }
+            // Long plain stretches too, so that full steps are exercised.
+            if round % 3 == 0 {
+                let cut = (texts.number() % 17) as usize;
+                for c in chunk.iter_mut().take(cut) {
+                    *c = b"abcdefgh Hello, World"
+                        .get(*c as usize % 21)
+                        .copied()
+                        .unwrap_or(b'a');
+                }
+            }
+            let p1 =
+                alphabet[(texts.number() % alphabet.len() as u64) as usize].to_ascii_lowercase();
+            let p2 =
+                alphabet[(texts.number() % alphabet.len() as u64) as usize].to_ascii_lowercase();
+            let lower: Vec<u8> = chunk.iter().map(u8::to_ascii_lowercase).collect();
+            let (n, got) = super::plain_step(&chunk, p1, p2);
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            assert_eq!(n, plain_model(&chunk, p1, p2, true), "{chunk:?} {p1} {p2}");
+            assert!(
+                n <= plain_model(&chunk, p1, p2, false),
+                "{chunk:?} {p1} {p2}"
+            );
+            assert_eq!(got[..n], lower[..n], "{chunk:?}");
+            let (n, got) = super::plain_step_swar(&chunk, p1, p2);
+            assert!(
+                n <= plain_model(&chunk, p1, p2, false),
+                "{chunk:?} {p1} {p2}"
+            );
+            assert_eq!(got[..n], lower[..n], "{chunk:?}");
         }
     }
 
