@@ -323,10 +323,14 @@ impl Signals {
         hits.clear();
         self.lexicon.scan(folded, hits);
 
-        let has = |hits: &[lexicon::Hit], c: lexicon::Cue| hits.iter().any(|h| h.cue == c);
+        // The cues present and whether one is a context, in one walk over the hits.
+        let (cues, context) = hits.iter().fold((0u32, false), |(m, c), h| {
+            (m | h.cue.bit(), c || h.cue.is_context())
+        });
+        let has = |c: lexicon::Cue| cues & c.bit() != 0;
         cands.clear();
-        self.pii.find(text, has(hits, lexicon::Cue::Vehicle), cands);
-        if has(hits, lexicon::Cue::Workplace) {
+        self.pii.find(text, has(lexicon::Cue::Vehicle), cands);
+        if has(lexicon::Cue::Workplace) {
             self.workplace.find(text, cands);
         }
         cands.sort_by_key(|c| (c.start, std::cmp::Reverse(c.end)));
@@ -347,7 +351,7 @@ impl Signals {
         }
         // Context words that are part of a span ("rue de la Mairie", "Château Street") say
         // nothing about the post: drop those hits when every occurrence is inside a span.
-        if !kept.is_empty() && hits.iter().any(|h| h.cue.is_context()) {
+        if !kept.is_empty() && context {
             // All spans folded in one pass, each after a \x01: a control char that breaks
             // tokens, letter runs and words like the end of a string, and is in no entry.
             span_text.clear();
@@ -363,7 +367,7 @@ impl Signals {
                 }
                 let w = &folded[h.start..h.end];
                 let inside = count_matches(span_folded, w);
-                inside == 0 || count_matches(folded, w) > inside
+                inside == 0 || more_matches_than(folded, w, inside)
             });
         }
         let report = decide::decide(text, ascii, folded, hits, kept, by_cue);
@@ -384,20 +388,36 @@ impl Signals {
 }
 
 /// `hay.matches(needle).count()` (non-overlapping, left to right) without building a two-way
-/// searcher: needles are lexicon words and haystacks a post, so a first-byte scan is cheaper.
+/// searcher: needles are lexicon words and haystacks a post, so jumping between the needle's
+/// first bytes (`memchr`) is cheaper.
 fn count_matches(hay: &str, needle: &str) -> usize {
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    let Some(&first) = n.first() else {
-        return hay.matches(needle).count();
+    matches_up_to(hay, needle, usize::MAX)
+}
+
+/// `count_matches(hay, needle) > n`, stopping at the `n + 1`-th match: the whole post is
+/// searched for a word seen in a span.
+fn more_matches_than(hay: &str, needle: &str, n: usize) -> bool {
+    matches_up_to(hay, needle, n.saturating_add(1)) > n
+}
+
+/// `count_matches(hay, needle).min(limit)`.
+fn matches_up_to(hay: &str, needle: &str, limit: usize) -> usize {
+    let (h, w) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = w.first() else {
+        return hay.matches(needle).take(limit).count();
     };
     let mut count = 0;
     let mut i = 0;
-    while i + n.len() <= h.len() {
-        if h[i] == first && &h[i..i + n.len()] == n {
+    while count < limit {
+        let Some(p) = h.get(i..).and_then(|rest| memchr::memchr(first, rest)) else {
+            break;
+        };
+        let at = i + p;
+        if h[at..].starts_with(w) {
             count += 1;
-            i += n.len();
+            i = at + w.len();
         } else {
-            i += 1;
+            i = at + 1;
         }
     }
     count

@@ -398,6 +398,29 @@ fn match_count_agrees_with_str_matches() {
                 h.matches(n).count(),
                 "{h:?} {n:?}"
             );
+            for k in 0..4 {
+                assert_eq!(
+                    super::more_matches_than(h, n, k),
+                    h.matches(n).count() > k,
+                    "{h:?} {n:?} {k}"
+                );
+            }
         }
+    }
+    // And on random texts over the needles' chars.
+    let mut texts = crate::TestTexts::new("abé k\u{1}ilx", 40, 0x2545_f491_4f6c_dd1d);
+    for _ in 0..20_000 {
+        let (h, n) = (texts.text(), texts.text());
+        let k = (texts.number() % 3) as usize;
+        assert_eq!(
+            super::count_matches(&h, &n),
+            h.matches(n.as_str()).count(),
+            "{h:?} {n:?}"
+        );
+        assert_eq!(
+            super::more_matches_than(&h, &n, k),
+            h.matches(n.as_str()).count() > k,
+            "{h:?} {n:?} {k}"
+        );
     }
 }
