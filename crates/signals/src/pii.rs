@@ -260,6 +260,26 @@ fn is_numeric_fast(c: char) -> bool {
 /// Monotone in `seed`, so starting the leftmost-first search here finds the same match as
 /// starting it anywhere before.
 fn seed_window_start(text: &str, seed: usize) -> usize {
+    // ASCII text walks back byte by byte; anything else (Unicode whitespace) takes the char
+    // walk below.
+    let b = text.as_bytes();
+    let mut i = seed;
+    for want_space in [false, true, false] {
+        while let Some(&c) = i.checked_sub(1).and_then(|j| b.get(j)) {
+            if c >= 0x80 {
+                return seed_window_start_chars(text, seed);
+            }
+            // `char::is_whitespace` on ASCII: '\t'..='\r' (with the vertical tab) and ' '.
+            if (c == b' ' || (0x09..=0x0d).contains(&c)) != want_space {
+                break;
+            }
+            i -= 1;
+        }
+    }
+    i
+}
+
+fn seed_window_start_chars(text: &str, seed: usize) -> usize {
     let head = &text[..seed];
     let mut it = head.char_indices().rev().peekable();
     // The rest of the seed's token, the whitespace before it, the token before that.
@@ -467,15 +487,44 @@ const FUNCTION_WORDS: &[&str] = &[
 
 /// A US state or Canadian province code after a comma: "Boise, ID".
 fn has_state(m: &str) -> bool {
+    // The part after the last comma (all of `m` without one), as `rsplit(',')` gave it.
+    let last = memchr::memrchr(b',', m.as_bytes()).map_or(m, |i| &m[i + 1..]);
+    let t = last.trim();
+    t.len() == 2 && t.bytes().all(|c| c.is_ascii_alphabetic())
+}
+
+fn has_postcode(m: &str) -> bool {
+    let b = m.as_bytes();
+    // Five digits in a row after the first token (FR/US), or a UK/CA postcode shape at the end.
+    let mut run = 0;
+    let first_space = memchr::memchr(b' ', b).unwrap_or(0);
+    for &c in &b[first_space..] {
+        if c.is_ascii_digit() {
+            run += 1;
+            if run == 5 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    let tail = memchr::memrchr(b' ', b).map_or(b, |i| &b[i + 1..]);
+    matches!(tail, [d, x, y] if d.is_ascii_digit()
+        && (x.is_ascii_alphabetic() && y.is_ascii_alphabetic() || y.is_ascii_digit()))
+}
+
+/// What `has_state` and `has_postcode` were, for the tests.
+#[cfg(test)]
+fn has_state_reference(m: &str) -> bool {
     m.rsplit(',').next().is_some_and(|last| {
         let t = last.trim();
         t.len() == 2 && t.bytes().all(|b| b.is_ascii_alphabetic())
     })
 }
 
-fn has_postcode(m: &str) -> bool {
+#[cfg(test)]
+fn has_postcode_reference(m: &str) -> bool {
     let b = m.as_bytes();
-    // Five digits in a row after the first token (FR/US), or a UK/CA postcode shape at the end.
     let mut run = 0;
     let first_space = m.find(' ').unwrap_or(0);
     for &c in &b[first_space..] {
@@ -696,9 +745,43 @@ mod tests {
     }
 
     #[test]
+    fn postcode_and_state_checks_agree_with_the_split_versions() {
+        let mut texts =
+            crate::TestTexts::new("12 ab,CD 9Ll\u{a0}é \t\u{b},", 24, 0x51f1_5e3d_2c4b_a987);
+        for m in ["", " ", "75011", "L6 9QL", "Boise, ID", "x, ID ", ", é"]
+            .map(String::from)
+            .into_iter()
+            .chain((0..30_000).map(|_| texts.text()))
+        {
+            assert_eq!(has_postcode(&m), has_postcode_reference(&m), "{m:?}");
+            assert_eq!(has_state(&m), has_state_reference(&m), "{m:?}");
+        }
+    }
+
+    #[test]
     fn numeric_fast_path_matches_the_unicode_table() {
         for c in ('\u{80}'..='\u{2ff}').chain(['٣', '３', '’', '€', '½']) {
             assert_eq!(is_numeric_fast(c), c.is_numeric(), "{c:?}");
+        }
+    }
+
+    /// The byte walk gives the char walk's answer, ASCII or not.
+    #[test]
+    fn window_start_fast_path_agrees_with_the_char_walk() {
+        let mut texts = crate::TestTexts::new(
+            "ab 9\t\n\u{b}\u{c}\r\u{a0}é\u{2003}x",
+            30,
+            0x1234_5678_9abc_def1,
+        );
+        for _ in 0..20_000 {
+            let t = texts.text();
+            for (i, _) in t.char_indices() {
+                assert_eq!(
+                    seed_window_start(&t, i),
+                    seed_window_start_chars(&t, i),
+                    "{t:?} {i}"
+                );
+            }
         }
     }
 

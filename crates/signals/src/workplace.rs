@@ -341,8 +341,12 @@ fn trim(
     let mixed = *mixed.get_or_insert_with(|| {
         text.chars().any(|c| c.is_lowercase()) && text.chars().any(|c| c.is_uppercase())
     });
+    // Where the link starts in what is left: asked at most once.
+    let mut link = None;
     if mixed {
-        let name_part = &rest[..find_link(links, rest).unwrap_or(0)];
+        let name_part = &rest[..link
+            .get_or_insert_with(|| find_link(links, rest))
+            .unwrap_or(0)];
         let ok = name_part.split_whitespace().all(|w| {
             w.chars()
                 .next()
@@ -379,7 +383,7 @@ fn trim(
         return None;
     }
     // Find where the link starts, then cut the org at punctuation or a stop word.
-    let link_pos = find_link(links, rest)?;
+    let link_pos = link.unwrap_or_else(|| find_link(links, rest))?;
     let org_start = start + link_pos;
     let mut end = org_start;
     let mut words_after_link = 0;
