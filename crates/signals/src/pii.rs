@@ -515,9 +515,18 @@ fn has_state(m: &str) -> bool {
 fn has_postcode(m: &str) -> bool {
     let b = m.as_bytes();
     // Five digits in a row after the first token (FR/US), or a UK/CA postcode shape at the end.
-    let mut run = 0;
     let first_space = memchr::memchr(b' ', b).unwrap_or(0);
-    for &c in &b[first_space..] {
+    if five_digits_in_a_row(&b[first_space..]) {
+        return true;
+    }
+    let tail = memchr::memrchr(b' ', b).map_or(b, |i| &b[i + 1..]);
+    matches!(tail, [d, x, y] if d.is_ascii_digit()
+        && (x.is_ascii_alphabetic() && y.is_ascii_alphabetic() || y.is_ascii_digit()))
+}
+
+fn five_digits_in_a_row(b: &[u8]) -> bool {
+    let mut run = 0;
+    for &c in b {
         if c.is_ascii_digit() {
             run += 1;
             if run == 5 {
@@ -527,9 +536,7 @@ fn has_postcode(m: &str) -> bool {
             run = 0;
         }
     }
-    let tail = memchr::memrchr(b' ', b).map_or(b, |i| &b[i + 1..]);
-    matches!(tail, [d, x, y] if d.is_ascii_digit()
-        && (x.is_ascii_alphabetic() && y.is_ascii_alphabetic() || y.is_ascii_digit()))
+    false
 }
 
 /// What `has_state` and `has_postcode` were, for the tests.
@@ -543,18 +550,9 @@ fn has_state_reference(m: &str) -> bool {
 
 #[cfg(test)]
 fn has_postcode_reference(m: &str) -> bool {
-    let b = m.as_bytes();
-    let mut run = 0;
     let first_space = m.find(' ').unwrap_or(0);
-    for &c in &b[first_space..] {
-        if c.is_ascii_digit() {
-            run += 1;
-            if run == 5 {
-                return true;
-            }
-        } else {
-            run = 0;
-        }
+    if five_digits_in_a_row(&m.as_bytes()[first_space..]) {
+        return true;
     }
     let tail = m.rsplit(' ').next().unwrap_or("");
     tail.len() == 3
@@ -723,22 +721,31 @@ mod tests {
             "@",
             ":",
         ];
+        let alphabet = "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT";
+        agrees_with_unseeded(&d, &fixed, (alphabet, 40, 0x9e37_79b9_7f4a_7c15), 4000);
+    }
+
+    /// `find` returns what the plain, unseeded search over the whole text returns, on the
+    /// `fixed` texts and on `rounds` random ones from (alphabet, length, seed), with and
+    /// without plates.
+    fn agrees_with_unseeded(
+        d: &PiiDetector,
+        fixed: &[&str],
+        (alphabet, len, seed): (&str, u64, u64),
+        rounds: usize,
+    ) {
+        let check = |t: &str, plate: bool| {
+            let mut got = Vec::new();
+            d.find(t, plate, &mut got);
+            assert_eq!(got, find_without_seeds(d, t, plate), "{t:?}");
+        };
         for t in fixed {
-            let mut got = Vec::new();
-            d.find(t, true, &mut got);
-            assert_eq!(got, find_without_seeds(&d, t, true), "{t:?}");
+            check(t, false);
+            check(t, true);
         }
-        let mut texts = crate::TestTexts::new(
-            "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT",
-            40,
-            0x9e37_79b9_7f4a_7c15,
-        );
-        for round in 0..4000 {
-            let t = texts.text();
-            let plate = round % 2 == 0;
-            let mut got = Vec::new();
-            d.find(&t, plate, &mut got);
-            assert_eq!(got, find_without_seeds(&d, &t, plate), "{t:?}");
+        let mut texts = crate::TestTexts::new(alphabet, len, seed);
+        for round in 0..rounds {
+            check(&texts.text(), round % 2 == 0);
         }
     }
 
@@ -764,25 +771,8 @@ mod tests {
             "12a@b.fr 7 12 rue des Lilas",
             "1-555-0100 555 0100 12 Oak Road, Leeds LS1 4AB",
         ];
-        for t in fixed {
-            for plate in [false, true] {
-                let mut got = Vec::new();
-                d.find(t, plate, &mut got);
-                assert_eq!(got, find_without_seeds(&d, t, plate), "{t:?}");
-            }
-        }
-        let mut texts = crate::TestTexts::new(
-            "0123456789 0123456789 .-+()::@ax°N,'٣\u{a0}é0123456789 rue St fl::",
-            48,
-            0x2545_f491_4f6c_dd1d,
-        );
-        for round in 0..6000 {
-            let t = texts.text();
-            let plate = round % 2 == 0;
-            let mut got = Vec::new();
-            d.find(&t, plate, &mut got);
-            assert_eq!(got, find_without_seeds(&d, &t, plate), "{t:?}");
-        }
+        let alphabet = "0123456789 0123456789 .-+()::@ax°N,'٣\u{a0}é0123456789 rue St fl::";
+        agrees_with_unseeded(&d, &fixed, (alphabet, 48, 0x2545_f491_4f6c_dd1d), 6000);
     }
 
     #[test]
