@@ -51,7 +51,6 @@ async fn get_from(ip: [u8; 4], port: u16, host: &str) -> String {
         .to_string()
 }
 
-const OPEN: &str = "rempart_edge_connections_open ";
 const PER_IP: &str = "rempart_edge_connections_refused_total{reason=\"per_ip_cap\"} ";
 const TOTAL: &str = "rempart_edge_connections_refused_total{reason=\"total_cap\"} ";
 

@@ -206,7 +206,6 @@ async fn a_connection_accepted_before_shutdown_gets_its_answer() {
         zone("site", &["site.test"], &[&origin], "")
     );
     let edge = Edge::start(&dir, &body).await;
-    const OPEN: &str = "rempart_edge_connections_open ";
 
     // An idle kept-alive connection, after one request.
     let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", edge.http))

@@ -95,11 +95,9 @@ impl ClientCounts {
     /// One more for `key`, unless it holds `cap` already (0: no cap); whether it was counted.
     pub fn try_add(&self, key: ClientKey, cap: u64) -> bool {
         let mut shard = self.shard(key);
+        // Refused only at a count of at least `cap` > 0: an entry that exists already.
         let n = shard.entry(key).or_insert(0);
         if cap > 0 && u64::from(*n) >= cap {
-            if *n == 0 {
-                shard.remove(&key);
-            }
             return false;
         }
         *n += 1;

@@ -747,10 +747,10 @@ impl Lexicon {
         let (trans, classes) = (&self.trans[..], &self.classes);
         // The table's length is a power of two (never 0): every offset plus class is below
         // it, so masking changes no index and spares the bounds check.
-        let mask = trans.len().wrapping_sub(1);
         if trans.is_empty() {
             return;
         }
+        let mask = trans.len() - 1;
         let first_match = self.first_match as usize;
         let step = |s: usize, byte: u8| trans[(s + usize::from(classes[usize::from(byte)])) & mask];
         let mut s = self.start as usize;

@@ -515,6 +515,9 @@ pub fn listening(port: u16) -> bool {
         .unwrap_or(false)
 }
 
+/// The edge's gauge of open client connections, as a `metric` series.
+pub const OPEN: &str = "rempart_edge_connections_open ";
+
 /// A zone block for the config.
 pub fn zone(name: &str, hosts: &[&str], origins: &[&Origin], extra: &str) -> String {
     let hosts: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
