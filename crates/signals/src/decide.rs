@@ -516,12 +516,14 @@ fn short_negation_before(folded: &str, at: usize, window: usize) -> bool {
     while !folded.is_char_boundary(from) {
         from += 1;
     }
-    let seg = &folded.as_bytes()[from..at];
+    let all = folded.as_bytes();
+    let seg = &all[from..at];
     // A word (a run of ASCII alphanumerics and apostrophes) that is "ne" or starts with "n'":
-    // only the n's can start one. Rare, so looked for before the sentence breaks.
+    // only the n's can start one. Rare, so looked for before the sentence breaks. The window
+    // may open inside a word ("u|ne photo"): the byte before an 'n' is read from the whole text.
     let word = |c: u8| WORD[usize::from(c)];
     memchr::memchr_iter(b'n', seg).any(|i| {
-        (i == 0 || !word(seg[i - 1]))
+        (from + i).checked_sub(1).is_none_or(|j| !word(all[j]))
             && match seg.get(i + 1) {
                 Some(b'\'') => true,
                 Some(b'e') => seg.get(i + 2).is_none_or(|&c| !word(c)),
@@ -863,6 +865,8 @@ fn threat_score(folded: &str, groups: &ByCue<'_>, spans: &[Candidate], ev: &mut 
     // asked in the cheapest order that gives the same weight: negation first (it drops the
     // hit), the call only without intent (the weight then ignores it).
     let mut violence_best = 0.0f32;
+    // A broken jaw or a wheelchair is never trash talk (see the gaming context below).
+    let mut injury = false;
     for v in of(Cue::Violence) {
         if covered_by_idiom(v) {
             idiom_used = true;
@@ -911,10 +915,18 @@ fn threat_score(folded: &str, groups: &ByCue<'_>, spans: &[Candidate], ev: &mut 
                 ev.push("threat.targeted_violence");
                 0.6
             }
+            // Harm put before the reader without a verb of intent: questions ("how fast do you
+            // think your house burns?") and outcomes ("you and your car end up in the river").
+            // Just over the line, so that any cancelling context takes it back under.
+            (false, false, false) if v.exact && !past_tense(first(), before) && second() => {
+                ev.push("threat.aimed_at_reader");
+                0.55
+            }
             _ => 0.2,
         };
         if w > 0.2 {
             ev.push(v.rule);
+            injury |= v.rule.starts_with("threat.injury");
         }
         violence_best = violence_best.max(w);
     }
@@ -1025,19 +1037,22 @@ fn threat_score(folded: &str, groups: &ByCue<'_>, spans: &[Candidate], ev: &mut 
         ev.push("context.quoted");
         factor *= 0.3;
     }
+    // Urging others to make a false report about a target: "report"/"signale" there is the
+    // act asked for, not someone telling what they received.
+    let urged_swat = has(Cue::Swat) && has(Cue::Call) && (!spans.is_empty() || has(Cue::DoxAct));
     for (cue, f) in [
         (Cue::News, 0.3f32),
         (Cue::Report, 0.35),
         (Cue::Fiction, 0.3),
         (Cue::Counter, 0.3),
     ] {
-        if has(cue) {
+        if has(cue) && !(cue == Cue::Report && urged_swat) {
             ev.push(cue_rule(cue));
             factor *= f;
         }
     }
-    // Trash talk is only trash talk when nothing ties it to the real world.
-    if has(Cue::Game) && spans.is_empty() && !has(Cue::Weapon) && !has(Cue::Swat) {
+    // Trash talk is only trash talk when nothing ties it to the real world and it harms no body.
+    if has(Cue::Game) && spans.is_empty() && !has(Cue::Weapon) && !has(Cue::Swat) && !injury {
         ev.push(cue_rule(Cue::Game));
         factor *= 0.35;
     }
@@ -1091,9 +1106,12 @@ mod tests {
                 from += 1;
             }
             let seg = &f[from..at];
+            // A word cut by the window's start is not a word of its own.
+            let cut = f[..from].chars().next_back().is_some_and(is_word);
             !seg.contains(['.', '!', '?'])
                 && seg
                     .split(|c: char| !is_word(c))
+                    .skip(usize::from(cut))
                     .any(|w| w == "ne" || w.starts_with("n'"))
         };
         for f in samples() {
@@ -1118,6 +1136,7 @@ mod tests {
             rule: "r",
             start,
             end: start + 1,
+            exact: true,
         };
         let hits = [
             hit(Cue::Violence, 1),
@@ -1252,6 +1271,7 @@ mod tests {
                     rule: "r",
                     start: i,
                     end: i + 1,
+                    exact: true,
                 })
                 .collect();
             let mut buf = Vec::new();
@@ -1353,6 +1373,7 @@ mod tests {
                         rule: "r",
                         start: a.min(b),
                         end: a.max(b),
+                        exact: true,
                     }
                 })
                 .collect();

@@ -114,6 +114,9 @@ pub(crate) struct Entry {
     pub rule: &'static str,
     left_free: bool,
     right_free: bool,
+    /// Written in the lexicon, not one of its typo variants ("planet" is a variant of
+    /// "plante"): the rules that fire on weak evidence ask for the word itself.
+    exact: bool,
 }
 
 /// A hit of an entry in the folded text.
@@ -123,6 +126,7 @@ pub(crate) struct Hit {
     pub rule: &'static str,
     pub start: usize,
     pub end: usize,
+    pub exact: bool,
 }
 
 /// Lexicon groups: (cue, rule name, fuzzy variants?, entries).
@@ -139,6 +143,13 @@ const GROUPS: &[Group] = &[
         "i swear", "swear to god", "i'll have to", "i have to", "i need to", "i'm about to", "let me",
         "will", "you will", "you'll", "u will", "u'll", "ur going to", "you're going to", "i promise",
         "next time", "i'd", "i would", "i'll make sure", "we gonna", "gon", "my hands",
+        // The act announced as what will happen to the reader ("ur getting stabbed", "you'll
+        // end up in a ditch") or where it will start ("after that I start with your fingers").
+        "you're getting", "youre getting", "ur getting", "you are getting", "u r getting", "you'll get",
+        "you will get", "u'll get", "u will get", "you're gonna get", "ur gonna get", "you'll end up",
+        "you will end up", "u'll end up", "i start with", "i'll start with", "we start with",
+        "i'm putting", "im putting", "i'm running", "im running", "i'm starting", "im starting",
+        "i'm bringing", "im bringing", "i'll be in", "i'll be at", "about to", "we're putting",
     ]),
     (Cue::Intent, "threat.intent.fr", false, &[
         "je vais", "j'vais", "jvais", "je vai", "jvai", "je veux", "j'veux", "jveux", "on va", "nous allons",
@@ -146,6 +157,10 @@ const GROUPS: &[Group] = &[
         "elle va", "je viens", "j'arrive", "on arrive", "on vient", "je finirai", "prochaine fois",
         "je vais devoir", "va falloir", "il va falloir", "je devrais", "j'aimerais", "on devra", "je m'en vais",
         "entre mes mains", "va y passer", "vont", "va", "va te", "je pense serieusement a", "je pense a",
+        "tu vas te faire", "tu vas finir", "tu finiras", "vous finirez", "tu vas te retrouver",
+        "tu te retrouveras", "je commence par", "on commence par",
+        "on lui", "on le", "on la", "on te", "on vous", "je te", "je lui", "je le", "je la",
+        "il va finir", "elle va finir", "va finir", "vont finir",
     ]),
     // ---------------------------------------------------------------- threat: calls on others
     (Cue::Call, "threat.incite.en", false, &[
@@ -160,6 +175,10 @@ const GROUPS: &[Group] = &[
         "go shoot", "go stab", "go find", "find him", "find her", "hunt him", "hunt her", "hunt down",
         "nearby", "go visit", "send someone", "round up",
         "call the cops on", "call the police on", "call 911 on", "call 999 on", "somebody go", "go there", "go over there", "go round", "head over", "show up at", "pay them a visit",
+        "first person who", "first person to", "first one who", "first one to", "to the first",
+        "i'll buy", "ill buy", "grab him", "grab her", "grab the", "anybody", "if anybody",
+        "make sure he", "make sure she", "make sure they",
+        "if you see", "if u see", "if anyone sees", "paying", "for anyone who",
     ]),
     (Cue::Call, "threat.incite.fr", false, &[
         "quelqu'un", "qqn", "qui est chaud", "qui me suit", "qui vient", "ceux qui", "celui qui", "faut le",
@@ -171,6 +190,11 @@ const GROUPS: &[Group] = &[
         "trouvez-le", "trouvez-la", "a vous de jouer", "les gars", "vous le", "vous la", "et c'est regle",
         "on en parle plus", "vous savez ce qu'il", "chopez", "choppez",
         "appelez les flics chez", "appelez la police chez", "passez chez", "allez chez", "rendez-lui visite", "rendez lui visite", "allez-y et", "debarquez",
+        "au premier qui", "a la premiere personne qui", "a celui qui", "on chope", "on choppe",
+        "faites-lui passer", "faites lui passer", "qu'il finisse", "qu'elle finisse",
+        "faites en sorte", "faites-en sorte",
+        "si l'un de vous", "si vous le croisez", "si vous la croisez", "faites le necessaire",
+        "faites le necessaire", "tous devant", "faut aller", "je le paie", "je la paie",
     ]),
     // ---------------------------------------------------------------- threat: violent acts
     (Cue::Violence, "threat.violence.en", true, &[
@@ -215,6 +239,49 @@ const GROUPS: &[Group] = &[
         "fin a ta vie", "mettre fin", "agresser", "attaquer", "detruire", "les dents", "dans le fosse",
         "le sortir", "le sortez", "vous le sortez", "cogner", "caillasser", "incendier", "attendre a la sortie",
     ]),
+    // ---------------------------------------------------------------- threat: injuries
+    // Harm told by the body part or the outcome ("breaks his jaw", "in a wheelchair", "qu'il
+    // ne se relève pas"): violent acts like the verbs above, and never sports or gaming talk.
+    (Cue::Violence, "threat.injury.en", true, &[
+        "every bone", "his legs", "her legs", "your legs", "ur legs", "'s legs", "kneecap*", "his jaw",
+        "her jaw", "your jaw", "ur jaw", "his teeth", "her teeth", "your teeth", "ur teeth", "teeth out",
+        "his fingers", "her fingers", "your fingers", "ur fingers", "breaking his", "breaking her",
+        "breaking your", "breaking ur", "breaks his", "breaks her", "breaks your", "break every",
+        "string him up", "string her up", "string them up", "in the ground", "six feet under",
+        "body bag", "in the er", "hospital bed", "a kicking", "proper kicking", "kick his head",
+        "kick her head", "kick your head", "stomp*", "fished out", "in a ditch", "in da ground",
+        "something burning",
+        // The outcome with its negation, so that the "not" of "make sure he doesn't get back
+        // up" is read as part of the act, not as negating it.
+        "doesn't get back up", "doesnt get back up", "don't get back up", "never gets back up",
+        "doesn't get home", "doesnt get home", "don't get home", "never gets home",
+        "doesn't make it home", "doesnt make it home", "won't make it home", "wont make it home",
+        "in hospital", "wheelchair", "through a straw", "stitches", "stretcher", "ambulance",
+        "in the river", "in one piece", "disfigur*", "his face", "her face", "your face", "ur face",
+        "windscreen", "windshield", "off the road", "brake lines", "his brakes", "her brakes",
+        "under his car", "under her car", "drain cleaner", "goes up", "gallon of gas", "gas can",
+        "can of gas", "jerry can", "with you inside", "jump him", "jump her", "jump them", "merked",
+        "catch these hands", "catch hands", "bone i break", "bones i break", "your knees", "ur knees",
+        "his knees", "her knees", "'s jaw", "'s face", "'s knees", "'s teeth", "'s skull",
+        "in the canal", "in the lake", "in the harbour",
+    ]),
+    (Cue::Violence, "threat.injury.fr", true, &[
+        "tes genoux", "ses genoux", "les genoux", "tes dents", "ses dents", "tes doigts", "ses doigts",
+        "casser la gueule", "peter la gueule", "defoncer la gueule", "eclater la gueule",
+        "casser la figure", "petite cuillere", "aux urgences", "se releve pas",
+        "se releve plus", "se relevera pas", "se relevera plus", "ne se releve", "ne se relevera",
+        "bouge plus", "bougera plus", "ne bouge plus", "ne bougera plus", "dans le coffre",
+        "regle son compte", "regler son compte", "regler son cas",
+        "le pend", "la pend", "les pend", "pendu", "le finir", "la finir", "te finir", "sous terre",
+        "entre quatre planches", "les pieds devant", "a coups de", "raclee", "passer a tabac",
+        "truc qui brule", "fait la peau", "ferai la peau", "ferons la peau", "feront la peau", "defigur*", "fonce dedans",
+        "te fonce", "hosto", "le samu", "civiere", "fauteuil roulant", "pas entier",
+        "en un seul morceau", "dans un fosse", "le feu", "pris feu", "prendre feu", "avec toi dedans",
+        "passer l'envie", "aller la chercher", "aller le chercher", "va le chercher", "va la chercher",
+        "tes freins", "ses freins", "freins vont lacher", "sous sa voiture", "bidon d'essence",
+        "dans la riviere", "ta gueule en", "ta face", "sa face", "son visage", "ton visage",
+        "dans le canal", "dans le lac",
+    ]),
     // ---------------------------------------------------------------- threat: direct phrases
     (Cue::Direct, "threat.direct.en", true, &[
         "make it hurt", "only solution for", "is the only solution", "t'envoie a l'hopital",
@@ -239,6 +306,11 @@ const GROUPS: &[Group] = &[
         "one bullet", "bring rope", "bring a rope", "pipe bomb", "in the parking lot", "won't see christmas",
         "make it to christmas", "make you suffer", "make him suffer", "make her suffer", "make them suffer",
         "make those", "die a horrible", "at my hands", "until you are gone",
+        "won't walk out", "wont walk out", "u won't walk out", "his days are numbered",
+        "her days are numbered", "never walk again", "won't walk again", "wont walk again",
+        "won't get back up", "wont get back up", "coming for his", "coming for her",
+        "coming for your", "coming for ur", "coming for their",
+        "not walking out", "lights out for",
     ]),
     (Cue::Direct, "threat.direct.fr", true, &[
         "tu seras mort", "tu seras morte", "t'es dead", "tes dead", "je tue", "j'tue", "je te mets",
@@ -257,6 +329,11 @@ const GROUPS: &[Group] = &[
         "j'arrive ce soir", "a tres vite", "t'en auras besoin", "merite une balle", "une balle dans",
         "je vais te faire", "je vais lui", "prise d'otage*", "lui trancher", "te trancher", "te briser",
         "te faire du mal", "te faire souffrir", "a l'aube", "ce soir tu", "tu vas payer", "vous allez payer",
+        "ses jours sont comptes", "tu ressortiras pas", "ressortiras pas vivant", "remarchera plus",
+        "remarchera jamais", "ne remarchera", "remarcheras plus", "remarcheras jamais",
+        "ramasseras tes dents", "ramasser tes dents", "ramasser ses dents", "vient pour sa famille",
+        "vient pour ta famille", "viens pour ta famille", "vient pour toi", "viens pour toi",
+        "sortira pas entier", "sortira plus jamais", "sortiras pas entier", "sortiras plus jamais",
     ]),
     // ---------------------------------------------------------------- threat: veiled
     (Cue::Veiled, "threat.veiled.en", false, &[
@@ -278,6 +355,10 @@ const GROUPS: &[Group] = &[
         "days left", "run while you can", "say goodbye", "say your goodbyes", "before it's too late",
         "you've got until", "you have until", "i'll be there", "waiting for you", "waiting outside",
         "i know your schedule", "i know what car", "it's loaded", "is loaded", "loaded and waiting",
+        "would hate for", "hate for something", "real pity", "pity if", "see what happens",
+        "what happens to people", "people who talk", "talk too much", "lock the back door",
+        "lock your doors", "which bus", "what bus", "think real hard", "think hard before",
+        "think twice before", "drop the lawsuit", "drop the charges",
     ]),
     (Cue::Veiled, "threat.veiled.fr", false, &[
         "tu vas le regretter", "tu vas regretter", "vous allez le regretter", "il va le regretter",
@@ -295,6 +376,10 @@ const GROUPS: &[Group] = &[
         "compte les jours", "jours qu'il te reste", "il te reste", "avant qu'il soit trop tard",
         "dort", "c'est la que dort", "pendant qu'elle dort", "pendant qu'il dort",
         "on t'attendra", "on t'attend", "ta famille va en avoir besoin",
+        "ce qui lui arrive", "ce qui va lui arriver", "ce qui va t'arriver", "tu verras ce qui",
+        "qui parlent trop", "parlent trop", "fermer la porte", "quel bus", "rentre seul",
+        "avant de temoigner", "retire ta plainte", "retire la plainte", "fais bien attention",
+        "faites bien attention",
     ]),
     (Cue::Weapon, "threat.weapon", false, &[
         "knife", "knives", "gun", "guns", "a bat", "bring a bat", "avec des battes", "couteeau", "rifle", "pistol", "shotgun", "ammo", "bats", "baseball bat",
@@ -312,6 +397,9 @@ const GROUPS: &[Group] = &[
         "faux signalement", "send the swat", "envoyez le raid", "le raid", "le gign",
         "got a gun", "kick the door", "kick in the door", "kick his door", "kick her door",
         "defoncer la porte", "defoncent la porte",
+        "une bombe au", "une bombe chez", "a bomb at", "a bomb in", "explosifs", "explosives",
+        "debarquent armes", "flics debarquent", "armed police", "armed response",
+        "active shooter", "fusillade", "come in hot", "rentrer armes", "flics rentrer",
     ]),
     // Short words ("u", "te", "ne") are not in the automaton: as overlapping patterns they would
     // fire inside most words and cost more than they tell; `decide` looks them up per token.
@@ -326,24 +414,26 @@ const GROUPS: &[Group] = &[
         "personne", "aucun", "aucune", "refuse",
     ]),
     (Cue::Report, "context.report", false, &[
-        "commented", "wrote", "said", "sent me", "sent messages", "messages saying",
+        "commented", "wrote:", "wrote that", "he wrote", "she wrote", "they wrote", "someone wrote",
+        "wrote me", "wrote to me", "said", "sent me", "sent messages", "messages saying",
         "threatened", "threats like", "threat like", "threatening", "told me", "dm'd me", "dmed me",
         "replied", "texted me", "left a comment", "reported it", "reported", "screenshot of", "quote",
         "quoting", "a ecrit", "ecrit", "a commente", "commente", "en commentaire", "m'a envoye", "m'a dit",
         "m'a ecrit", "menace", "menaces", "menacee", "menace de", "signale", "signalee", "j'ai recu",
         "i got a message", "i received", "got a dm", "a dit", "disant", "des propos", "dire des choses",
         "like \"", "comme \"", "tweeted", "posted that",
+        "avoir dit que", "dit que vous", "dit qu'il", "dit qu'elle",
     ]),
     (Cue::News, "context.news", false, &[
         "court", "court hears", "sentenced", "sentencing", "convicted", "trial", "defendant", "prosecutor*",
-        "police said", "police say", "according to", "charged with", "arrested", "indictment", "jury", "suspect", "the accused", "pleaded", "jailed", "man, 3*", "woman, 2*", "tribunal", "condamne*", "accuse", "selon", "prevenu", "enquete", "acte d'accusation", "mis en examen", "juges", "le juge a",
+        "police said", "police say", "according to", "charged with", "arrested", "indictment", "jury", "suspect", "the accused", "pleaded", "jailed", "man, 3*", "woman, 2*", "tribunal", "condamne*", "accuse", "selon", "le prevenu", "la prevenue", "enquete", "acte d'accusation", "mis en examen", "juges", "le juge a",
         "garde a vue", "interpelle*", "a ete condamne", "ans de prison", "years in prison", "reported that",
-        "journalist*", "breaking", "officials",
+        "breaking news", "breaking:", "officials",
     ]),
     (Cue::Game, "context.gaming_sports", false, &[
-        "[sport]", "[game]", "git gud", "in a row", "your base", "upgraded", "walls", "respawn", "till i die", "allez les", "allez l'", "come on you", "supporters", "fans",
+        "[sport]", "[game]", "git gud", "in a row", "your base", "upgraded", "walls", "respawn", "till i die", "allez les bleus", "allez les verts", "allez l'om", "allez l'ol", "allez paris", "come on you", "supporters", "fans",
         "kick-off", "coup d'envoi", "ranked", "rankked", "dust2", "1v1 me",
-        "round", "next round", "the match", "match de", "game", "games", "gg", "wp", "noob", "n00b", "1v1", "lobby", "ranked",
+        "next round", "this round", "the match", "match de", "game", "games", "gg", "wp", "noob", "n00b", "1v1", "lobby", "ranked",
         "respawn", "headshot", "fortnite", "valorant", "call of duty", "cod", "nuketown", "minecraft", "map",
         "next map", "raid boss", "pvp", "fps", "ez", "team", "finals", "the final",
         "league", "season", "defence", "defense", "score", "the tigers", "opponents", "playoff*", "scrim",
@@ -365,6 +455,7 @@ const GROUPS: &[Group] = &[
         "dying to", "meurs d'envie", "da bomb", "the bomb", "blew up my", "blow up my",
         "explose de rire", "on fire", "attack on titan", "heart attack", "crise cardiaque",
         "decoupe", "se faire decouper", "destroy them", "destroyed them", "detruire",
+        "death of me", "be the death of", "la mort de moi",
     ]),
     (Cue::Fiction, "context.fiction", false, &[
         "novel", "chapter", "book", "campaign", "d&d", "dnd", "dungeon master", "assassin", "story", "film", "movie", "play", "scene", "character", "villain",
@@ -417,6 +508,9 @@ const GROUPS: &[Group] = &[
         "ou elle se gare", "voila ou", "voici ou", "voila son", "voici son", "c'est la que", "pile ici",
         "la maison", "se cache", "il habite", "elle habite", "sa rue", "ta rue", "i know you live",
         "i know where", "je sais ou",
+        "home connection", "connected from", "logged in from", "posted from", "same ip",
+        "s'est connecte depuis", "connecte depuis", "ip de connexion", "meme ip", "titulaire",
+        "c'est la voiture de", "the car of", "it's definitely", "c'est bien lui", "c'est bien elle",
     ]),
     (Cue::DoxAct, "dox.call_to_contact", false, &[
         "call him", "call her", "call them", "text him", "text her", "tell him", "tell her", "ask him",
@@ -451,6 +545,13 @@ const GROUPS: &[Group] = &[
         "du mardi au", "du lundi au", "bureaux", "nos bureaux", "notre magasin", "magasin", "commerce",
         "brasserie", "salon de", "a temps partiel", "part-time", "part time", "full-time", "internship",
         "newsletter", "devis", "tarif", "tarifs",
+        "food truck", "catering", "dealership", "concession", "showroom", "resto", "restaurant",
+        "ramen", "bagels", "chemist", "bistrot", "bistro", "bike shop", "service desk", "closed on",
+        "out-of-hours", "out of hours", "open on", "walk-ins", "is amazing", "so good", "rec:",
+        "recommend", "recommande", "je recommande", "est top", "c'est top", "the queue", "la queue",
+        "plombier", "plumber", "electrician", "electricien", "garagiste", "our garage", "notre garage",
+        "my shop", "secretariat", "accueille", "vacation rental", "location saisonniere",
+        "je loue", "i rent out", "infos au", "info at",
     ]),
     (Cue::PublicOffice, "context.public_office", false, &[
         "city hall", "town hall", "county clerk", "clerk's office", "council office", "dmv", "post office",
@@ -487,6 +588,9 @@ const GROUPS: &[Group] = &[
         "mont-saint-michel", "golden gate", "liberty", "louvre", "colosseum", "waterfall", "cascade",
         "hike", "randonnee", "put that in your gps", "mettez ca dans le gps", "meet at", "rendez-vous devant",
         "picnic", "pique-nique", "geocach*",
+        "trailhead", "trail", "hiking", "rando", "randonneurs", "depart de", "point de rdv",
+        "point de rendez-vous", "sortie velo", "group ride", "meeting point", "parking fills",
+        "grand theatre", "theatre", "stade", "stadium", "le col", "viewpoint", "belvedere",
     ]),
     (Cue::Order, "context.order", false, &[
         "order", "orders", "order number", "package", "parcel", "tracking", "tracking number", "delivery",
@@ -598,6 +702,7 @@ fn patterns_and_entries() -> (Vec<String>, Vec<Entry>) {
                 rule,
                 left_free,
                 right_free,
+                exact: true,
             };
             patterns.push(core.to_string());
             entries.push(entry);
@@ -605,7 +710,10 @@ fn patterns_and_entries() -> (Vec<String>, Vec<Entry>) {
             if *fuzzy && !right_free {
                 for v in variants(core) {
                     patterns.push(v);
-                    entries.push(entry);
+                    entries.push(Entry {
+                        exact: false,
+                        ..entry
+                    });
                 }
             }
         }
@@ -812,6 +920,7 @@ impl Lexicon {
                     rule: e.rule,
                     start: s,
                     end: t,
+                    exact: e.exact,
                 });
             }
         }
@@ -883,7 +992,7 @@ fn variants(s: &str) -> Vec<String> {
         "lead", "bate", "ruin", "bury", "shto", "hots", "host", "burr", "tire", "tiere", "pendu",
         "more", "mors", "moto", "plate", "voile", "code", "incendie", "assassin", "etranger",
         "plane", "pate", "shoo", "sho", "kils", "stabe", "bomber", "cote", "bale", "baler",
-        "corde", "brule", "tuee", "tues",
+        "corde", "brule", "tuee", "tues", "planet",
     ];
     let push = |v: Vec<char>, out: &mut Vec<String>| {
         let v: String = v.into_iter().collect();

@@ -60,6 +60,87 @@ fn swatting_incitement() {
 }
 
 #[test]
+fn harm_aimed_at_the_reader_without_a_verb_of_intent() {
+    // Questions and outcomes: no "I will", no call, no object pronoun next to a verb.
+    let r = scan("Ever wondered how long your flat takes to burn, Gary?");
+    assert!(r.threat.decision, "{r:?}");
+    assert!(r.evidence.contains(&"threat.aimed_at_reader"));
+    assert!(threat(
+        "Tu crois que ta bagnole crame en combien de temps ?"
+    ));
+    // The same harm reported in the past, or about no one, stays under the line.
+    assert!(!threat("The old mill burned down in 1998."));
+    assert!(!threat("Did you see the barn that burned last night?"));
+}
+
+#[test]
+fn typo_variants_do_not_count_as_harm_aimed_at_the_reader() {
+    // "planet" is a typo variant of "plante" (stab): evidence enough next to "je vais", not
+    // on its own with a "you" somewhere in the post.
+    assert!(!threat("Are you going to the Planet Fitness on 5th later?"));
+}
+
+#[test]
+fn harm_told_by_its_outcome_or_the_body_part() {
+    assert!(threat(
+        "$300 to whoever breaks that ref's jaw after the game tonight."
+    ));
+    assert!(threat(
+        "Next time I see him I'm breaking his nose and both his legs."
+    ));
+    assert!(threat(
+        "Whoever finds him, make sure he doesn't get back up."
+    ));
+    assert!(threat(
+        "Si quelqu'un le croise, faites en sorte qu'il ne se relève pas."
+    ));
+    assert!(threat(
+        "T'as jusqu'à vendredi, après tu remarcheras plus jamais."
+    ));
+    // "breaking" is news only as "breaking news".
+    assert!(!threat(
+        "Breaking news: the council votes to close the library."
+    ));
+}
+
+#[test]
+fn bounties_and_the_present_as_future() {
+    assert!(threat(
+        "Dix mille balles au premier qui lui casse la gueule."
+    ));
+    assert!(threat(
+        "Lundi on l'attend devant chez lui et on le défonce."
+    ));
+    assert!(threat(
+        "You pay me by Friday or you'll end up in the canal."
+    ));
+}
+
+#[test]
+fn a_negation_window_opening_inside_a_word_is_no_negation() {
+    // The 30-byte window before "égorger" opens in "u|ne": that "ne" is not a word.
+    assert!(threat(
+        "Poste encore une photo de moi et je viens t'égorger."
+    ));
+}
+
+#[test]
+fn a_journalist_is_a_target_not_a_news_context() {
+    assert!(threat(
+        "That journalist lied about us again. Someone needs to put her in hospital."
+    ));
+}
+
+#[test]
+fn urging_a_false_report_is_swatting_not_a_report_received() {
+    let r = scan(
+        "Quelqu'un signale une fusillade au 4 rue des Lilas, 44000 Nantes, qu'ils rentrent armés.",
+    );
+    assert!(r.threat.decision, "{r:?}");
+    assert!(!r.evidence.contains(&"context.report"), "{r:?}");
+}
+
+#[test]
 fn spelling_variants_are_robust() {
     assert!(threat("I want to k1ll all of them."));
     assert!(threat("I will murdr you"), "char deletion");
