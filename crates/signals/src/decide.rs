@@ -1037,9 +1037,12 @@ fn threat_score(folded: &str, groups: &ByCue<'_>, spans: &[Candidate], ev: &mut 
         ev.push("context.quoted");
         factor *= 0.3;
     }
-    // Urging others to make a false report about a target: "report"/"signale" there is the
+    // Urging a false report about a target: "report"/"signale"/"en disant" there is the
     // act asked for, not someone telling what they received.
-    let urged_swat = has(Cue::Swat) && has(Cue::Call) && (!spans.is_empty() || has(Cue::DoxAct));
+    // (Not when the poster speaks of their own address: a victim telling of a swatting.)
+    let urged_swat = has(Cue::Swat)
+        && (!spans.is_empty() || has(Cue::DoxAct) || has(Cue::Call))
+        && !has(Cue::SelfDisclose);
     for (cue, f) in [
         (Cue::News, 0.3f32),
         (Cue::Report, 0.35),

@@ -150,6 +150,8 @@ const GROUPS: &[Group] = &[
         "you will end up", "u'll end up", "i start with", "i'll start with", "we start with",
         "i'm putting", "im putting", "i'm running", "im running", "i'm starting", "im starting",
         "i'm bringing", "im bringing", "i'll be in", "i'll be at", "about to", "we're putting",
+        "he's getting", "she's getting", "they're getting", "i want him", "i want her", "want him",
+        "want her", "i'll find u", "ill find u", "i will find u",
     ]),
     (Cue::Intent, "threat.intent.fr", false, &[
         "je vais", "j'vais", "jvais", "je vai", "jvai", "je veux", "j'veux", "jveux", "on va", "nous allons",
@@ -179,6 +181,8 @@ const GROUPS: &[Group] = &[
         "i'll buy", "ill buy", "grab him", "grab her", "grab the", "anybody", "if anybody",
         "make sure he", "make sure she", "make sure they",
         "if you see", "if u see", "if anyone sees", "paying", "for anyone who",
+        "hope someone", "hope somebody", "i hope", "should get", "should be dragged",
+        "deserves to get", "rt if",
     ]),
     (Cue::Call, "threat.incite.fr", false, &[
         "quelqu'un", "qqn", "qui est chaud", "qui me suit", "qui vient", "ceux qui", "celui qui", "faut le",
@@ -195,6 +199,7 @@ const GROUPS: &[Group] = &[
         "faites en sorte", "faites-en sorte",
         "si l'un de vous", "si vous le croisez", "si vous la croisez", "faites le necessaire",
         "faites le necessaire", "tous devant", "faut aller", "je le paie", "je la paie",
+        "merite qu'on", "qu'on le", "qu'on la", "que tous ceux", "se retrouvent devant",
     ]),
     // ---------------------------------------------------------------- threat: violent acts
     (Cue::Violence, "threat.violence.en", true, &[
@@ -227,7 +232,7 @@ const GROUPS: &[Group] = &[
         "debarrass*", "en finir", "te fumer", "le fumer", "la fumer", "ton crane", "dans le fosse",
         "allez la chercher", "allez le chercher", "bombe artisanale",
         "tuer", "tue", "tues", "tuez", "tuera*", "tuerai*", "tuons", "buter", "bute", "butez", "buterai*",
-        "planter", "plante", "plantez", "planterai*", "poignard*", "egorg*", "trancher", "tranche*",
+        "planter", "plante", "plantez-le", "plantez-la", "plantez le", "plantez la", "planterai*", "poignard*", "egorg*", "trancher", "tranche*",
         "bruler", "brule", "brulez", "brulera*", "cramer", "cramez", "crame", "torturer", "tortur*", "violer",
         "viole", "violera*", "massacr*", "frapper", "frappe*", "tabass*", "defonc*", "casser", "cassez",
         "exploser", "explose*", "abattre", "abattez", "abats", "pendre", "pendez", "etrangl*", "crever",
@@ -264,6 +269,10 @@ const GROUPS: &[Group] = &[
         "catch these hands", "catch hands", "bone i break", "bones i break", "your knees", "ur knees",
         "his knees", "her knees", "'s jaw", "'s face", "'s knees", "'s teeth", "'s skull",
         "in the canal", "in the lake", "in the harbour",
+        "strung up", "knocked out", "kicked in", "teeth kicked", "cut him", "cut her", "cut you",
+        "cut u", "brick through", "through her window", "through his window", "through your window",
+        "bedroom window", "with her in it", "with him in it", "with you in it", "with them in it",
+        "burned to the ground", "burnt to the ground", "in ashes", "jump that", "jump the ref",
     ]),
     (Cue::Violence, "threat.injury.fr", true, &[
         "tes genoux", "ses genoux", "les genoux", "tes dents", "ses dents", "tes doigts", "ses doigts",
@@ -281,6 +290,8 @@ const GROUPS: &[Group] = &[
         "tes freins", "ses freins", "freins vont lacher", "sous sa voiture", "bidon d'essence",
         "dans la riviere", "ta gueule en", "ta face", "sa face", "son visage", "ton visage",
         "dans le canal", "dans le lac",
+        "refaire le portrait", "refasse le portrait", "refais le portrait", "ecrase la tete",
+        "ecraser la tete", "morfle*", "en cendres", "plus de visage", "physiquement",
     ]),
     // ---------------------------------------------------------------- threat: direct phrases
     (Cue::Direct, "threat.direct.en", true, &[
@@ -311,6 +322,8 @@ const GROUPS: &[Group] = &[
         "won't get back up", "wont get back up", "coming for his", "coming for her",
         "coming for your", "coming for ur", "coming for their",
         "not walking out", "lights out for",
+        "if i can't have you", "if i cant have you", "if i cant have u", "if i can't have u",
+        "hear you scream", "hear u scream", "coming for him", "coming for them",
     ]),
     (Cue::Direct, "threat.direct.fr", true, &[
         "tu seras mort", "tu seras morte", "t'es dead", "tes dead", "je tue", "j'tue", "je te mets",
@@ -359,6 +372,8 @@ const GROUPS: &[Group] = &[
         "what happens to people", "people who talk", "talk too much", "lock the back door",
         "lock your doors", "which bus", "what bus", "think real hard", "think hard before",
         "think twice before", "drop the lawsuit", "drop the charges",
+        "won't be an accident", "wont be an accident", "not be an accident", "so fragile",
+        "check under", "under your car", "under ur car", "you know what we do", "enjoy it while",
     ]),
     (Cue::Veiled, "threat.veiled.fr", false, &[
         "tu vas le regretter", "tu vas regretter", "vous allez le regretter", "il va le regretter",
@@ -372,7 +387,7 @@ const GROUPS: &[Group] = &[
         "serait dommage qu'il", "j'ai pense a toi", "jai pense a toi", "je te suis", "je t'observe",
         "je te surveille", "je t'ai vue", "je t'ai vu", "me contenterai pas de regarder", "un de ces soirs",
         "un de ces jours", "tes enfants", "ta fille", "ton fils", "tes freins", "il t'attend", "t'attend",
-        "charge", "nettoye et charge", "tu peux pas te cacher", "nulle part ou te cacher", "fais tes adieux",
+        "il est charge", "nettoye et charge", "tu peux pas te cacher", "nulle part ou te cacher", "fais tes adieux",
         "compte les jours", "jours qu'il te reste", "il te reste", "avant qu'il soit trop tard",
         "dort", "c'est la que dort", "pendant qu'elle dort", "pendant qu'il dort",
         "on t'attendra", "on t'attend", "ta famille va en avoir besoin",
@@ -380,6 +395,9 @@ const GROUPS: &[Group] = &[
         "qui parlent trop", "parlent trop", "fermer la porte", "quel bus", "rentre seul",
         "avant de temoigner", "retire ta plainte", "retire la plainte", "fais bien attention",
         "faites bien attention",
+        "qu'il fasse attention", "qu'elle fasse attention", "pas un accident", "ce qu'on fait aux",
+        "qu'il profite", "qu'elle profite", "profite bien de ses", "profite bien de tes",
+        "sous ta voiture",
     ]),
     (Cue::Weapon, "threat.weapon", false, &[
         "knife", "knives", "gun", "guns", "a bat", "bring a bat", "avec des battes", "couteeau", "rifle", "pistol", "shotgun", "ammo", "bats", "baseball bat",
@@ -441,6 +459,8 @@ const GROUPS: &[Group] = &[
         "d'affilee", "equipe", "championnat", "saison", "adversaire", "adversaires", "ligue", "console",
         "fifa", "rocket league", "clutch", "kill cam", "killcam", "spawn", "camper", "on stream", "ff",
         "next match", "au prochain", "prochain match",
+        "back four", "derby", "striker", "midfield", "goalkeeper", "keeper", "kick-off", "clean sheet",
+        "buteur", "gardien de but", "milieu de terrain",
     ]),
     (Cue::Idiom, "context.idiom", false, &[
         "me tuer", "tue le temps", "could murder a", "murder a pint", "murder a burger",
@@ -449,7 +469,7 @@ const GROUPS: &[Group] = &[
         "break a leg", "dying of laughter", "i'm dead", "im dead", "i'm dying", "im dying", "je suis mort",
         "je suis morte", "mort de rire", "morte de rire", "to die for", "killed it", "killing it",
         "kill it", "murder a", "could murder", "dead tired", "mort de fatigue", "slay", "slayed",
-        "tuer le game", "tue le game", "je meurs", "je suis mort de", "crever de chaud", "creve de",
+        "tuer le game", "tue le game", "je meurs", "je suis mort de", "crever de", "creve de",
         "butchered", "se faire tuer", "fait tuer", "killer", "tueur", "deadline", "dead line", "dead battery",
         "kill time", "tuer le temps", "shoot me a", "shoot me an", "mort de honte", "died laughing",
         "dying to", "meurs d'envie", "da bomb", "the bomb", "blew up my", "blow up my",
