@@ -658,6 +658,21 @@ const GROUPS: &[Group] = &[
         "travaille", "bosse", "taffe", "enseigne", "prof", "professeur", "lycee", "college", "ecole",
         "universite", "fac", "scolarise*", "inscrit*", "eleve", "etudiant*", "caissier*", "agent de",
         "chef d'equipe", "vendeu*", "accueil", "chez", "infirmi*", "serveu*", "employe*", "livreur",
+        // Every role the name + workplace pattern knows, so that the detector runs.
+        "receptionist", "stocker", "carer", "porter", "cleaner", "lifeguard", "dispatcher",
+        "paralegal", "accountant", "engineer", "developer", "designer", "analyst", "consultant",
+        "nanny", "babysitter", "bouncer", "firefighter", "midwife", "therapist", "physio", "teller",
+        "courier", "moderator", "trainer", "instructor", "tutor", "coach", "barista", "waiter",
+        "waitress", "bartender", "driver", "mechanic", "technician", "pharmacist", "paramedic",
+        "librarian", "janitor", "caretaker", "secretary", "assistant", "intern", "doctor", "dentist",
+        "professor", "lecturer", "principal", "counselor", "counsellor", "stylist", "hairdresser",
+        "aide-soignant*", "auxiliaire", "preparat*", "educat*", "ouvrier*", "magasinier*", "atsem",
+        "aesh", "hotesse de caisse", "charge de td", "chargee de td", "ingenieur*", "developpeu*",
+        "assistante", "vigile", "moderat*", "en bts", "en dut", "en but", "en licence", "en master",
+        "en l1", "en l2", "en l3", "en m1", "en m2", "en prepa", "en cap", "en bac pro",
+        "en alternance", "en stage", "standardiste", "comptable", "pharmacien*", "coiffeu*", "medecin",
+        "directeu*", "secretaire", "stagiaire", "animat*", "surveillant*", "boulang*", "conseill*",
+        "responsable",
     ]),
 ];
 
