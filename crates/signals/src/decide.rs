@@ -1038,7 +1038,7 @@ fn threat_score(folded: &str, groups: &ByCue<'_>, spans: &[Candidate], ev: &mut 
         factor *= 0.3;
     }
     // Urging a false report about a target: "report"/"signale"/"en disant" there is the
-    // act asked for, not someone telling what they received.
+    // act asked for, not someone telling what they received, and the "story" is the fake call.
     // (Not when the poster speaks of their own address: a victim telling of a swatting.)
     let urged_swat = has(Cue::Swat)
         && (!spans.is_empty() || has(Cue::DoxAct) || has(Cue::Call))
@@ -1049,7 +1049,7 @@ fn threat_score(folded: &str, groups: &ByCue<'_>, spans: &[Candidate], ev: &mut 
         (Cue::Fiction, 0.3),
         (Cue::Counter, 0.3),
     ] {
-        if has(cue) && !(cue == Cue::Report && urged_swat) {
+        if has(cue) && !(matches!(cue, Cue::Report | Cue::Fiction) && urged_swat) {
             ev.push(cue_rule(cue));
             factor *= f;
         }

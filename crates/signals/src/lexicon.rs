@@ -152,6 +152,7 @@ const GROUPS: &[Group] = &[
         "i'm bringing", "im bringing", "i'll be in", "i'll be at", "about to", "we're putting",
         "he's getting", "she's getting", "they're getting", "i want him", "i want her", "want him",
         "want her", "i'll find u", "ill find u", "i will find u",
+        "bringing my", "bringing a",
     ]),
     (Cue::Intent, "threat.intent.fr", false, &[
         "je vais", "j'vais", "jvais", "je vai", "jvai", "je veux", "j'veux", "jveux", "on va", "nous allons",
@@ -183,6 +184,8 @@ const GROUPS: &[Group] = &[
         "if you see", "if u see", "if anyone sees", "paying", "for anyone who",
         "hope someone", "hope somebody", "i hope", "should get", "should be dragged",
         "deserves to get", "rt if",
+        "need somebody to", "need someone to", "somebody meet", "someone meet", "somebody wait",
+        "wait by it", "who's got", "whos got", "somebody ring", "someone ring", "spread the word",
     ]),
     (Cue::Call, "threat.incite.fr", false, &[
         "quelqu'un", "qqn", "qui est chaud", "qui me suit", "qui vient", "ceux qui", "celui qui", "faut le",
@@ -200,6 +203,8 @@ const GROUPS: &[Group] = &[
         "si l'un de vous", "si vous le croisez", "si vous la croisez", "faites le necessaire",
         "faites le necessaire", "tous devant", "faut aller", "je le paie", "je la paie",
         "merite qu'on", "qu'on le", "qu'on la", "que tous ceux", "se retrouvent devant",
+        "faudrait", "qui s'en charge", "on signale", "le prochain qui", "la prochaine qui", "reperez",
+        "foncez-lui", "sautez-lui",
     ]),
     // ---------------------------------------------------------------- threat: violent acts
     (Cue::Violence, "threat.violence.en", true, &[
@@ -216,7 +221,7 @@ const GROUPS: &[Group] = &[
         "cut their", "*throat*", "smash*", "break his", "break her", "break your", "break their", "bomb*",
         "blow up", "execut*", "butcher*", "slaughter*", "massacre*", "lynch*", "choke*", "drown*", "bury*",
         "end you", "end him", "end her", "end his life", "end her life", "end your life", "end every", "finish you",
-        "finish him", "finish her", "put a bullet", "bullet*", "die", "dies", "death", "dead", "suffer",
+        "finish him", "finish her", "put a bullet", "bullet", "bullets", "die", "dies", "death", "dead", "suffer",
         "attack*", "eradicate*", "exterminat*", "wipe out", "snap your", "snap his", "snap her", "snap that", "curb stomp", "beat up", "run him over", "run her over", "set fire", "torch", "gut him",
         "gut her", "skin him", "shank*", "cap him", "cap her", "pop him", "smoke him", "take him out",
         "take her out", "take you out", "rope", "gasoline", "petrol", "teeth in",
@@ -273,6 +278,8 @@ const GROUPS: &[Group] = &[
         "cut u", "brick through", "through her window", "through his window", "through your window",
         "bedroom window", "with her in it", "with him in it", "with you in it", "with them in it",
         "burned to the ground", "burnt to the ground", "in ashes", "jump that", "jump the ref",
+        "'s arm", "'s arms", "'s legs", "limping", "in a&e", "a&e", "finish the job", "slash*",
+        "find the body", "in a bag", "make him disappear", "make her disappear",
     ]),
     (Cue::Violence, "threat.injury.fr", true, &[
         "tes genoux", "ses genoux", "les genoux", "tes dents", "ses dents", "tes doigts", "ses doigts",
@@ -292,6 +299,8 @@ const GROUPS: &[Group] = &[
         "dans le canal", "dans le lac",
         "refaire le portrait", "refasse le portrait", "refais le portrait", "ecrase la tete",
         "ecraser la tete", "morfle*", "en cendres", "plus de visage", "physiquement",
+        "refait le portrait", "refont le portrait", "pas debout", "brancard", "foncez-lui dedans",
+        "lui foncer dedans", "sautez dessus", "sauter dessus", "faire disparaitre",
     ]),
     // ---------------------------------------------------------------- threat: direct phrases
     (Cue::Direct, "threat.direct.en", true, &[
@@ -340,7 +349,7 @@ const GROUPS: &[Group] = &[
         "tu verras jamais", "verra pas noel", "verras pas noel", "passera pas noel", "repartiras pas",
         "sur tes deux pieds", "on vient te", "on va venir", "je viens te", "je viens ce soir",
         "j'arrive ce soir", "a tres vite", "t'en auras besoin", "merite une balle", "une balle dans",
-        "je vais te faire", "je vais lui", "prise d'otage*", "lui trancher", "te trancher", "te briser",
+        "je vais te faire", "je vais lui", "lui trancher", "te trancher", "te briser",
         "te faire du mal", "te faire souffrir", "a l'aube", "ce soir tu", "tu vas payer", "vous allez payer",
         "ses jours sont comptes", "tu ressortiras pas", "ressortiras pas vivant", "remarchera plus",
         "remarchera jamais", "ne remarchera", "remarcheras plus", "remarcheras jamais",
@@ -374,6 +383,7 @@ const GROUPS: &[Group] = &[
         "think twice before", "drop the lawsuit", "drop the charges",
         "won't be an accident", "wont be an accident", "not be an accident", "so fragile",
         "check under", "under your car", "under ur car", "you know what we do", "enjoy it while",
+        "won't enjoy", "wont enjoy", "little accident", "if you make it home", "if u make it home",
     ]),
     (Cue::Veiled, "threat.veiled.fr", false, &[
         "tu vas le regretter", "tu vas regretter", "vous allez le regretter", "il va le regretter",
@@ -398,13 +408,14 @@ const GROUPS: &[Group] = &[
         "qu'il fasse attention", "qu'elle fasse attention", "pas un accident", "ce qu'on fait aux",
         "qu'il profite", "qu'elle profite", "profite bien de ses", "profite bien de tes",
         "sous ta voiture",
+        "arrive quelque chose", "petit accident",
     ]),
     (Cue::Weapon, "threat.weapon", false, &[
         "knife", "knives", "gun", "guns", "a bat", "bring a bat", "avec des battes", "couteeau", "rifle", "pistol", "shotgun", "ammo", "bats", "baseball bat",
         "baseball bats", "crowbar", "machete", "axe", "rope", "gasoline", "petrol", "molotov", "pipe bomb",
         "bomb", "grenade", "acid", "couteau", "couteaux", "fusil", "flingue", "arme", "pistolet", "batte",
         "battes", "barre de fer", "machette", "hache", "corde", "essence", "bidon", "bombe", "grenade",
-        "cocktail molotov", "acide", "calibre", "kalash", "sabre", "glock", "machette", "aiguise", "sharpened", "firebomb",
+        "cocktail molotov", "acide", "calibre", "kalash", "sabre", "glock", "machette", "aiguise", "sharpened", "firebomb", "tyre iron", "tire iron", "la lame",
     ]),
     (Cue::Swat, "threat.swatting", false, &[
         "swat*", "hostage*", "otage*", "prise d'otage*", "gunshots", "gunshot", "shots fired",
@@ -418,6 +429,7 @@ const GROUPS: &[Group] = &[
         "une bombe au", "une bombe chez", "a bomb at", "a bomb in", "explosifs", "explosives",
         "debarquent armes", "flics debarquent", "armed police", "armed response",
         "active shooter", "fusillade", "come in hot", "rentrer armes", "flics rentrer",
+        "triple zero", "ring 000", "tactical team", "sequestre", "faux appel", "rentrent armes",
     ]),
     // Short words ("u", "te", "ne") are not in the automaton: as overlapping patterns they would
     // fire inside most words and cost more than they tell; `decide` looks them up per token.
@@ -445,7 +457,7 @@ const GROUPS: &[Group] = &[
     (Cue::News, "context.news", false, &[
         "court", "court hears", "sentenced", "sentencing", "convicted", "trial", "defendant", "prosecutor*",
         "police said", "police say", "according to", "charged with", "arrested", "indictment", "jury", "suspect", "the accused", "pleaded", "jailed", "man, 3*", "woman, 2*", "tribunal", "condamne*", "accuse", "selon", "le prevenu", "la prevenue", "enquete", "acte d'accusation", "mis en examen", "juges", "le juge a",
-        "garde a vue", "interpelle*", "a ete condamne", "ans de prison", "years in prison", "reported that",
+        "garde a vue", "interpelle*", "sera juge", "sera jugee", "l'auteur", "a mobilise", "a ete condamne", "ans de prison", "years in prison", "reported that",
         "breaking news", "breaking:", "officials",
     ]),
     (Cue::Game, "context.gaming_sports", false, &[
