@@ -183,6 +183,7 @@ pub(crate) fn decide(
     hits: &[Hit],
     spans: &[Candidate],
     by_cue: &mut Vec<Hit>,
+    model_p: f32,
 ) -> Report {
     let mut ev = Evidence(Vec::new());
     // One walk over the hits: the set of cues present (the rules ask "is there a ..." dozens of
@@ -190,7 +191,7 @@ pub(crate) fn decide(
     let groups = ByCue::new(hits, by_cue);
     let has = |c: Cue| groups.has(c);
 
-    let threat = threat_score(folded, &groups, spans, &mut ev);
+    let threat = threat_score(folded, &groups, spans, model_p, &mut ev);
     let threat_decision = threat >= 0.5;
 
     // ---- doxxing, per span
@@ -827,15 +828,25 @@ const PAST_AUX: [u64; 11] = word_set([
     "a", "ai", "as", "avons", "avez", "ont", "t'ai", "l'ai", "m'a", "t'a", "l'a",
 ]);
 
-fn threat_score(folded: &str, groups: &ByCue<'_>, spans: &[Candidate], ev: &mut Evidence) -> f32 {
+/// `model_p`: the lexical model's probability ([`crate::model`]); it counts from
+/// [`crate::model::CONFIDENT`] on, and the cancelling contexts below apply to it as to the rules.
+fn threat_score(
+    folded: &str,
+    groups: &ByCue<'_>,
+    spans: &[Candidate],
+    model_p: f32,
+    ev: &mut Evidence,
+) -> f32 {
     let has = |c: Cue| groups.has(c);
+    let model_confident = model_p >= crate::model::CONFIDENT;
     // No threat cue (most doxxing and neutral posts): every rule below leaves the score at 0
     // and fires nothing (idiom and negation evidence only come from a threat cue they cancel).
     if !(has(Cue::Violence)
         || has(Cue::Direct)
         || has(Cue::Veiled)
         || has(Cue::Weapon)
-        || has(Cue::Swat))
+        || has(Cue::Swat)
+        || model_confident)
     {
         return 0.0;
     }
@@ -986,6 +997,11 @@ fn threat_score(folded: &str, groups: &ByCue<'_>, spans: &[Candidate], ev: &mut 
 
     if strong_kinds >= 2 {
         best = (best + 0.05).min(1.0);
+    }
+    // The model's verdict, when confident, for wordings no rule lists.
+    if model_confident && model_p > best {
+        ev.push("threat.lexical_model");
+        best = model_p;
     }
     if idiom_used {
         ev.push("context.idiom");
