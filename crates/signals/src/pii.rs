@@ -69,26 +69,33 @@ const FR_STREET_TYPES: &str = r"rue|avenue|av\.|bd|boulevard|blvd|place|pl\.|imp
 
 /// US/UK/CA street suffixes, long and abbreviated (USPS and Royal Mail usage, plus the
 /// generic ones that invented street names use).
-const EN_STREET_TYPES: &str = r"street|st|avenue|ave|av|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|courts|place|pl|terrace|ter|close|crescent|cres|grove|gardens|gdns|mews|square|sq|parkway|pkwy|circle|cir|circles|highway|hwy|trail|trl|row|walk|walks|common|commons|alley|plaza|loop|pike|path|hill|hills|rise|view|views|green|greens|park|parks|glen|glens|ridge|ridges|heights|crossing|cove|coves|creek|crest|corner|corners|estate|estates|expressway|extension|falls|ferry|field|fields|forest|fork|forks|fort|freeway|garden|gateway|harbor|harbors|haven|hollow|island|isle|junction|key|keys|knoll|knolls|lake|lakes|landing|light|lights|lock|locks|lodge|manor|manors|meadow|meadows|mill|mills|mission|motorway|mount|mountain|orchard|oval|overpass|pass|passage|pines|plains|point|points|port|ports|prairie|ramp|ranch|rapids|rest|river|route|run|shoal|shoals|shore|shores|skyway|spring|springs|spur|spurs|station|stravenue|stream|summit|trace|track|tunnel|turnpike|underpass|union|unions|valley|valleys|via|viaduct|village|villages|ville|vista|wall|ways|well|wells|bypass|causeway|center|centre|canyon|cape|club|dale|dam|divide|drives|flat|flats|ford|fords|forge|forges|branch|bridge|brook|brooks|burg|burgs|camp|cliff|cliffs|curve|inlet|loaf|mall|neck|pine|radial|rapid|spur|squares|streets|throughway|trafficway|trailer|roads|parkways|crossroad";
+const EN_STREET_TYPES: &str = r"street|st|avenue|ave|av|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|courts|place|pl|terrace|ter|close|crescent|cres|grove|gardens|gdns|mews|square|sq|parkway|pkwy|circle|cir|circles|highway|hwy|trail|trl|row|walk|walks|common|commons|alley|plaza|loop|pike|path|hill|hills|rise|view|views|green|greens|park|parks|glen|glens|ridge|ridges|heights|crossing|cove|coves|creek|crest|corner|corners|estate|estates|expressway|extension|falls|ferry|field|fields|forest|fork|forks|fort|freeway|garden|gateway|harbor|harbors|haven|hollow|island|isle|junction|key|keys|knoll|knolls|lake|lakes|landing|light|lights|lock|locks|lodge|manor|manors|meadow|meadows|mill|mills|mission|motorway|mount|mountain|orchard|oval|overpass|pass|passage|pines|plains|point|points|port|ports|prairie|ramp|ranch|rapids|rest|river|route|run|shoal|shoals|shore|shores|skyway|spring|springs|spur|spurs|station|stravenue|stream|summit|trace|track|tunnel|turnpike|underpass|union|unions|valley|valleys|via|viaduct|village|villages|ville|vista|wall|ways|well|wells|bypass|causeway|center|centre|canyon|cape|club|dale|dam|divide|drives|flat|flats|ford|fords|forge|forges|branch|bridge|brook|brooks|burg|burgs|camp|cliff|cliffs|curve|inlet|loaf|mall|neck|pine|radial|rapid|spur|squares|streets|throughway|trafficway|trailer|roads|parkways|crossroad|bend|bends";
 
 const US_CA_STATES: &str = r"al|ak|az|ar|ca|co|ct|de|dc|fl|ga|hi|id|il|in|ia|ks|ky|la|me|md|ma|mi|mn|ms|mo|mt|ne|nv|nh|nj|nm|ny|nc|nd|oh|ok|or|pa|ri|sc|sd|tn|tx|ut|vt|va|wa|wv|wi|wy|ab|bc|mb|nb|nl|ns|nt|nu|on|pe|qc|sk|yt";
 
-fn patterns() -> Vec<String> {
-    let word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]*";
-    let city =
-        format!(r"(?:(?:le|la|les|saint|sainte|st|ste|san|los|las|new|fort|port)\s+)?{word}");
+/// The unit ("Apt 4B", "#12") and the city + state/ZIP/postcode tail of an English address.
+fn en_unit_and_tail(word: &str) -> (&'static str, String) {
     let uk_pc = format!(r"[a-z]{{1,2}}\d[a-z\d]?\s?\d[a-z]{{2}}{B}");
     let ca_pc = format!(r"[a-z]\d[a-z]\s?\d[a-z]\d{B}");
     let zip = format!(r"\d{{5}}(?:-\d{{4}})?{B}");
     let states = format!(r"(?:{US_CA_STATES}){B}");
     // City then state/ZIP/postcode. The city alone is never taken: without a state or postcode
     // after it, "69 Chestnut Avenue, the flat above the chippy" would grow into the sentence.
+    // Québec writes the province in brackets: "Sherbrooke (Québec) J1H 4B2".
     let en_tail = format!(
-        r"(?:,\s*{word}(?:\s+{word}){{0,2}}(?:,?\s+{states}(?:,?\s+(?:{zip}|{ca_pc}))?|,?\s+(?:{uk_pc}|{zip}))|,?\s+(?:{uk_pc}|{zip}))"
+        r"(?:,\s*{word}(?:\s+{word}){{0,2}}(?:\s+\(\s*{word}\s*\))?(?:,?\s+{states}(?:,?\s+(?:{zip}|{ca_pc}))?|,?\s+(?:{uk_pc}|{zip}|{ca_pc}))|,?\s+(?:{uk_pc}|{zip}))"
     );
+    let en_unit = r"(?:,?\s+(?:apt|apartment|unit|suite|ste|flat|room|rm|floor|fl)\.?\s*#?\d{1,5}[a-z]?|,?\s*#\d{1,5}[a-z]?)";
+    (en_unit, en_tail)
+}
+
+fn patterns() -> Vec<String> {
+    let word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]*";
+    let city =
+        format!(r"(?:(?:le|la|les|saint|sainte|st|ste|san|los|las|new|fort|port)\s+)?{word}");
     let fr_unit = r"(?:(?:appartement|appart|appt|apt|app|b[âa]timent|b[âa]t|escalier|esc|porte|logement|log)\.?\s*[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d]{1,4}|\d{1,2}\s?(?:e|er|[èe]me)\s+(?:[ée]tage|droite|gauche)|r[ée]sidence(?:\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]+)+?)";
     let fr_pc = format!(r"(?:,?\s*(?:\d{{5}}|\d{{2}}\s\d{{3}})\s+{city}(?:\s+cedex)?)");
-    let en_unit = r"(?:,?\s+(?:apt|apartment|unit|suite|ste|flat|room|rm|floor|fl)\.?\s*#?\d{1,5}[a-z]?|,?\s*#\d{1,5}[a-z]?)";
+    let (en_unit, en_tail) = en_unit_and_tail(word);
 
     PATS.iter()
         .map(|p| match p {
@@ -137,19 +144,51 @@ fn patterns() -> Vec<String> {
 #[derive(Debug)]
 pub(crate) struct PiiDetector {
     re: Regex,
+    /// The patterns other than addresses, in the same order ([`REST`]): what else may start
+    /// where a rejected address started ("07939 383035. Tenants' union" is a phone number).
+    rest: Regex,
+    /// One more street type, with what may follow it, right after an English address
+    /// ("7024 S Cedar Ridge" + " St, Apt 37D, Macon, GA 31251").
+    en_more: Regex,
     phones: crate::phone::PhoneValidator,
 }
+
+/// The patterns of [`PiiDetector::rest`], in priority order.
+const REST: [Pat; 11] = [
+    Pat::Email,
+    Pat::CoordDms,
+    Pat::CoordHemi,
+    Pat::CoordDecimalComma,
+    Pat::CoordDecimalSpace,
+    Pat::Ipv4,
+    Pat::Ipv6,
+    Pat::PlateFrSiv,
+    Pat::PlateUk,
+    Pat::PlateUs,
+    Pat::Phone,
+];
 
 impl PiiDetector {
     pub fn new() -> Result<Self, crate::Error> {
         let pats = patterns();
-        let re = Regex::builder()
-            .configure(Regex::config().hybrid_cache_capacity(64 * (1 << 20)))
-            .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
-            .build_many(&pats)
-            .map_err(|e| crate::Error::Pattern(e.to_string()))?;
+        let build = |pats: &[&str]| {
+            Regex::builder()
+                .configure(Regex::config().hybrid_cache_capacity(64 * (1 << 20)))
+                .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
+                .build_many(pats)
+                .map_err(|e| crate::Error::Pattern(e.to_string()))
+        };
+        let all: Vec<&str> = pats.iter().map(String::as_str).collect();
+        let rest: Vec<&str> = PATS
+            .iter()
+            .zip(&pats)
+            .filter(|(p, _)| REST.contains(p))
+            .map(|(_, re)| re.as_str())
+            .collect();
         Ok(PiiDetector {
-            re,
+            re: build(&all)?,
+            rest: build(&rest)?,
+            en_more: build(&[en_street_continuation().as_str()])?,
             phones: crate::phone::PhoneValidator::new()?,
         })
     }
@@ -184,9 +223,8 @@ impl PiiDetector {
             let Some(m) = self.re.search(&input) else {
                 break;
             };
-            let pat = PATS[m.pattern().as_usize()];
-            let (s, e) = (m.start(), m.end());
-            match validate(&self.phones, pat, text, s, e, plate_context) {
+            let s = m.start();
+            match self.candidate_at(text, &m, plate_context) {
                 Some(c) => {
                     at = c.end.max(s + 1);
                     out.push(c);
@@ -194,6 +232,29 @@ impl PiiDetector {
                 None => at = skip_after_digit(text, next_boundary(text, s)),
             }
         }
+    }
+}
+
+impl PiiDetector {
+    /// The validated candidate of match `m`; when `m` is an address that validation refuses,
+    /// whatever else matches at its start (leftmost-first gave the address priority there).
+    fn candidate_at(
+        &self,
+        text: &str,
+        m: &regex_automata::Match,
+        plate: bool,
+    ) -> Option<Candidate> {
+        let pat = PATS[m.pattern().as_usize()];
+        let got = validate(self, pat, text, m.start(), m.end(), plate);
+        if got.is_some() || !matches!(pat, Pat::AddressEn | Pat::AddressFr) {
+            return got;
+        }
+        let input = Input::new(text)
+            .span(m.start()..text.len())
+            .anchored(regex_automata::Anchored::Yes);
+        let other = self.rest.search(&input)?;
+        let pat = REST[other.pattern().as_usize()];
+        validate(self, pat, text, other.start(), other.end(), plate)
     }
 }
 
@@ -340,7 +401,7 @@ fn cand(s: usize, e: usize, kind: SpanKind, confidence: f32, rule: &'static str)
 }
 
 fn validate(
-    phones: &crate::phone::PhoneValidator,
+    d: &PiiDetector,
     pat: Pat,
     text: &str,
     s: usize,
@@ -420,6 +481,22 @@ fn validate(
             Some(cand(s, e, SpanKind::Address, conf, "pii.address.fr"))
         }
         Pat::AddressEn => {
+            // The shortest street name came first: a name that holds a street type ("Cedar
+            // Ridge St", "Maple Ridge Dr") goes on to the next one.
+            let mut e = e;
+            while !(has_postcode(&text[s..e]) || has_state(&text[s..e])) {
+                let input = Input::new(text)
+                    .span(e..text.len())
+                    .anchored(regex_automata::Anchored::Yes);
+                match d.en_more.search(&input) {
+                    Some(more) if more.end() > e => e = more.end(),
+                    _ => break,
+                }
+            }
+            let m = &text[s..e];
+            if !plausible_street(m) {
+                return None;
+            }
             let tail = has_postcode(m) || has_state(m);
             // A tail that is neither a postcode nor a state ("..., the house ON the corner"
             // read as Ontario) is dropped: keep the street part before the first comma.
@@ -470,7 +547,7 @@ fn validate(
             }
             Some(cand(s, e, SpanKind::Plate, 0.6, "pii.plate.us"))
         }
-        Pat::Phone => validate_phone(phones, text, s, e),
+        Pat::Phone => validate_phone(&d.phones, text, s, e),
     }
 }
 
@@ -503,6 +580,74 @@ const FUNCTION_WORDS: &[&str] = &[
     "on", "at", "times", "miles", "days", "years", "minutes", "hours", "along", "with", "from",
     "by", "is", "was", "it",
 ];
+
+/// The house number and street words of an English address candidate, before its first
+/// comma (after a "Flat 3," prefix): at most five words between the number and the street
+/// type, none of them a bare number or a word that only a sentence has ("911 and say there's
+/// a guy … at 274 Brookside Ave", "07 80 41 29 88. DEMANDEZ-LUI OÙ EST PASS").
+fn plausible_street(m: &str) -> bool {
+    let mut words = m.split_whitespace().peekable();
+    if words.peek().is_some_and(|w| {
+        ["flat", "apartment", "apt", "unit"]
+            .iter()
+            .any(|u| w.eq_ignore_ascii_case(u))
+    }) {
+        // "Flat 3," or "Flat 3": the unit and its number.
+        words.next();
+        words.next();
+    }
+    words.next(); // the house number
+    let mut name = 0;
+    for w in words {
+        let bare = w.trim_end_matches([',', '.']);
+        // A unit ("Apt. 488", "#12") comes after the street.
+        if bare.starts_with('#') || UNITS.iter().any(|u| bare.eq_ignore_ascii_case(u)) {
+            break;
+        }
+        if bare.bytes().all(|b| b.is_ascii_digit())
+            || STREET_STOP.iter().any(|f| bare.eq_ignore_ascii_case(f))
+        {
+            return false;
+        }
+        name += 1;
+        if w.ends_with(',') {
+            break;
+        }
+    }
+    // Name words plus the street type (and a direction: "Queen St W").
+    name <= 7
+}
+
+/// The unit words of the English address pattern.
+const UNITS: &[&str] = &[
+    "apt",
+    "apartment",
+    "unit",
+    "suite",
+    "ste",
+    "flat",
+    "room",
+    "rm",
+    "floor",
+    "fl",
+];
+
+/// Words of a sentence that no street name holds.
+const STREET_STOP: &[&str] = &[
+    "and", "or", "is", "was", "are", "say", "says", "said", "there's", "he", "she", "they", "his",
+    "her", "at", "me", "you", "this", "that", "by", "et", "est", "un", "une", "des", "le", "qui",
+    "avec", "au",
+];
+
+/// A street type right after an English address, with what may follow it (`patterns`'s
+/// tail of the English address).
+fn en_street_continuation() -> String {
+    let word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}'’\-]*";
+    let (en_unit, en_tail) = en_unit_and_tail(word);
+    format!(
+        r"\s+(?:{EN_STREET_TYPES})\.?{B}(?:\s+(?:n|s|e|w|ne|nw|se|sw|north|south|east|west){B})?{en_unit}?{en_tail}?"
+    )
+}
 
 /// A US state or Canadian province code after a comma: "Boise, ID".
 fn has_state(m: &str) -> bool {
@@ -677,8 +822,7 @@ mod tests {
             let Some(m) = d.re.search(&Input::new(text).span(at..text.len())) else {
                 break;
             };
-            let pat = PATS[m.pattern().as_usize()];
-            match validate(&d.phones, pat, text, m.start(), m.end(), plate) {
+            match d.candidate_at(text, &m, plate) {
                 Some(c) => {
                     at = c.end.max(m.start() + 1);
                     out.push(c);
@@ -1031,5 +1175,57 @@ mod tests {
             one("100 Queen St W, Toronto, ON M5H 2N2", SpanKind::Address),
             "100 Queen St W, Toronto, ON M5H 2N2"
         );
+    }
+
+    /// A street name holding a street type goes on to the next one; the province in brackets
+    /// of Québec addresses; a sentence is not a street name, and what else starts where a
+    /// refused address started is still found.
+    #[test]
+    fn addresses_named_after_street_types_and_sentences_that_are_not() {
+        assert_eq!(
+            one(
+                "he's at 7024 S Cedar Ridge St, Apt 37D, Macon, GA 31251 now",
+                SpanKind::Address
+            ),
+            "7024 S Cedar Ridge St, Apt 37D, Macon, GA 31251"
+        );
+        assert_eq!(
+            one("1211 CEDAR RIDGE ST, TACOMA, WA 98428", SpanKind::Address),
+            "1211 CEDAR RIDGE ST, TACOMA, WA 98428"
+        );
+        assert_eq!(
+            one("8239 Juniper Bend, Columbus, OH 43214", SpanKind::Address),
+            "8239 Juniper Bend, Columbus, OH 43214"
+        );
+        assert_eq!(
+            one(
+                "914 rue King Ouest, Sherbrooke (Québec) J1H 4B2",
+                SpanKind::Address
+            ),
+            "914 rue King Ouest, Sherbrooke (Québec) J1H 4B2"
+        );
+        assert_eq!(
+            one(
+                "8488 Michael Cliff Apt. 488, Cleveland, OH 44101",
+                SpanKind::Address
+            ),
+            "8488 Michael Cliff Apt. 488, Cleveland, OH 44101"
+        );
+        assert_eq!(
+            one(
+                "call 911 and say there's a guy holding his kids at gunpoint at 274 Brookside Ave, Madison, WI 53705",
+                SpanKind::Address
+            ),
+            "274 Brookside Ave, Madison, WI 53705"
+        );
+        let d = PiiDetector::new().expect("patterns compile");
+        let mut got = Vec::new();
+        d.find(
+            "ring 07939 383035. Tenants' union meets at 8",
+            false,
+            &mut got,
+        );
+        let kinds: Vec<_> = got.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [SpanKind::Phone], "{got:?}");
     }
 }
