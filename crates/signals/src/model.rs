@@ -7,7 +7,8 @@
 //! Features, exactly as `model/train.py` computes them: tokens are the maximal runs of ASCII
 //! lowercase letters, digits and apostrophes of the folded text; each token is hashed with
 //! 64-bit FNV-1a (its bucket: the hash's low bits), each pair of adjacent tokens by mixing
-//! their two hashes ([`pair`]; its bucket: the mix's high bits), into one of [`BUCKETS`]
+//! their two hashes ([`pair`]; its bucket: the mix's high bits), and the first five bytes
+//! of each longer token (its stem, FNV-1a from another offset), into one of [`BUCKETS`]
 //! buckets. A post's vector holds each bucket's count divided by the square root of the
 //! number of features: one pass, no sorting or counting per bucket.
 
@@ -18,7 +19,7 @@ pub(crate) const BUCKETS: usize = 1 << 16;
 
 /// The probability from which the model's verdict counts as a threat on its own. Chosen on
 /// held-out probe sets (each left out of training in turn): lower, it flags hard negatives.
-pub(crate) const CONFIDENT: f32 = 0.8;
+pub(crate) const CONFIDENT: f32 = 0.7;
 
 /// The trained weights: "RSM1", bucket count (u32), bias (f32), scale (f32), then one i8
 /// weight per bucket (the f32 weight divided by the scale, rounded), all little-endian. One
@@ -124,17 +125,21 @@ fn pair(prev: u64, tok: u64) -> u64 {
     (prev ^ tok.rotate_left(31)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// Calls `emit` with the bucket of every token and every pair of adjacent tokens, in text
-/// order (a token, then the pair it ends).
+/// Calls `emit` with the bucket of every token, every pair of adjacent tokens and the stem of
+/// every token longer than [`STEM`] bytes, in text order (a token, the pair it ends, its stem).
 pub(crate) fn features(folded: &str, mut emit: impl FnMut(u32)) {
     let b = folded.as_bytes();
     let mask = (BUCKETS - 1) as u64;
     let shift = 64 - BUCKETS.trailing_zeros();
     let mut prev: Option<u64> = None;
-    // The hash of the token being read, `None` between tokens.
+    // The hash of the token being read, `None` between tokens, and where the token started.
     let mut cur: Option<u64> = None;
-    for &c in b.iter().chain(std::iter::once(&b' ')) {
+    let mut start = 0;
+    for (i, &c) in b.iter().chain(std::iter::once(&b' ')).enumerate() {
         if is_token_byte(c) {
+            if cur.is_none() {
+                start = i;
+            }
             let h = cur.unwrap_or(FNV_OFFSET) ^ u64::from(c);
             cur = Some(h.wrapping_mul(FNV_PRIME));
         } else if let Some(h) = cur.take() {
@@ -142,10 +147,24 @@ pub(crate) fn features(folded: &str, mut emit: impl FnMut(u32)) {
             if let Some(p) = prev {
                 emit((pair(p, h) >> shift) as u32);
             }
+            // The stem of a longer word: "stabbing", "stabbed" and "stabbe" share "stabb",
+            // "tuerai" and "tueras" share "tuera".
+            if i - start > STEM {
+                let stem = b[start..start + STEM].iter().fold(STEM_OFFSET, |h, &c| {
+                    (h ^ u64::from(c)).wrapping_mul(FNV_PRIME)
+                });
+                emit((stem & mask) as u32);
+            }
             prev = Some(h);
         }
     }
 }
+
+/// Length of a word's stem feature; words of this length or less have none.
+const STEM: usize = 5;
+
+/// FNV-1a's offset basis, changed so that a stem and the word it spells hash apart.
+const STEM_OFFSET: u64 = FNV_OFFSET ^ 0x55;
 
 #[cfg(test)]
 mod tests {
@@ -178,7 +197,7 @@ mod tests {
     #[test]
     fn tokens_and_pairs_in_text_order() {
         let mut got = Vec::new();
-        features("i'll  find-you 2", |b| got.push(b));
+        features("i'll  find-you 2 stabbing", |b| got.push(b));
         let f = |s: &str| fnv(FNV_OFFSET, s.as_bytes());
         let h = |s: &str| (f(s) & (BUCKETS as u64 - 1)) as u32;
         let p = |a: &str, b: &str| (pair(f(a), f(b)) >> 48) as u32;
@@ -191,7 +210,10 @@ mod tests {
                 h("you"),
                 p("find", "you"),
                 h("2"),
-                p("you", "2")
+                p("you", "2"),
+                h("stabbing"),
+                p("2", "stabbing"),
+                (fnv(STEM_OFFSET, b"stabb") & (BUCKETS as u64 - 1)) as u32,
             ]
         );
     }
