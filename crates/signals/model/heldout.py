@@ -37,7 +37,7 @@ def score(lines, clf_w, bias, scale, threshold):
                    cwd=T.ROOT, check=True)
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         f.write("\n".join(lines) + "\n")
-    out = subprocess.run([str(T.ROOT / "target/release/examples/eval"), f.name],
+    out = subprocess.run([str(T.TARGET / "release/examples/eval"), f.name],
                          capture_output=True, text=True, check=True).stdout
     counts = {}
     for l in out.splitlines():
@@ -56,7 +56,8 @@ def main():
     probe_path = T.CRATE / "tests/data/probes.jsonl"
     dev_lines, probe_lines = open(dev_path).read().splitlines(), open(probe_path).read().splitlines()
     dev, probe = T.fold(dev_path), T.fold(probe_path)
-    Xd, Xp = T.matrix(dev), T.matrix(probe)
+    neutral = T.fold(T.CRATE / "tests/data/neutral.jsonl")
+    Xd, Xp, Xn = T.matrix(dev), T.matrix(probe), T.matrix(neutral)
     yd = np.array([r["threat"] for r in dev]); yp = np.array([r["threat"] for r in probe])
     src = np.array([json.loads(l)["id"].split("-")[0] for l in probe_lines])
     fams = sorted({json.loads(l)["family"] for l in dev_lines})
@@ -72,7 +73,8 @@ def main():
     totals = {}
     try:
         for name, dev_in, probe_in, lines in parts:
-            X = sp.vstack([Xd[dev_in], Xp[probe_in]]); y = np.concatenate([yd[dev_in], yp[probe_in]])
+            X = sp.vstack([Xd[dev_in], Xp[probe_in], Xn])
+            y = np.concatenate([yd[dev_in], yp[probe_in], np.zeros(Xn.shape[0], bool)])
             clf = T.LogisticRegression(C=T.C, max_iter=5000).fit(X, y)
             w = clf.coef_[0]; scale = float(np.abs(w).max()) / 127.0 or 1.0
             for th in thresholds:

@@ -28,7 +28,7 @@
 //!    lowers an IP, not an address). A decision is `score >= 0.5`.
 //! 5. **Lexical threat model** (`model`): a logistic regression over the hashed words and
 //!    word pairs of the folded text, trained offline on the development set and the probe sets
-//!    of `tests/data/` (`model/train.py`). It counts only when confident (probability ≥ 0.7),
+//!    of `tests/data/` (`model/train.py`). It counts only when confident (probability ≥ 0.6),
 //!    catches threats worded in ways no rule lists, and the same cancelling contexts apply to
 //!    it; when it decided, the evidence says `threat.lexical_model`.
 //!
