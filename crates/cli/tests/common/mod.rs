@@ -319,19 +319,33 @@ impl Edge {
     /// Writes `config_body` (everything after `[listen]`'s addresses) and starts the edge,
     /// waiting until `/readyz` answers 200.
     pub async fn start(dir: &TempDir, config_body: &str) -> Edge {
-        let (http, https, admin) = (free_port(), free_port(), free_port());
-        let https_line = if config_body.contains("tls = {") {
-            format!("https = [\"127.0.0.1:{https}\"]\n")
-        } else {
-            String::new()
-        };
-        let text = format!(
-            "[listen]\nhttp = [\"127.0.0.1:{http}\"]\n{https_line}admin = \"127.0.0.1:{admin}\"\n\n[process]\nupgrade_sock = \"{sock}\"\npid_file = \"{pid}\"\n\n{config_body}",
-            sock = dir.path("upgrade.sock").display(),
-            pid = dir.path("edge.pid").display(),
-        );
-        let config = dir.write("edge.toml", &text);
-        Self::start_with(dir, config, http, https, admin).await
+        // A port handed out by `free_port` is free again until the edge binds it, and another
+        // listener of this test process (an origin binding port 0) can take it first; Pingora
+        // then retries the bind while the other listener answers. Such a start is thrown away
+        // and tried again on new ports.
+        let mut attempt = 0;
+        loop {
+            let (http, https, admin) = (free_port(), free_port(), free_port());
+            let https_line = if config_body.contains("tls = {") {
+                format!("https = [\"127.0.0.1:{https}\"]\n")
+            } else {
+                String::new()
+            };
+            let text = format!(
+                "[listen]\nhttp = [\"127.0.0.1:{http}\"]\n{https_line}admin = \"127.0.0.1:{admin}\"\n\n[process]\nupgrade_sock = \"{sock}\"\npid_file = \"{pid}\"\n\n{config_body}",
+                sock = dir.path("upgrade.sock").display(),
+                pid = dir.path("edge.pid").display(),
+            );
+            let config = dir.write("edge.toml", &text);
+            match Self::spawn(dir, config, http, https, admin).await {
+                Ok(edge) => return edge,
+                Err(edge) if attempt < 4 => {
+                    attempt += 1;
+                    drop(edge);
+                }
+                Err(edge) => panic!("edge never got its ports:\n{}", edge.log_text()),
+            }
+        }
     }
 
     pub async fn start_with(
@@ -341,6 +355,21 @@ impl Edge {
         https: u16,
         admin: u16,
     ) -> Edge {
+        match Self::spawn(dir, config, http, https, admin).await {
+            Ok(edge) => edge,
+            Err(edge) => panic!("edge could not bind its ports:\n{}", edge.log_text()),
+        }
+    }
+
+    /// Starts the edge and waits until it is ready; `Err` (with the edge, to read its log or
+    /// drop it) when one of its ports was taken by another listener.
+    async fn spawn(
+        dir: &TempDir,
+        config: PathBuf,
+        http: u16,
+        https: u16,
+        admin: u16,
+    ) -> Result<Edge, Edge> {
         let log = dir.path("edge.log");
         let child = Command::new(bin())
             .args(["edge", "--config"])
@@ -358,11 +387,16 @@ impl Edge {
             config,
             log,
         };
-        edge.wait_ready().await;
-        edge
+        if edge.wait_ready().await {
+            Ok(edge)
+        } else {
+            Err(edge)
+        }
     }
 
-    async fn wait_ready(&mut self) {
+    /// Waits until the admin listener answers and the proxy listeners are bound by this edge;
+    /// false as soon as the log says one of its ports is in use.
+    async fn wait_ready(&mut self) -> bool {
         let client = reqwest::Client::new();
         // The HTTPS listener, where configured, starts on its own thread too.
         let with_https = std::fs::read_to_string(&self.config)
@@ -379,10 +413,15 @@ impl Edge {
                 // Pingora starts each service on its own thread: the admin listener can answer
                 // before the proxy listeners are bound, so wait for those too (read from the
                 // kernel's socket table: a probe connection would count in the edge's metrics).
-                let proxy_up = listening(self.http) && (!with_https || listening(self.https));
+                let pid = self.child.id();
+                let proxy_up =
+                    listening_by(pid, self.http) && (!with_https || listening_by(pid, self.https));
                 if r.status() == 200 && proxy_up {
-                    return;
+                    return true;
                 }
+            }
+            if self.log_text().contains(" is in use, will try again") {
+                return false;
             }
             assert!(
                 Instant::now() < deadline,
@@ -507,11 +546,28 @@ impl Drop for Edge {
     }
 }
 
-/// Whether a socket listens on 127.0.0.1:`port` (the kernel's table, no connection made).
-pub fn listening(port: u16) -> bool {
-    let needle = format!("0100007F:{port:04X} 00000000:0000 0A");
+/// Whether process `pid` has a socket listening on 127.0.0.1:`port` (the kernel's table and
+/// the process's open files, no connection made): another listener on that port is not it.
+pub fn listening_by(pid: u32, port: u16) -> bool {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
     std::fs::read_to_string("/proc/net/tcp")
-        .map(|t| t.lines().any(|l| l.contains(&needle)))
+        .map(|t| {
+            t.lines().any(|l| {
+                // sl local remote state tx:rx tr:when retrnsmt uid timeout inode …
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 9 && f[1] == local && f[3] == "0A" && inodes.contains(f[9])
+            })
+        })
         .unwrap_or(false)
 }
 
