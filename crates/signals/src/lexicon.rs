@@ -705,7 +705,9 @@ const GROUPS: &[Group] = &[
         "en l1", "en l2", "en l3", "en m1", "en m2", "en prepa", "en cap", "en bac pro",
         "en alternance", "en stage", "standardiste", "comptable", "pharmacien*", "coiffeu*", "medecin",
         "directeu*", "secretaire", "stagiaire", "animat*", "surveillant*", "boulang*", "conseill*",
-        "responsable",
+        "responsable", "officer", "worker", "employee", "representative", "director",
+        "administrator", "sophomore", "freshman", "pupil", "coordinator", "hygienist", "team leader",
+        "gerant*", "entraineu*", "qui bosse", "est en terminale", "est en seconde", "est en premiere",
     ]),
 ];
 
