@@ -536,6 +536,10 @@ const GROUPS: &[Group] = &[
         "got the number", "use it", "faites-vous plaisir", "cadeau", "belongs to", "appartient a",
         "immatriculee", "se gare", "parks", "real name", "vrai nom", "harcele", "harasses", "harassing",
         "identifie", "identified", "son domicile", "domicile :",
+        // An IP tied to a person: caught by a logger, a VPN forgotten, a home line.
+        "vpn", "residential", "residentielle", "logger", "iplogger", "ip logger", "ip grabber",
+        "grabbed the ip", "grabbed his ip", "grabbed her ip", "chope l'ip", "choppe l'ip", "son ip",
+        "his ip", "her ip", "their ip", "home ip", "ip perso",
         "lives at", "lives on", "lives in", "live at", "living at", "lives right", "lives here", "home address",
         "his address", "her address", "their address", "address is", "address:", "address for", "addy",
         "home ip", "his ip", "her ip", "their ip", "ip is", "'s ip", "ip:", "home number", "his number",
