@@ -15,6 +15,9 @@ const INTENT_WINDOW: usize = 40;
 const CALL_WINDOW: usize = 70;
 /// Max distance between a negation and the act it negates.
 const NEGATION_WINDOW: usize = 30;
+/// How far a norm ("should be") reaches: from its subject to it, and from it to the act
+/// ("they should all be rounded up and shot").
+const NORM_WINDOW: usize = 40;
 
 /// The rules that fired, in first-fired order, each once. The report's `Vec` is allocated at
 /// the first rule, with room for a typical post's (the development set's fire at most 8), so a
@@ -40,10 +43,11 @@ impl Evidence {
 
 /// The cues whose hits the rules walk one by one (the others are only asked "is there one?"),
 /// each with a slot in `ByCue::masks`; the last slot collects every other cue and is never read.
-const WALKED: [Cue; 8] = [
+const WALKED: [Cue; 9] = [
     Cue::Violence,
     Cue::Intent,
     Cue::Call,
+    Cue::Norm,
     Cue::Negation,
     Cue::Idiom,
     Cue::Direct,
@@ -545,6 +549,120 @@ fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
 /// The next (or previous) word around a byte range of the folded text.
 /// Byte-wise: the separators and word chars are ASCII, and a non-ASCII byte is never a word
 /// char, so every cut falls next to an ASCII byte (a char boundary).
+/// Whether a word naming a person or a group of people ("he", "they", "women", "les
+/// immigrés") comes up to `NORM_WINDOW` bytes before `at`, in the same sentence: the subject
+/// of a norm ("[they] should all be shot"). Asked only of the rare norm hit, so a walk over the
+/// words, not a lexicon entry per word.
+pub(crate) fn person_before(folded: &str, at: usize) -> bool {
+    let b = folded.as_bytes();
+    let from = at.saturating_sub(NORM_WINDOW);
+    let mut e = at.min(b.len());
+    while e > from {
+        let c = b[e - 1];
+        if matches!(c, b'.' | b'!' | b'?') {
+            return false;
+        }
+        if !WORD[usize::from(c)] {
+            e -= 1;
+            continue;
+        }
+        let mut s = e;
+        while s > 0 && WORD[usize::from(b[s - 1])] {
+            s -= 1;
+        }
+        let w = &folded[s..e];
+        if in_set_key(&PERSON, key_in(folded, w))
+            || PERSON_STEMS
+                .iter()
+                .any(|p| w.len() > p.len() && w.starts_with(p))
+        {
+            return true;
+        }
+        e = s;
+    }
+    false
+}
+
+/// Words for people, whole (up to 7 bytes).
+const PERSON: [u64; 95] = word_set([
+    "he", "she", "they", "them", "him", "her", "his", "their", "those", "these", "you", "u",
+    "people", "person", "persons", "folks", "guy", "guys", "man", "men", "woman", "women", "girl",
+    "girls", "boy", "boys", "kid", "kids", "child", "anyone", "scum", "vermin", "jew", "jews",
+    "gay", "gays", "trans", "black", "blacks", "white", "whites", "arab", "arabs", "cop", "cops",
+    "judge", "judges", "thief", "thieves", "pig", "pigs", "rat", "rats", "mod", "mods", "husband",
+    "wife", "ex", "boss", "tranny", "gypsy", "gypsies", "il", "elle", "ils", "elles", "eux", "lui",
+    "gens", "mec", "mecs", "meuf", "meufs", "femme", "femmes", "homme", "hommes", "fille",
+    "filles", "homo", "homos", "noir", "noirs", "noire", "noires", "flic", "flics", "juge",
+    "juges", "prof", "profs", "vermine", "tous", "toutes", "all",
+]);
+
+/// Beginnings of words for people and groups, matched when the word is longer ("immigrants",
+/// "musulmanes", "handicapés").
+const PERSON_STEMS: [&str; 62] = [
+    "children",
+    "everyone",
+    "everybod",
+    "bastard",
+    "traitor",
+    "immigr",
+    "migrant",
+    "refugee",
+    "foreigner",
+    "muslim",
+    "christian",
+    "lesbian",
+    "transgender",
+    "asian",
+    "mexican",
+    "liberal",
+    "leftist",
+    "conservative",
+    "democrat",
+    "republican",
+    "police",
+    "politician",
+    "journalist",
+    "teacher",
+    "doctor",
+    "feminist",
+    "pedo",
+    "paedo",
+    "rapist",
+    "murderer",
+    "criminal",
+    "disabled",
+    "retard",
+    "homosexual",
+    "queer",
+    "fag",
+    "dyke",
+    "bitch",
+    "whore",
+    "slut",
+    "animal",
+    "landlord",
+    "neighbo",
+    "nigg",
+    "personne",
+    "gosse",
+    "enfant",
+    "refugie",
+    "etranger",
+    "musulman",
+    "juif",
+    "juive",
+    "chretien",
+    "pede",
+    "gouine",
+    "arabe",
+    "rebeu",
+    "renoi",
+    "gauchiste",
+    "facho",
+    "handicap",
+    "voisin",
+];
+
 fn word_after(folded: &str, end: usize) -> &str {
     let b = folded.as_bytes();
     let mut s = end;
@@ -857,6 +975,14 @@ fn threat_score(
         |h: &Hit| idioms && of(Cue::Idiom).any(|i| i.start < h.end && h.start < i.end);
     let negations = has(Cue::Negation);
     let negated = |h: &Hit, window: usize| {
+        // A rhetorical call before the act ("why has no one stabbed him yet?") holds its own
+        // negation: only what comes after it can negate the act.
+        let window = of(Cue::Call)
+            .filter(|c| c.rule == crate::lexicon::RHETORICAL && c.end <= h.start)
+            .map(|c| h.start - c.end)
+            .filter(|&d| d <= window)
+            .min()
+            .unwrap_or(window);
         (negations
             && of(Cue::Negation).any(|n| {
                 n.end <= h.start
@@ -901,9 +1027,18 @@ fn threat_score(
         // A call on others governs the act that follows it in the same sentence.
         let call = !intent
             && (of(Cue::Call).any(|c| {
-                c.end <= v.start + 1
+                (c.end <= v.start + 1
                     && v.start - c.end.min(v.start) <= CALL_WINDOW
-                    && !sentence_break(folded, c.end, v.start)
+                    && !sentence_break(folded, c.end, v.start))
+                    // A call that spells the act itself ("deserve to die"), unless both
+                    // lists hold the same words ("get rid of").
+                    || (c.start < v.start && v.end <= c.end)
+            }) || of(Cue::Norm).any(|n| {
+                ((n.end <= v.start + 1
+                    && v.start - n.end.min(v.start) <= NORM_WINDOW
+                    && !sentence_break(folded, n.end, v.start))
+                    || (n.start < v.start && v.end <= n.end))
+                    && person_before(folded, n.start)
             }) || imperative(folded, v, first(), before, !spans.is_empty(), aimed));
         let w = match (intent, call, tgt) {
             (true, _, true) => {
@@ -1318,6 +1453,7 @@ mod tests {
         Cue::Veiled,
         Cue::Weapon,
         Cue::Swat,
+        Cue::Norm,
         Cue::Second,
         Cue::Negation,
         Cue::Report,

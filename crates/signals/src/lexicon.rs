@@ -34,6 +34,10 @@ pub(crate) enum Cue {
     Weapon,
     /// Swatting: "swat", "hostage", "prise d'otages", "gunshots".
     Swat,
+    /// What ought to happen to someone: "should be", "deserve to be", "devraient être". A call
+    /// only when a person or group is its subject ("weeds must be killed" is gardening): the
+    /// rule reads the words before it on demand (`decide::person_before`).
+    Norm,
     /// Second person address: "you", "tu", "te".
     Second,
     /// Negation: "not", "never", "ne", "jamais".
@@ -129,6 +133,10 @@ pub(crate) struct Hit {
     pub exact: bool,
 }
 
+/// The rule of the rhetorical calls: their own negation ("why has *no one*...") negates
+/// nothing.
+pub(crate) const RHETORICAL: &str = "threat.incite.rhetorical";
+
 /// Lexicon groups: (cue, rule name, fuzzy variants?, entries).
 type Group = (Cue, &'static str, bool, &'static [&'static str]);
 
@@ -172,8 +180,7 @@ const GROUPS: &[Group] = &[
         "go get", "let's", "lets", "everyone", "everybody", "all of you", "you guys", "boys", "hermanos",
         "pull him", "pull her", "drag him", "drag her", "go and", "go pay", "pay him a visit", "pay her a visit",
         "bring", "i'll pay", "ill pay", "bounty", "reward", "make it hurt", "give him what", "give her what",
-        "teach him a lesson", "teach her a lesson", "deserves it", "deserves to die", "needs to die",
-        "should die", "must die", "should be killed", "should be shot", "should be hanged", "needs to be",
+        "teach him a lesson", "teach her a lesson", "deserves it",
         "get rid of", "once and for all", "is the only solution", "wait for him", "wait for her",
         "go shoot", "go stab", "go find", "find him", "find her", "hunt him", "hunt her", "hunt down",
         "nearby", "go visit", "send someone", "round up",
@@ -182,10 +189,11 @@ const GROUPS: &[Group] = &[
         "i'll buy", "ill buy", "grab him", "grab her", "grab the", "anybody", "if anybody",
         "make sure he", "make sure she", "make sure they",
         "if you see", "if u see", "if anyone sees", "paying", "for anyone who",
-        "hope someone", "hope somebody", "i hope", "should get", "should be dragged",
+        "hope someone", "hope somebody", "i hope",
         "deserves to get", "rt if",
         "need somebody to", "need someone to", "somebody meet", "someone meet", "somebody wait",
         "wait by it", "who's got", "whos got", "somebody ring", "someone ring", "spread the word",
+        "the only good",
     ]),
     (Cue::Call, "threat.incite.fr", false, &[
         "quelqu'un", "qqn", "qui est chaud", "qui me suit", "qui vient", "ceux qui", "celui qui", "faut le",
@@ -205,6 +213,41 @@ const GROUPS: &[Group] = &[
         "merite qu'on", "qu'on le", "qu'on la", "que tous ceux", "se retrouvent devant",
         "faudrait", "qui s'en charge", "on signale", "le prochain qui", "la prochaine qui", "reperez",
         "foncez-lui", "sautez-lui",
+        "faut tous les", "il faut tous les", "le seul bon", "la seule bonne", "les seuls bons",
+    ]),
+    // ---------------------------------------------------------------- threat: norms
+    // Harm stated as what ought to happen to someone or to a group ("[they] should all be
+    // shot", "les [X] devraient être pendus"): a call when a person is its subject.
+    (Cue::Norm, "threat.norm.en", false, &[
+        "should be", "should all be", "should all", "must all", "must be", "ought to be",
+        "need to be", "needs to be", "deserve to be", "deserves to be", "should just", "all deserve",
+        "should get", "must all be", "need to all be", "should have been", "should've been",
+        "deserve to die", "deserves to die", "deserve death", "deserves death", "should die",
+        "must die", "needs to die", "should be killed", "should be shot", "should be hanged",
+        "should be dragged", "deserves a", "deserve a", "deserve every", "deserves every",
+        "deserves to have", "deserve to have", "deserves to hang", "deserve to hang", "legal to",
+        "be legal", "legalise", "legalize", "open season on", "fair game",
+    ]),
+    (Cue::Norm, "threat.norm.fr", false, &[
+        "devraient etre", "devraient tous etre", "devraient toutes etre", "devrait etre",
+        "doivent etre", "doivent tous etre", "doivent toutes etre", "doit etre", "meritent de",
+        "meritent d'etre", "merite d'etre", "devraient crever", "devraient mourir", "devraient tous",
+        "devraient toutes", "faudrait les", "faudrait tous les", "meriteraient", "merite de",
+        "merite une", "meritent une", "meritent chaque", "merite chaque", "legal de", "legal d'",
+        "legalisez", "legaliser",
+    ]),
+    // Rhetorical calls ("why hasn't anyone shot him yet?", "pourquoi personne n'a encore...",
+    // "can't wait for the day..."): calls on others, whose own negation negates nothing.
+    (Cue::Call, RHETORICAL, false, &[
+        "why hasn't anyone", "why hasnt anyone", "why has no one", "why has nobody",
+        "why hasn't someone", "why hasnt someone", "why hasn't somebody", "is there nobody",
+        "is there no one", "shouldn't someone", "shouldnt someone", "what are we waiting for",
+        "can't wait for the day", "cant wait for the day", "would be nice if someone",
+        "would be nice if", "wouldn't it be nice if", "wouldnt it be nice if", "imagine if someone",
+        "if only someone", "pourquoi personne n'a", "pourquoi personne n'", "pourquoi personne ne",
+        "qui sera le heros", "combien de temps avant que", "on attend quoi", "si seulement quelqu'un",
+        "vivement que", "vivement le jour", "ce serait bien qu", "ca serait bien qu",
+        "serait bien que quelqu'un", "personne pour",
     ]),
     // ---------------------------------------------------------------- threat: violent acts
     (Cue::Violence, "threat.violence.en", true, &[
@@ -227,6 +270,8 @@ const GROUPS: &[Group] = &[
         "take her out", "take you out", "rope", "gasoline", "petrol", "teeth in",
         "put an end", "harm", "bleed", "blood", "gun him down", "gun her down", "acid", "assault*", "punch*",
         "hit him", "hit her", "break in", "won't see it coming", "ambush",
+        "gassed", "gas them", "beaten to death", "beaten up", "stoned to death", "hunted down",
+        "wiped out", "castrated", "put down like", "gunned down", "torn apart", "beaten half to death",
     ]),
     (Cue::Violence, "threat.violence.fr", true, &[
         "le choper", "la choper", "les choper", "a la sortie du", "a la sortie de",
@@ -248,6 +293,9 @@ const GROUPS: &[Group] = &[
         "sa tete", "ta tete", "les jambes", "corde", "essence", "molotov", "cocktail", "bombe", "fin a sa vie",
         "fin a ta vie", "mettre fin", "agresser", "attaquer", "detruire", "les dents", "dans le fosse",
         "le sortir", "le sortez", "vous le sortez", "cogner", "caillasser", "incendier", "attendre a la sortie",
+        "tuee", "tuees", "abattu*", "pendus", "pendue", "pendues", "brules", "brulee", "brulees",
+        "gazer", "gazee", "gazees", "au gaz", "lapid*", "decapit*", "crevent", "crevez",
+        "les noyer", "tous les noyer", "pendront", "pendre haut", "six pieds sous terre",
     ]),
     // ---------------------------------------------------------------- threat: injuries
     // Harm told by the body part or the outcome ("breaks his jaw", "in a wheelchair", "qu'il
@@ -441,7 +489,8 @@ const GROUPS: &[Group] = &[
         "not", "never", "no one", "nobody", "noone", "don't", "dont", "doesn't", "doesnt", "didn't",
         "shouldn't", "should not", "wouldn't", "would never", "will never", "won't ever", "no way",
         "cannot", "can't", "isn't", "aren't", "nothing", "pas", "jamais",
-        "personne", "aucun", "aucune", "refuse",
+        "personne", "aucun", "aucune", "refuse", "no human", "no person", "no child", "no woman",
+        "no man", "no living", "no one should", "nul ne",
     ]),
     (Cue::Report, "context.report", false, &[
         "commented", "wrote:", "wrote that", "he wrote", "she wrote", "they wrote", "someone wrote",
@@ -475,6 +524,9 @@ const GROUPS: &[Group] = &[
         "buteur", "gardien de but", "milieu de terrain",
     ]),
     (Cue::Idiom, "context.idiom", false, &[
+        "shoot a documentary", "shoot a video", "shoot a film", "shoot a movie", "shoot a message",
+        "shoot me a", "shoots me a", "shoot you a", "shoot u a", "shoot an email", "shoot a text",
+        "photo shoot", "pend la cremaillere", "pendre la cremaillere", "pendaison de cremaillere",
         "me tuer", "tue le temps", "could murder a", "murder a pint", "murder a burger",
         "killed me", "kills me", "killing me", "kill me", "killin me", "tu me tue*", "me tue*",
         "m'a tue", "m'a tuer", "ca me tue", "m'a acheve", "m'acheve", "knock 'em dead", "knock em dead",
@@ -528,6 +580,8 @@ const GROUPS: &[Group] = &[
         "interdit", "interdits", "appels a la violence", "pas de doxxing", "sectaire", "haineux", "honteux",
         "decourageant", "reclamer la mort", "condamne", "i condemn", "no place", "n'a pas sa place",
         "heureusement", "should be ashamed", "devriez avoir honte", "pas ok",
+        "is disgusting", "is vile", "is sick", "is abhorrent", "was disgusting", "is beyond the pale",
+        "c'est degueulasse", "c'est ignoble", "c'est abject", "est ignoble", "est abject",
     ]),
     // ---------------------------------------------------------------- doxxing contexts
     (Cue::DoxPos, "dox.locating", false, &[

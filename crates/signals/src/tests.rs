@@ -43,6 +43,33 @@ fn incitement_and_calls_on_others() {
 }
 
 #[test]
+fn harm_stated_as_a_norm_against_people() {
+    for t in [
+        "All women should be shot.",
+        "Trans people should all be killed.",
+        "Those people deserve to die.",
+        "The only good immigrant is a dead immigrant.",
+        "Les femmes devraient toutes être abattues.",
+        "Les immigrés devraient être pendus.",
+        "Les musulmans méritent de mourir.",
+    ] {
+        assert!(threat(t), "{t}");
+    }
+    // The same norm about a thing, negated, or condemned.
+    for t in [
+        "The bill should be killed in committee.",
+        "Weeds must be killed at the root or they come back.",
+        "The old shed should be burned down and rebuilt.",
+        "Les mauvaises herbes doivent être brûlées.",
+        "Nobody should be shot for their religion.",
+        "Les musulmans ne méritent pas de mourir.",
+        "Saying that immigrants should be hanged is disgusting.",
+    ] {
+        assert!(!threat(t), "{t}");
+    }
+}
+
+#[test]
 fn veiled_threats() {
     assert!(threat(
         "Nice car, Tom. Shame if the brakes failed on the motorway."
