@@ -571,11 +571,7 @@ pub(crate) fn person_before(folded: &str, at: usize) -> bool {
             s -= 1;
         }
         let w = &folded[s..e];
-        if in_set_key(&PERSON, key_in(folded, w))
-            || PERSON_STEMS
-                .iter()
-                .any(|p| w.len() > p.len() && w.starts_with(p))
-        {
+        if is_person(folded, w) {
             return true;
         }
         e = s;
@@ -583,8 +579,95 @@ pub(crate) fn person_before(folded: &str, at: usize) -> bool {
     false
 }
 
+/// `w` (a word of `folded`) names a person or a group of people.
+fn is_person(folded: &str, w: &str) -> bool {
+    in_set_key(&PERSON, key_in(folded, w))
+        || PERSON_STEMS
+            .iter()
+            .any(|p| w.len() > p.len() && w.starts_with(p))
+}
+
+/// The act falls on a thing the author owns or points at ("kill this spreadsheet", "smash my
+/// personal best", "massacrer ce burger"): a demonstrative or first-person possessive right
+/// after it, and neither of the next two words names a person ("this guy", "ma femme") or a
+/// place where people are ("this school").
+fn thing_object(folded: &str, end: usize) -> bool {
+    let end_of = |w: &str| (w.as_ptr() as usize - folded.as_ptr() as usize) + w.len();
+    // A stem ("massacr") or a variant ends inside its word: the object follows the word.
+    let b = folded.as_bytes();
+    let mut end = end.min(b.len());
+    while end < b.len() && WORD[usize::from(b[end])] {
+        end += 1;
+    }
+    let det = word_after(folded, end);
+    if !in_set_key(&THING_DET, key_in(folded, det)) {
+        return false;
+    }
+    let w1 = word_after(folded, end_of(det));
+    if w1.is_empty() {
+        return false;
+    }
+    let w2 = word_after(folded, end_of(w1));
+    let reaches_people = |w: &str| {
+        is_person(folded, w)
+            || in_set_key(&PEOPLE_PLACE, key_in(folded, w))
+            || PEOPLE_PLACE_STEMS.iter().any(|p| w.starts_with(p))
+    };
+    !(reaches_people(w1) || reaches_people(w2))
+}
+
+/// Determiners that point at a thing at hand or one's own (not "your", "his": "I'll burn
+/// your car" is aimed at its owner).
+const THING_DET: [u64; 14] = word_set([
+    "this", "that", "these", "my", "our", "ce", "cet", "cette", "ces", "mon", "ma", "mes", "notre",
+    "nos",
+]);
+
+/// Places full of people, and family words: an act on them still reaches people.
+const PEOPLE_PLACE: [u64; 43] = word_set([
+    "school", "class", "church", "mosque", "office", "house", "place", "town", "city", "bus",
+    "train", "store", "mall", "party", "ecole", "college", "lycee", "classe", "eglise", "mosquee",
+    "bureau", "maison", "ville", "fac", "boite", "family", "famille", "mom", "mum", "dad", "son",
+    "fils", "mere", "pere", "frere", "soeur", "mari", "ex", "gars", "type", "con", "conne", "pd",
+]);
+
+/// Beginnings of longer words of the same kind.
+const PEOPLE_PLACE_STEMS: [&str; 31] = [
+    "synagog",
+    "building",
+    "concert",
+    "festival",
+    "stadium",
+    "classroom",
+    "campus",
+    "hospital",
+    "immeuble",
+    "hopital",
+    "magasin",
+    "brother",
+    "sister",
+    "mother",
+    "father",
+    "daughter",
+    "girlfriend",
+    "boyfriend",
+    "cowork",
+    "colleag",
+    "collegue",
+    "manager",
+    "copain",
+    "copine",
+    "gamin",
+    "salaud",
+    "enfoire",
+    "encul",
+    "abruti",
+    "bouffon",
+    "quartier",
+];
+
 /// Words for people, whole (up to 7 bytes).
-const PERSON: [u64; 95] = word_set([
+const PERSON: [u64; 145] = word_set([
     "he", "she", "they", "them", "him", "her", "his", "their", "those", "these", "you", "u",
     "people", "person", "persons", "folks", "guy", "guys", "man", "men", "woman", "women", "girl",
     "girls", "boy", "boys", "kid", "kids", "child", "anyone", "scum", "vermin", "jew", "jews",
@@ -593,12 +676,17 @@ const PERSON: [u64; 95] = word_set([
     "wife", "ex", "boss", "tranny", "gypsy", "gypsies", "il", "elle", "ils", "elles", "eux", "lui",
     "gens", "mec", "mecs", "meuf", "meufs", "femme", "femmes", "homme", "hommes", "fille",
     "filles", "homo", "homos", "noir", "noirs", "noire", "noires", "flic", "flics", "juge",
-    "juges", "prof", "profs", "vermine", "tous", "toutes", "all",
+    "juges", "prof", "profs", "vermine", "tous", "toutes", "all", "roma", "roms", "gitans",
+    "chinese", "chinois", "hindus", "sikhs", "tories", "lgbt", "vegans", "boomers", "ecolos",
+    "dude", "prick", "cunt", "idiot", "moron", "loser", "clown", "snitch", "troll", "punk", "thug",
+    "fucker", "ref", "user", "poster", "author", "type", "gars", "pute", "putes", "fdp", "balance",
+    "chef", "mari", "fils", "gamin", "gamine", "abruti", "debile", "salaud", "nurse", "mayor",
+    "officer", "driver", "wife", "mom", "mum", "dad",
 ]);
 
 /// Beginnings of words for people and groups, matched when the word is longer ("immigrants",
 /// "musulmanes", "handicapés").
-const PERSON_STEMS: [&str; 62] = [
+const PERSON_STEMS: [&str; 114] = [
     "children",
     "everyone",
     "everybod",
@@ -661,6 +749,58 @@ const PERSON_STEMS: [&str; 62] = [
     "facho",
     "handicap",
     "voisin",
+    "lesbienne",
+    "gypsie",
+    "tzigane",
+    "asiati",
+    "african",
+    "africain",
+    "maghreb",
+    "hispanic",
+    "latino",
+    "catholi",
+    "protestant",
+    "atheist",
+    "athee",
+    "buddhist",
+    "bouddhist",
+    "lefties",
+    "libtard",
+    "macronist",
+    "zadist",
+    "bisexu",
+    "nonbinar",
+    "non-binair",
+    "travelo",
+    "tapette",
+    "teenager",
+    "referee",
+    "arbitre",
+    "asshole",
+    "motherfuck",
+    "scumbag",
+    "enfoire",
+    "encule",
+    "connard",
+    "connasse",
+    "collegue",
+    "coworker",
+    "colleague",
+    "councillor",
+    "councilor",
+    "streamer",
+    "brother",
+    "sister",
+    "mother",
+    "father",
+    "daughter",
+    "girlfriend",
+    "boyfriend",
+    "husband",
+    "manager",
+    "copain",
+    "copine",
+    "ordure",
 ];
 
 fn word_after(folded: &str, end: usize) -> &str {
@@ -997,6 +1137,7 @@ fn threat_score(
     let mut strong_kinds = 0;
     let mut idiom_used = false;
     let mut negation_used = false;
+    let mut thing_used = false;
 
     // Violent acts. Every test below is a pure function of the text and hits, so they are
     // asked in the cheapest order that gives the same weight: negation first (it drops the
@@ -1011,6 +1152,10 @@ fn threat_score(
         }
         if negated(v, NEGATION_WINDOW) {
             negation_used = true;
+            continue;
+        }
+        if thing_object(folded, v.end) {
+            thing_used = true;
             continue;
         }
         // The words around the hit, read by several rules.
@@ -1092,6 +1237,10 @@ fn threat_score(
             negation_used = true;
             continue;
         }
+        if thing_object(folded, d.end) {
+            thing_used = true;
+            continue;
+        }
         ev.push(d.rule);
         best = best.max(0.9);
         strong_kinds += 1;
@@ -1143,6 +1292,9 @@ fn threat_score(
     }
     if negation_used {
         ev.push("context.negation");
+    }
+    if thing_used {
+        ev.push("context.thing_object");
     }
     if best < 0.3 {
         return best;

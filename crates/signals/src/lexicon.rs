@@ -193,7 +193,8 @@ const GROUPS: &[Group] = &[
         "deserves to get", "rt if",
         "need somebody to", "need someone to", "somebody meet", "someone meet", "somebody wait",
         "wait by it", "who's got", "whos got", "somebody ring", "someone ring", "spread the word",
-        "the only good",
+        "the only good", "it's time people", "its time people", "time people started",
+        "il est temps que", "il est temps de",
     ]),
     (Cue::Call, "threat.incite.fr", false, &[
         "quelqu'un", "qqn", "qui est chaud", "qui me suit", "qui vient", "ceux qui", "celui qui", "faut le",
@@ -270,7 +271,7 @@ const GROUPS: &[Group] = &[
         "take her out", "take you out", "rope", "gasoline", "petrol", "teeth in",
         "put an end", "harm", "bleed", "blood", "gun him down", "gun her down", "acid", "assault*", "punch*",
         "hit him", "hit her", "break in", "won't see it coming", "ambush",
-        "gassed", "gas them", "beaten to death", "beaten up", "stoned to death", "hunted down",
+        "gassed", "gas them", "poison*", "lives to see", "beaten to death", "beaten up", "stoned to death", "hunted down",
         "wiped out", "castrated", "put down like", "gunned down", "torn apart", "beaten half to death",
     ]),
     (Cue::Violence, "threat.violence.fr", true, &[
@@ -295,7 +296,7 @@ const GROUPS: &[Group] = &[
         "le sortir", "le sortez", "vous le sortez", "cogner", "caillasser", "incendier", "attendre a la sortie",
         "tuee", "tuees", "abattu*", "pendus", "pendue", "pendues", "brules", "brulee", "brulees",
         "gazer", "gazee", "gazees", "au gaz", "lapid*", "decapit*", "crevent", "crevez",
-        "les noyer", "tous les noyer", "pendront", "pendre haut", "six pieds sous terre",
+        "les noyer", "tous les noyer", "pendront", "empoisonn*", "fracass*", "voie noel", "pendre haut", "six pieds sous terre",
     ]),
     // ---------------------------------------------------------------- threat: injuries
     // Harm told by the body part or the outcome ("breaks his jaw", "in a wheelchair", "qu'il
@@ -582,6 +583,12 @@ const GROUPS: &[Group] = &[
         "heureusement", "should be ashamed", "devriez avoir honte", "pas ok",
         "is disgusting", "is vile", "is sick", "is abhorrent", "was disgusting", "is beyond the pale",
         "c'est degueulasse", "c'est ignoble", "c'est abject", "est ignoble", "est abject",
+        "is lying to you", "is lying", "encourage people to", "encourages people to",
+        "encouraged people to", "cheering on", "complicit", "should be taken down",
+        "should be removed", "vous ment", "sont une honte", "est une honte", "qui incitent",
+        "qui souhaitent", "doivent etre supprime*", "doit etre supprime*", "incitement to",
+        "incitation a", "appels au meurtre", "appel au meurtre", "not free speech",
+        "pas de la liberte d'expression", "c'est un delit", "is a crime",
     ]),
     // ---------------------------------------------------------------- doxxing contexts
     (Cue::DoxPos, "dox.locating", false, &[

@@ -55,7 +55,9 @@ fn harm_stated_as_a_norm_against_people() {
     ] {
         assert!(threat(t), "{t}");
     }
-    // The same norm about a thing, negated, or condemned.
+    // The same norm about a thing, negated, or condemned (the rule alone: the lexical model
+    // has its own errors, measured in BENCHMARKS.md).
+    let rules = |t: &str| signals().scan_rules_only(t).threat.decision;
     for t in [
         "The bill should be killed in committee.",
         "Weeds must be killed at the root or they come back.",
@@ -65,8 +67,38 @@ fn harm_stated_as_a_norm_against_people() {
         "Les musulmans ne méritent pas de mourir.",
         "Saying that immigrants should be hanged is disgusting.",
     ] {
+        assert!(!rules(t), "{t}");
+    }
+}
+
+#[test]
+fn violent_words_on_the_authors_own_things_are_not_threats() {
+    for t in [
+        "I'm going to kill this spreadsheet before it kills me.",
+        "I'm going to smash my personal best at the marathon this year.",
+        "J'ai tellement faim que je vais massacrer ce burger.",
+    ] {
         assert!(!threat(t), "{t}");
     }
+    // The same determiners before a person, or a place full of people.
+    for t in [
+        "I'm going to kill this guy when I see him.",
+        "Je vais tuer ma voisine ce soir.",
+        "I'm going to blow up this school on Friday.",
+    ] {
+        assert!(threat(t), "{t}");
+    }
+}
+
+#[test]
+fn rhetorical_calls_keep_their_own_negation() {
+    assert!(threat(
+        "Why hasn't anyone stabbed Pauline yet? What are we waiting for?"
+    ));
+    assert!(threat("Pourquoi personne n'a encore tiré sur Nathalie ?"));
+    assert!(!threat(
+        "No one should ever stab anyone over a parking space."
+    ));
 }
 
 #[test]
