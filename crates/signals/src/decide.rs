@@ -301,6 +301,7 @@ pub(crate) fn decide(
                     + neg(Cue::Fictional, 0.6, &mut ev)
                     + neg(Cue::Fiction, 0.5, &mut ev)
                     + neg(Cue::SelfDisclose, 0.3, &mut ev)
+                    + neg(Cue::Listing, 0.5, &mut ev)
             }
             SpanKind::Phone => {
                 neg(Cue::Business, 0.45, &mut ev)
@@ -308,6 +309,7 @@ pub(crate) fn decide(
                     + neg(Cue::SelfDisclose, 0.55, &mut ev)
                     + neg(Cue::Service, 0.5, &mut ev)
                     + neg(Cue::Sale, 0.3, &mut ev)
+                    + neg(Cue::Listing, 0.45, &mut ev)
             }
             SpanKind::Email => {
                 neg(Cue::Business, 0.5, &mut ev)
@@ -410,6 +412,7 @@ fn cue_rule(c: Cue) -> &'static str {
         Cue::SelfDisclose => "context.self_disclosure",
         Cue::Service => "context.customer_service",
         Cue::Sale => "context.sale",
+        Cue::Listing => "context.property_listing",
         Cue::Landmark => "context.landmark",
         Cue::Tech => "context.tech_support",
         Cue::Fiction => "context.fiction",
@@ -1620,6 +1623,7 @@ mod tests {
         Cue::PublicOffice,
         Cue::SelfDisclose,
         Cue::Sale,
+        Cue::Listing,
         Cue::Landmark,
         Cue::Order,
         Cue::Tech,

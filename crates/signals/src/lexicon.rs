@@ -66,6 +66,8 @@ pub(crate) enum Cue {
     SelfDisclose,
     /// A sale ad: "for sale", "a vendre", "no timewasters".
     Sale,
+    /// A property to let or for sale: "to let", "pcm", "à louer", "agence".
+    Listing,
     /// A landmark or tourist spot: "statue", "viaduc", "sunrise".
     Landmark,
     /// An order, parcel or ticket number: "order", "commande", "tracking".
@@ -93,6 +95,7 @@ impl Cue {
     }
 
     /// Contexts that lower the doxxing score of a span: they must not come from the span itself.
+    /// Not `Fictional`: a famous fictional address ("742 Evergreen Terrace") is its own context.
     pub fn is_context(self) -> bool {
         matches!(
             self,
@@ -100,10 +103,10 @@ impl Cue {
                 | Cue::PublicOffice
                 | Cue::SelfDisclose
                 | Cue::Sale
+                | Cue::Listing
                 | Cue::Landmark
                 | Cue::Order
                 | Cue::Tech
-                | Cue::Fictional
                 | Cue::Service
                 | Cue::Game
                 | Cue::Fiction
@@ -657,7 +660,12 @@ const GROUPS: &[Group] = &[
         "our store", "visit us", "find us", "we moved", "we've moved", "come by", "best croissants",
         "looking for a decent", "decent coffee", "bakery", "diner", "cafe", "coffee shop", "bookshop",
         "pizzeria", "restaurant is at", "is located at", "head office", "headquarters", "reservations",
-        "book a table", "ouvert", "ouverture", "horaires", "on recrute", "recrute", "recrutement",
+        "book a table", "new location", "has moved", "open 24/7", "open till", "open until",
+        "reopened", "orders at", "order at", "livraison", "prise de rendez-vous", "doctolib",
+        "cabinet medical", "medecine generale", "dental office", "mon-fri", "permits",
+        "service centre", "service center", "finally open", "comedy night",
+        "doors at", "doors open", "reception is at", "salle des fetes", "vide-grenier",
+        "venez nombreux", "buvette", "brocante", "ouvert", "ouverture", "horaires", "on recrute", "recrute", "recrutement",
         "envoyez votre cv", "votre cv", "cherche un", "cherche une", "chetche", "boutique", "retrouvez",
         "on a demenage", "nous avons demenage", "boulangerie", "le petit zinc", "bon cafe", "si vous cherchez",
         "du mardi au", "du lundi au", "bureaux", "nos bureaux", "notre magasin", "magasin", "commerce",
@@ -677,7 +685,8 @@ const GROUPS: &[Group] = &[
         "visa", "appointments", "open 9 to 5", "weekdays", "mairie", "prefecture", "sous-prefecture",
         "centre des impots", "impots", "caf de", "cpam", "pole emploi", "france travail", "rendez-vous passeport",
         "justificatif", "hotel de ville", "commissariat", "tribunal de", "guichet", "administration",
-        "permanence", "carte d'identite", "etat civil",
+        "permanence", "carte d'identite", "etat civil", "front desk", "objets trouves",
+        "lost and found", "lost property", "turned it in", "elysee",
     ]),
     (Cue::SelfDisclose, "context.self_disclosure", false, &[
         "bookings", "portfolio", "commissions", "inquiries", "enquiries", "photographer here",
@@ -689,12 +698,18 @@ const GROUPS: &[Group] = &[
         "joignable", "me joindre", "me contacter", "mon numero", "mon num", "mon mail", "mon adresse",
         "mon portable", "cours de", "premier cours", "independant", "independante", "je vends", "je propose",
         "devis gratuit", "sms au", "envoyez-moi", "mp moi", "mon cabinet", "mon atelier",
+        "my new place", "at my place", "housewarming", "chez moi", "at mine", "byob",
     ]),
     (Cue::Sale, "context.sale", false, &[
         "for sale", "4 sale", "selling", "miles", "mileage", "ono", "o.n.o", "no timewasters",
         "service history", "mot", "asking", "ask 4", "ask for photos", "price", "£", "€", "$", "obo",
         "a vendre", "vends", "km", "kilometrage", "carnet d'entretien", "pas serieux s'abstenir",
         "controle technique", "prix", "negociable", "premiere main", "leboncoin", "annonce",
+    ]),
+    (Cue::Listing, "context.property_listing", false, &[
+        "to let", "pcm", "open house", "realtor", "viewings", "a louer", "for rent", "for sale",
+        "a vendre", "agence", "estate agent", "letting agent", "lettings", "bed,",
+        "2 bath", "pieces", "m2", "loyer", "charges comprises", "house for sale", "maison a vendre",
     ]),
     (Cue::Landmark, "context.landmark", false, &[
         "geolocaliser", "vos photos", "your photos", "observatoire", "observatory", "dune", "pic du",
@@ -730,6 +745,10 @@ const GROUPS: &[Group] = &[
         "only exists in", "exists only in", "fictional", "fiction", "based on a real", "real street",
         "grimmauld", "evergreen terrace", "baker street", "221b", "privet drive", "wisteria lane",
         "sesame street", "conch street", "n'existe que", "n'existe pas", "d'un livre",
+        "in my novel", "my novel", "dans mon roman", "mon roman", "romans", "litterature",
+        "literature", "pnj", "npc", "jdr", "sitcom", "cartoon", "dessin anime", "simpsons",
+        "tintin", "maigret", "sherlock", "breaking bad", "harry potter", "grows up at",
+        "roman policier", "the office", "back to the future", "moulinsart", "springfield",
         "dans un livre", "dans la serie", "in the show", "in the book", "in the series", "fun fact",
         "le saviez-vous", "anecdote", "bikini bottom", "spooner street", "hogwarts",
     ]),

@@ -344,6 +344,25 @@ fn fictional_address_is_not_doxxing() {
     assert!(!dox(
         "Fun fact: 742 Evergreen Terrace only exists in fiction."
     ));
+    // The famous address is its own context, although it lies inside the span.
+    assert!(!dox(
+        "The Simpsons live at 742 Evergreen Terrace, Springfield."
+    ));
+    assert!(!dox(
+        "Maigret habite au 132 boulevard Richard-Lenoir, Simenon le rappelle dans ses romans."
+    ));
+}
+
+#[test]
+fn listings_and_events_are_not_doxxing() {
+    for t in [
+        "To let: Flat 10, 79 Albert Road, Brighton BN2 3AS. £850 pcm, viewings on 01273 493359.",
+        "Housewarming at my new place Saturday!! 5225 Sycamore Ct Apt 4B, Omaha, NE 68151. BYOB",
+        "Appartement T3 à louer, 75 bis chemin du Moulin, 93300 Aubervilliers. Agence Immo Ouest.",
+        "Concert gratuit samedi à la salle des fêtes, 26 route de Lyon, 74000 Annecy.",
+    ] {
+        assert!(!dox(t), "{t}");
+    }
 }
 
 #[test]
