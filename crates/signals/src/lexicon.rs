@@ -792,6 +792,10 @@ const GROUPS: &[Group] = &[
         "responsable", "officer", "worker", "employee", "representative", "director",
         "administrator", "sophomore", "freshman", "pupil", "coordinator", "hygienist", "team leader",
         "gerant*", "entraineu*", "qui bosse", "est en terminale", "est en seconde", "est en premiere",
+        "chauffeur", "chauffeuse", "videur", "barman", "barmaid", "prepose*", "cuisinier*",
+        "en cp", "en ce1", "en ce2", "en cm1", "en cm2", "l2 de", "l1 de", "l3 de", "grade at",
+        "grade in", "year at", "ta in", "bouncer", "doorman", "forklift", "works behind",
+        "agent d'accueil", "y travaille",
     ]),
 ];
 

@@ -385,6 +385,20 @@ fn name_and_workplace_is_doxxing() {
         scan("That's Jenna Smith, cashier at the Walmart in Tulsa. Screenshot before she deletes.");
     assert!(r.doxxing.decision, "{r:?}");
     assert!(r.spans.iter().any(|s| s.kind == SpanKind::NameWorkplace));
+    // Roles with a qualifier, school years and grades, French roles and classes.
+    for t in [
+        "That's Jeff Crane — a nurse on ward 8 at St Anne's. Email the hospital.",
+        "Name and shame: Dean Robinson, Year 12 at St Aidan's Academy in Newcastle.",
+        "Gordon Jones is in Year 10 at Ashfield School, share it in the local groups.",
+        "Camille Bousquet, infirmière de nuit au CHU de Lyon. Écrivez à la direction.",
+        "Noël Le Goff est agent d'accueil à la CAF de Montpellier, allez au guichet.",
+    ] {
+        let r = scan(t);
+        assert!(
+            r.spans.iter().any(|s| s.kind == SpanKind::NameWorkplace),
+            "{t}: {r:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- combined and output

@@ -20,13 +20,13 @@ fn patterns() -> Vec<String> {
         format!(r"(?:(?:mr|mrs|ms|miss|dr|mme|mlle|m|monsieur|madame)\.?\s+)?{w}(?:\s+{w}){{0,2}}");
     let org_word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&'’\-]*";
     let org = format!(r"{org_word}(?:\s+{org_word})*");
-    let role_en = r"(?:teacher|cashier|supervisor|manager|nurse|clerk|receptionist|waiter|waitress|barista|driver|guard|officer|assistant|secretary|intern|worker|employee|coach|professor|lecturer|doctor|dentist|librarian|janitor|bartender|cook|chef|server|agent|rep|representative|technician|mechanic|student|junior|senior|sophomore|freshman|pupil|counselor|counsellor|principal|head|director|admin|administrator|pharmacist|paramedic|vet|stylist|hairdresser|trainer|instructor|tutor|caretaker|stocker|carer|porter|cleaner|lifeguard|dispatcher|paralegal|accountant|engineer|developer|designer|analyst|consultant|nanny|babysitter|bouncer|firefighter|midwife|therapist|physio|teller|courier|moderator|coordinator|hygienist|rn|gp|leader)";
-    let role_fr = r"(?:caissi[eè]re?|agent(?:e)?\s+de\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+|chef\s+d'[ée]quipe|vendeu(?:r|se)|prof(?:esseure?)?(?:\s+de\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?|institut(?:eur|rice)|infirmi[eè]re?|serveu(?:r|se)|employ[ée]e?|directeu(?:r|rice)|secr[ée]taire|livreu(?:r|se)|manager|responsable|stagiaire|[ée]l[èe]ve|[ée]tudiante?|scolaris[ée]e?|inscrite?|animat(?:eur|rice)|surveillante?|boulang[eè]re?|pharmacien(?:ne)?|coiffeu(?:r|se)|m[ée]decin|dentiste|comptable|standardiste|h[ôo]tesse|conseill[eè]re?|pigiste|journaliste|cpe|dirlo|aide-soignante?|auxiliaire(?:\s+de\s+vie)?|pr[ée]parat(?:eur|rice)|[ée]ducat(?:eur|rice)|ouvri[eè]re?|magasini[eè]re?|atsem|aesh|h[ôo]tesse\s+de\s+caisse|charg[ée]e?\s+de\s+td|ing[ée]nieure?|d[ée]veloppeu(?:r|se)|assistante?|vigile|mod[ée]rat(?:eur|rice)|g[ée]rante?|entra[iî]neu(?:r|se)(?:-chef)?|en\s+(?:\d{1,2}\s?(?:e|[èe]me)|seconde|premi[eè]re|terminale)|en\s+(?:bts|dut|but|licence|master|l[1-3]|m[12]|pr[ée]pa|cap|bac\s+pro|alternance|stage)(?:\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?)";
+    let role_en = r"(?:teacher|cashier|supervisor|manager|nurse|clerk|receptionist|waiter|waitress|barista|driver|guard|officer|assistant|secretary|intern|worker|employee|coach|professor|lecturer|doctor|dentist|librarian|janitor|bartender|cook|chef|server|agent|rep|representative|technician|mechanic|student|junior|senior|sophomore|freshman|pupil|counselor|counsellor|principal|head|director|admin|administrator|pharmacist|paramedic|vet|stylist|hairdresser|trainer|instructor|tutor|caretaker|stocker|carer|porter|cleaner|lifeguard|dispatcher|paralegal|accountant|engineer|developer|designer|analyst|consultant|nanny|babysitter|bouncer|firefighter|midwife|therapist|physio|teller|courier|moderator|coordinator|hygienist|rn|gp|leader|ta|tutor|chauffeur|bouncer|doorman|nurse|carer)";
+    let role_fr = r"(?:caissi[eè]re?|agent(?:e)?\s+(?:de\s+|d')[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+|chef\s+d'[ée]quipe|vendeu(?:r|se)|prof(?:esseure?)?(?:\s+de\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?|institut(?:eur|rice)|infirmi[eè]re?|serveu(?:r|se)|employ[ée]e?|directeu(?:r|rice)|secr[ée]taire|livreu(?:r|se)|manager|responsable|stagiaire|[ée]l[èe]ve|[ée]tudiante?|scolaris[ée]e?|inscrite?|animat(?:eur|rice)|surveillante?|boulang[eè]re?|pharmacien(?:ne)?|coiffeu(?:r|se)|m[ée]decin|dentiste|comptable|standardiste|h[ôo]tesse|conseill[eè]re?|pigiste|journaliste|cpe|dirlo|aide-soignante?|auxiliaire(?:\s+de\s+vie)?|pr[ée]parat(?:eur|rice)|[ée]ducat(?:eur|rice)|ouvri[eè]re?|magasini[eè]re?|atsem|aesh|h[ôo]tesse\s+de\s+caisse|charg[ée]e?\s+de\s+td|ing[ée]nieure?|d[ée]veloppeu(?:r|se)|assistante?|vigile|mod[ée]rat(?:eur|rice)|g[ée]rante?|entra[iî]neu(?:r|se)(?:-chef)?|chauffeu(?:r|se)|videu(?:r|se)|barman|barmaid|pr[ée]pos[ée]e?|caissi[eè]re?|cuisini[eè]re?|plongeu(?:r|se)|(?:l|m)[1-3]|en\s+(?:cp|ce1|ce2|cm1|cm2|maternelle|petite\s+section|moyenne\s+section|grande\s+section)|en\s+(?:\d{1,2}\s?(?:e|[èe]me)|seconde|premi[eè]re|terminale)|en\s+(?:bts|dut|but|licence|master|l[1-3]|m[12]|pr[ée]pa|cap|bac\s+pro|alternance|stage)(?:\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?)";
     let en = format!(
-        r"{B}{name}(?:,?\s+(?:(?:and|who|,)\s+)?(?:(?:she|he|they)\s+)?(?:works?|worked|working|is\s+employed|teaches|is\s+(?:a|an|the)\s+{w}(?:\s+{w})?)(?:\s+(?:the\s+)?{w}(?:\s+{w})?)??\s+(?:at|for|in)|(?:,|\s+[-–])\s*(?:(?:she|he)(?:'s|’s|\s+is)\s+)?(?:(?:a|an|the)\s+)?(?:{w}\s+){{0,2}}?{role_en}\s+(?:at|for|from|in)|,?\s+(?:(?:she|he)\s+)?(?:goes\s+to|attends|studies\s+at|from)|[.,]?\s+(?:she|he)(?:'s|’s|s|\s+is)\s+at)\s+(?:the\s+)?{org}"
+        r"{B}{name}(?:,?\s+(?:(?:and|who|,)\s+)?(?:(?:she|he|they)\s+)?(?:works?|worked|working|is\s+employed|teaches|coaches|drives|cleans|manages|volunteers|is\s+(?:a|an|the)\s+{w}(?:\s+{w})?)(?:\s+(?:the\s+|a\s+)?{w}(?:\s+{w}){{0,2}})??\s+(?:at|for|in)|(?:,|\s+[-–—])\s*(?:(?:she|he)(?:'s|’s|\s+is)\s+)?(?:(?:a|an|the)\s+)?(?:{w}\s+){{0,2}}?{role_en}(?:\s+(?:on|in|of)\s+(?:the\s+)?{w}(?:\s+\w+)?)?\s+(?:at|for|from|in)|(?:,\s*|\s+(?:is|'s|’s)\s+in\s+)(?:(?:\d{{1,2}}(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth)\s+(?:grade|year)|year\s+\d{{1,2}}|grade\s+\d{{1,2}})(?:\s+{w})?\s+(?:at|in)|,?\s+(?:(?:she|he)\s+)?(?:goes\s+to|attends|studies\s+at|from)|[.,]?\s+(?:she|he)(?:'s|’s|s|\s+is)\s+at)\s+(?:the\s+)?{org}"
     );
     let fr = format!(
-        r"{B}{name}(?:,?\s+(?:et\s+)?(?:il|elle)\s+|,\s*|\s+[-–]\s+|\s+qui\s+|\s+)(?:(?:travaille|bosse|taffe|bossait|travaillait|enseigne|va|bosse)|(?:est\s+)?(?:(?:la|le|l')\s*)?{role_fr}|est)(?:\s+{w})??\s+(?:chez|[àa]|au|aux|dans|pour|du|de\s+la)\s+{org}"
+        r"{B}{name}(?:,?\s+(?:et\s+)?(?:il|elle|y)\s+|,\s*|\s+[-–]\s+|\s+qui\s+|\s+)(?:(?:travaille|bosse|taffe|bossait|travaillait|enseigne|va|bosse)|(?:est\s+)?(?:(?:la|le|l')\s*)?{role_fr}|est)(?:\s+{w}){{0,3}}?\s+(?:chez|[àa]|au|aux|dans|pour|du|de\s+la)\s+{org}"
     );
     vec![en, fr]
 }
@@ -456,6 +456,15 @@ const LINKS: &[&str] = &[
     " he's at",
     " - ",
     " – ",
+    " — ",
+    " coaches",
+    " drives",
+    " cleans",
+    " manages",
+    " volunteers",
+    " is in ",
+    "'s in ",
+    " y travaille",
 ];
 
 /// Byte offset of the first link word in `rest`.
