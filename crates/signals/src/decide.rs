@@ -15,6 +15,9 @@ const INTENT_WINDOW: usize = 40;
 const CALL_WINDOW: usize = 70;
 /// Max distance between a negation and the act it negates.
 const NEGATION_WINDOW: usize = 30;
+/// How far (bytes of folded text) a cancelling context reaches from a threat word in a long
+/// post; a post this long or shorter is one context.
+const CONTEXT_REACH: usize = 90;
 /// How far a norm ("should be") reaches: from its subject to it, and from it to the act
 /// ("they should all be rounded up and shot").
 const NORM_WINDOW: usize = 40;
@@ -43,11 +46,16 @@ impl Evidence {
 
 /// The cues whose hits the rules walk one by one (the others are only asked "is there one?"),
 /// each with a slot in `ByCue::masks`; the last slot collects every other cue and is never read.
-const WALKED: [Cue; 9] = [
+const WALKED: [Cue; 14] = [
     Cue::Violence,
     Cue::Intent,
     Cue::Call,
     Cue::Norm,
+    Cue::News,
+    Cue::Report,
+    Cue::Fiction,
+    Cue::Counter,
+    Cue::Game,
     Cue::Negation,
     Cue::Idiom,
     Cue::Direct,
@@ -1349,19 +1357,32 @@ fn threat_score(
     let urged_swat = has(Cue::Swat)
         && (!spans.is_empty() || has(Cue::DoxAct) || has(Cue::Call))
         && !has(Cue::SelfDisclose);
+    // In a long post a context speaks of its own sentences: it counts only within
+    // `CONTEXT_REACH` bytes of a threat word (a story that opens with "my sister told me" and
+    // ends with "I'll break his fingers" is a threat).
+    let near = |cue: Cue| {
+        folded.len() <= CONTEXT_REACH
+            || of(cue).any(|c| threat_hits().any(|t| c.start.abs_diff(t.start) <= CONTEXT_REACH))
+    };
     for (cue, f) in [
         (Cue::News, 0.3f32),
         (Cue::Report, 0.35),
         (Cue::Fiction, 0.3),
         (Cue::Counter, 0.3),
     ] {
-        if has(cue) && !(matches!(cue, Cue::Report | Cue::Fiction) && urged_swat) {
+        if has(cue) && near(cue) && !(matches!(cue, Cue::Report | Cue::Fiction) && urged_swat) {
             ev.push(cue_rule(cue));
             factor *= f;
         }
     }
     // Trash talk is only trash talk when nothing ties it to the real world and it harms no body.
-    if has(Cue::Game) && spans.is_empty() && !has(Cue::Weapon) && !has(Cue::Swat) && !injury {
+    if has(Cue::Game)
+        && near(Cue::Game)
+        && spans.is_empty()
+        && !has(Cue::Weapon)
+        && !has(Cue::Swat)
+        && !injury
+    {
         ev.push(cue_rule(Cue::Game));
         factor *= 0.35;
     }

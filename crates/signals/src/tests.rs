@@ -102,6 +102,19 @@ fn rhetorical_calls_keep_their_own_negation() {
 }
 
 #[test]
+fn a_context_far_from_the_threat_in_a_long_post_does_not_cancel_it() {
+    let story = "My sister told me last week what he did at the family dinner, and honestly \
+                 everyone at the table just watched and let it happen. He thinks that because \
+                 he is family he is safe. Next time I see Kieran alone I am going to break \
+                 every finger on his hand.";
+    assert!(threat(story));
+    // Near it, the same context still cancels.
+    assert!(!threat(
+        "The court heard that he told her \"I am going to break every finger on your hand\"."
+    ));
+}
+
+#[test]
 fn veiled_threats() {
     assert!(threat(
         "Nice car, Tom. Shame if the brakes failed on the motorway."
