@@ -557,9 +557,6 @@ fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
     memchr::memchr3(b'.', b'!', b'?', range).is_some()
 }
 
-/// The next (or previous) word around a byte range of the folded text.
-/// Byte-wise: the separators and word chars are ASCII, and a non-ASCII byte is never a word
-/// char, so every cut falls next to an ASCII byte (a char boundary).
 /// Whether a word naming a person or a group of people ("he", "they", "women", "les
 /// immigrés") comes up to `NORM_WINDOW` bytes before `at`, in the same sentence: the subject
 /// of a norm ("[they] should all be shot"). Asked only of the rare norm hit, so a walk over the
@@ -619,10 +616,14 @@ fn thing_object(folded: &str, end: usize) -> bool {
         return false;
     }
     let w2 = word_after(folded, end_of(w1));
+    // The stems count for the word itself too here ("mon voisin", "ce connard").
     let reaches_people = |w: &str| {
-        is_person(folded, w)
+        in_set_key(&PERSON, key_in(folded, w))
             || in_set_key(&PEOPLE_PLACE, key_in(folded, w))
-            || PEOPLE_PLACE_STEMS.iter().any(|p| w.starts_with(p))
+            || PERSON_STEMS
+                .iter()
+                .chain(PEOPLE_PLACE_STEMS.iter())
+                .any(|p| w.starts_with(p))
     };
     !(reaches_people(w1) || reaches_people(w2))
 }
@@ -634,16 +635,17 @@ const THING_DET: [u64; 14] = word_set([
     "nos",
 ]);
 
-/// Places full of people, and family words: an act on them still reaches people.
-const PEOPLE_PLACE: [u64; 43] = word_set([
+/// Places full of people, and family words that `PERSON` lacks: an act on them still reaches
+/// people.
+const PEOPLE_PLACE: [u64; 35] = word_set([
     "school", "class", "church", "mosque", "office", "house", "place", "town", "city", "bus",
     "train", "store", "mall", "party", "ecole", "college", "lycee", "classe", "eglise", "mosquee",
-    "bureau", "maison", "ville", "fac", "boite", "family", "famille", "mom", "mum", "dad", "son",
-    "fils", "mere", "pere", "frere", "soeur", "mari", "ex", "gars", "type", "con", "conne", "pd",
+    "bureau", "maison", "ville", "fac", "boite", "family", "famille", "son", "mere", "pere",
+    "frere", "soeur", "con", "conne", "pd",
 ]);
 
 /// Beginnings of longer words of the same kind.
-const PEOPLE_PLACE_STEMS: [&str; 31] = [
+const PEOPLE_PLACE_STEMS: [&str; 15] = [
     "synagog",
     "building",
     "concert",
@@ -655,30 +657,14 @@ const PEOPLE_PLACE_STEMS: [&str; 31] = [
     "immeuble",
     "hopital",
     "magasin",
-    "brother",
-    "sister",
-    "mother",
-    "father",
-    "daughter",
-    "girlfriend",
-    "boyfriend",
-    "cowork",
-    "colleag",
-    "collegue",
-    "manager",
-    "copain",
-    "copine",
     "gamin",
     "salaud",
-    "enfoire",
-    "encul",
     "abruti",
     "bouffon",
-    "quartier",
 ];
 
 /// Words for people, whole (up to 7 bytes).
-const PERSON: [u64; 145] = word_set([
+const PERSON: [u64; 144] = word_set([
     "he", "she", "they", "them", "him", "her", "his", "their", "those", "these", "you", "u",
     "people", "person", "persons", "folks", "guy", "guys", "man", "men", "woman", "women", "girl",
     "girls", "boy", "boys", "kid", "kids", "child", "anyone", "scum", "vermin", "jew", "jews",
@@ -692,7 +678,7 @@ const PERSON: [u64; 145] = word_set([
     "dude", "prick", "cunt", "idiot", "moron", "loser", "clown", "snitch", "troll", "punk", "thug",
     "fucker", "ref", "user", "poster", "author", "type", "gars", "pute", "putes", "fdp", "balance",
     "chef", "mari", "fils", "gamin", "gamine", "abruti", "debile", "salaud", "nurse", "mayor",
-    "officer", "driver", "wife", "mom", "mum", "dad",
+    "officer", "driver", "mom", "mum", "dad",
 ]);
 
 /// Beginnings of words for people and groups, matched when the word is longer ("immigrants",
@@ -814,6 +800,9 @@ const PERSON_STEMS: [&str; 114] = [
     "ordure",
 ];
 
+/// The next (or previous) word around a byte range of the folded text.
+/// Byte-wise: the separators and word chars are ASCII, and a non-ASCII byte is never a word
+/// char, so every cut falls next to an ASCII byte (a char boundary).
 fn word_after(folded: &str, end: usize) -> &str {
     let b = folded.as_bytes();
     let mut s = end;
@@ -1180,22 +1169,20 @@ fn threat_score(
                 && v.start.saturating_sub(i.end) <= INTENT_WINDOW
                 && !sentence_break(folded, i.end, v.start)
         });
-        // A call on others governs the act that follows it in the same sentence.
+        // A call on others (or a norm) governs the act that follows it in the same sentence, or the act
+        // it spells itself ("deserve to die"), unless both lists hold the same words ("get rid
+        // of").
+        let governs = |c: &Hit, window: usize| {
+            (c.end <= v.start + 1
+                && v.start - c.end.min(v.start) <= window
+                && !sentence_break(folded, c.end, v.start))
+                || (c.start < v.start && v.end <= c.end)
+        };
         let call = !intent
-            && (of(Cue::Call).any(|c| {
-                (c.end <= v.start + 1
-                    && v.start - c.end.min(v.start) <= CALL_WINDOW
-                    && !sentence_break(folded, c.end, v.start))
-                    // A call that spells the act itself ("deserve to die"), unless both
-                    // lists hold the same words ("get rid of").
-                    || (c.start < v.start && v.end <= c.end)
-            }) || of(Cue::Norm).any(|n| {
-                ((n.end <= v.start + 1
-                    && v.start - n.end.min(v.start) <= NORM_WINDOW
-                    && !sentence_break(folded, n.end, v.start))
-                    || (n.start < v.start && v.end <= n.end))
-                    && person_before(folded, n.start)
-            }) || imperative(folded, v, first(), before, !spans.is_empty(), aimed));
+            && (of(Cue::Call).any(|c| governs(c, CALL_WINDOW))
+                || of(Cue::Norm)
+                    .any(|n| governs(n, NORM_WINDOW) && person_before(folded, n.start))
+                || imperative(folded, v, first(), before, !spans.is_empty(), aimed));
         let w = match (intent, call, tgt) {
             (true, _, true) => {
                 ev.push("threat.intent_violence");

@@ -533,9 +533,9 @@ const GROUPS: &[Group] = &[
         "buteur", "gardien de but", "milieu de terrain",
     ]),
     (Cue::Idiom, "context.idiom", false, &[
-        "shoot a documentary", "shoot a video", "shoot a film", "shoot a movie", "shoot a message",
-        "shoot me a", "shoots me a", "shoot you a", "shoot u a", "shoot an email", "shoot a text",
-        "photo shoot", "pend la cremaillere", "pendre la cremaillere", "pendaison de cremaillere",
+        "shoot a documentary", "shoot a film", "shoot a movie", "shoot a message",
+        "shoots me a", "shoot you a", "shoot u a", "shoot an email", "shoot a text",
+        "pend la cremaillere", "pendre la cremaillere", "pendaison de cremaillere",
         "me tuer", "tue le temps", "could murder a", "murder a pint", "murder a burger",
         "killed me", "kills me", "killing me", "kill me", "killin me", "tu me tue*", "me tue*",
         "m'a tue", "m'a tuer", "ca me tue", "m'a acheve", "m'acheve", "knock 'em dead", "knock em dead",
@@ -596,7 +596,7 @@ const GROUPS: &[Group] = &[
         "should be removed", "vous ment", "sont une honte", "est une honte", "qui incitent",
         "qui souhaitent", "doivent etre supprime*", "doit etre supprime*", "incitement to",
         "incitation a", "appels au meurtre", "appel au meurtre", "not free speech",
-        "pas de la liberte d'expression", "c'est un delit", "is a crime",
+        "pas de la liberte d'expression", "c'est un delit",
     ]),
     // ---------------------------------------------------------------- doxxing contexts
     (Cue::DoxPos, "dox.locating", false, &[
@@ -607,8 +607,8 @@ const GROUPS: &[Group] = &[
         "identifie", "identified", "son domicile", "domicile :",
         // An IP tied to a person: caught by a logger, a VPN forgotten, a home line.
         "vpn", "residential", "residentielle", "logger", "iplogger", "ip logger", "ip grabber",
-        "grabbed the ip", "grabbed his ip", "grabbed her ip", "chope l'ip", "choppe l'ip", "son ip",
-        "his ip", "her ip", "their ip", "home ip", "ip perso",
+        "grabbed the ip", "grabbed his ip", "grabbed her ip", "chope l'ip", "choppe l'ip",
+        "ip perso",
         "lives at", "lives on", "lives in", "live at", "living at", "lives right", "lives here", "home address",
         "his address", "her address", "their address", "address is", "address:", "address for", "addy",
         "home ip", "his ip", "her ip", "their ip", "ip is", "'s ip", "ip:", "home number", "his number",
@@ -799,7 +799,7 @@ const GROUPS: &[Group] = &[
         "gerant*", "entraineu*", "qui bosse", "est en terminale", "est en seconde", "est en premiere",
         "chauffeur", "chauffeuse", "videur", "barman", "barmaid", "prepose*", "cuisinier*",
         "en cp", "en ce1", "en ce2", "en cm1", "en cm2", "l2 de", "l1 de", "l3 de", "grade at",
-        "grade in", "year at", "ta in", "bouncer", "doorman", "forklift", "works behind",
+        "grade in", "year at", "ta in", "doorman", "forklift", "works behind",
         "agent d'accueil", "y travaille",
     ]),
 ];

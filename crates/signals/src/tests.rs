@@ -84,6 +84,7 @@ fn violent_words_on_the_authors_own_things_are_not_threats() {
     for t in [
         "I'm going to kill this guy when I see him.",
         "Je vais tuer ma voisine ce soir.",
+        "Je vais tuer mon voisin ce soir.",
         "I'm going to blow up this school on Friday.",
     ] {
         assert!(threat(t), "{t}");
