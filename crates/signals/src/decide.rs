@@ -596,9 +596,11 @@ fn is_person(folded: &str, w: &str) -> bool {
 }
 
 /// The act falls on a thing the author owns or points at ("kill this spreadsheet", "smash my
-/// personal best", "massacrer ce burger"): a demonstrative or first-person possessive right
-/// after it, and neither of the next two words names a person ("this guy", "ma femme") or a
-/// place where people are ("this school").
+/// personal best", "massacrer ce burger") or on a thing named with an article ("attack the
+/// backlog", "smash the garlic", "attaquer la relecture"): a demonstrative, a first-person
+/// possessive or an article right after it, and neither of the next two words names a person
+/// ("this guy", "the ref", "ma femme"), an animal someone keeps ("the dog") or a place where
+/// people are ("this school", "the house").
 fn thing_object(folded: &str, end: usize) -> bool {
     let end_of = |w: &str| (w.as_ptr() as usize - folded.as_ptr() as usize) + w.len();
     // A stem ("massacr") or a variant ends inside its word: the object follows the word.
@@ -608,7 +610,8 @@ fn thing_object(folded: &str, end: usize) -> bool {
         end += 1;
     }
     let det = word_after(folded, end);
-    if !in_set_key(&THING_DET, key_in(folded, det)) {
+    let k = key_in(folded, det);
+    if !in_set_key(&THING_DET, k) && !in_set_key(&ARTICLE, k) {
         return false;
     }
     let w1 = word_after(folded, end_of(det));
@@ -635,13 +638,20 @@ const THING_DET: [u64; 14] = word_set([
     "nos",
 ]);
 
-/// Places full of people, and family words that `PERSON` lacks: an act on them still reaches
-/// people.
-const PEOPLE_PLACE: [u64; 35] = word_set([
-    "school", "class", "church", "mosque", "office", "house", "place", "town", "city", "bus",
-    "train", "store", "mall", "party", "ecole", "college", "lycee", "classe", "eglise", "mosquee",
-    "bureau", "maison", "ville", "fac", "boite", "family", "famille", "son", "mere", "pere",
-    "frere", "soeur", "con", "conne", "pd",
+/// Articles: "the", "a", "la", "les", "un". With them the object can be anyone ("kill the
+/// bastard"), so only a word that is not a person, an animal or a place of people is a thing.
+const ARTICLE: [u64; 11] = word_set([
+    "the", "a", "an", "le", "la", "les", "l", "un", "une", "des", "du",
+]);
+
+/// Places full of people, animals people keep, and family words that `PERSON` lacks: an act on
+/// them still reaches people.
+const PEOPLE_PLACE: [u64; 45] = word_set([
+    "dog", "dogs", "cat", "cats", "horse", "chien", "chiens", "chat", "chats", "cheval", "school",
+    "class", "church", "mosque", "office", "house", "place", "town", "city", "bus", "train",
+    "store", "mall", "party", "ecole", "college", "lycee", "classe", "eglise", "mosquee", "bureau",
+    "maison", "ville", "fac", "boite", "family", "famille", "son", "mere", "pere", "frere",
+    "soeur", "con", "conne", "pd",
 ]);
 
 /// Beginnings of longer words of the same kind.

@@ -77,8 +77,22 @@ fn violent_words_on_the_authors_own_things_are_not_threats() {
         "I'm going to kill this spreadsheet before it kills me.",
         "I'm going to smash my personal best at the marathon this year.",
         "J'ai tellement faim que je vais massacrer ce burger.",
+        "We're going to attack the backlog first thing Monday.",
+        "I'll smash the garlic and chop the chillies, you just stir.",
+        "Je vais attaquer la relecture de votre rapport demain.",
+        "On va abattre la vieille cloison de la cave la semaine prochaine.",
     ] {
         assert!(!threat(t), "{t}");
+    }
+    // With an article the object may be anyone: a person, an animal or a place of people
+    // keeps the threat.
+    for t in [
+        "I'm going to kill the bastard when I see him.",
+        "I will shoot the referee tonight.",
+        "Je vais tuer le chien de ma voisine.",
+        "I'm going to burn the house down tonight.",
+    ] {
+        assert!(threat(t), "{t}");
     }
     // The same determiners before a person, or a place full of people.
     for t in [
