@@ -1256,7 +1256,7 @@ fn threat_score(
     }
 
     // Veiled threats.
-    if let Some(v) = of(Cue::Veiled).next() {
+    if let Some(v) = of(Cue::Veiled).find(|v| !covered_by_idiom(v)) {
         ev.push(v.rule);
         let w = if second() { 0.75 } else { 0.6 };
         best = best.max(w);

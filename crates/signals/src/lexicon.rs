@@ -589,6 +589,17 @@ const GROUPS: &[Group] = &[
         "frappe fort a", "l'orage va eclater", "dix balles", "vingt balles", "cent balles",
         "les cages", "tes frappes", "counter-attack", "contre-attaque", "left wing", "right wing",
         "blow up the balloons", "blow up balloons", "gonfler les ballons",
+        // Regret of a purchase or a missed show, and finding someone at a meeting place: the
+        // veiled and direct phrases ("you'll regret", "I'll find you") in their everyday use.
+        "regret buying", "regret ordering", "regret signing", "regret missing", "regret not",
+        "regret skipping", "regret booking", "regret eating", "regret that purchase",
+        "regretter cet achat", "regretter ce forfait", "regretter de pas", "regretter de ne pas",
+        "find you at the gate", "find you at arrivals", "find you at the exit", "find you in the crowd",
+        "find you at the entrance", "find you at the station", "find you at the airport",
+        "find you at the finish", "find you after the", "find you near the ticket",
+        "find you by the", "find you at the bar", "find you at the front", "find you in the lobby",
+        "find you at the food", "find you at the merch", "trouve a la sortie du concert",
+        "te trouve a l'entree", "te retrouve a la gare", "te retrouve devant",
     ]),
     (Cue::Fiction, "context.fiction", false, &[
         "novel", "chapter", "book", "campaign", "d&d", "dnd", "dungeon master", "assassin", "story", "film", "movie", "play", "scene", "character", "villain",
