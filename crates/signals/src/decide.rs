@@ -430,6 +430,7 @@ fn cue_rule(c: Cue) -> &'static str {
         Cue::Counter => "context.counter_speech",
         Cue::Negation => "context.negation",
         Cue::Idiom => "context.idiom",
+        Cue::Errand => "context.errand",
         _ => "context.other",
     }
 }
@@ -1366,6 +1367,7 @@ fn threat_score(
         (Cue::Report, 0.35),
         (Cue::Fiction, 0.3),
         (Cue::Counter, 0.3),
+        (Cue::Errand, 0.3),
     ] {
         if has(cue) && near(cue) && !(matches!(cue, Cue::Report | Cue::Fiction) && urged_swat) {
             ev.push(cue_rule(cue));
@@ -1648,6 +1650,7 @@ mod tests {
         Cue::Fictional,
         Cue::Service,
         Cue::Vehicle,
+        Cue::Errand,
         Cue::Workplace,
     ];
 

@@ -80,6 +80,10 @@ pub(crate) enum Cue {
     Service,
     /// The post talks about a vehicle or a plate.
     Vehicle,
+    /// An errand for someone: bringing back, dropping off or returning their things ("je te
+    /// ramène tes clés", "I'll drop your jacket off"). "I know where you live" before it is
+    /// how friends say they will come by.
+    Errand,
     /// The post mentions a workplace or school, which enables the name + workplace search.
     Workplace,
 }
@@ -592,6 +596,7 @@ const GROUPS: &[Group] = &[
         // Regret of a purchase or a missed show, and finding someone at a meeting place: the
         // veiled and direct phrases ("you'll regret", "I'll find you") in their everyday use.
         "regret buying", "regret ordering", "regret signing", "regret missing", "regret not",
+        "regret having", "regretter d'avoir",
         "regret skipping", "regret booking", "regret eating", "regret that purchase",
         "regretter cet achat", "regretter ce forfait", "regretter de pas", "regretter de ne pas",
         "find you at the gate", "find you at arrivals", "find you at the exit", "find you in the crowd",
@@ -800,6 +805,15 @@ const GROUPS: &[Group] = &[
         "honda", "chevy", "bmw", "audi", "tesla", "kia", "vw", "golf", "prius", "civic", "wrangler",
         "plaque", "immatriculation", "immat", "voiture", "caisse", "bagnole", "clio", "twingo",
         "scenic", "kangoo", "peugeot", "renault", "citroen", "c3", "208", "308", "roule", "gare", "garee",
+    ]),
+    (Cue::Errand, "context.errand", false, &[
+        "drop off your", "drop your", "drop it off", "drop them off", "bring back your",
+        "bring you your", "give you back", "return your", "pick up your",
+        "your jacket", "your keys", "your umbrella", "your parcel", "your package", "the parcel",
+        "the cake", "birthday cake", "je te ramene", "je te rapporte", "je t'amene", "je te depose",
+        "je te laisse ton", "je te laisse ta", "je te laisse tes", "passe te deposer",
+        "te deposer", "te rendre", "te ramener", "tes cles", "ton colis", "le colis", "le gateau",
+        "ta veste", "ton parapluie", "ton plat", "ton echarpe",
     ]),
     (Cue::Workplace, "context.workplace", false, &[
         "guard", "security", "she's at", "shes at", "he's at", "hes at", "agent", "chef", "identifie",

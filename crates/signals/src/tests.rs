@@ -625,3 +625,25 @@ fn match_count_agrees_with_str_matches() {
         );
     }
 }
+
+/// "I know where you live" is how friends say they will come by with your things; "you'll
+/// regret buying that" is about a purchase. The same phrases stay threats without the errand.
+#[test]
+fn errands_and_regretted_purchases_are_not_threats() {
+    for t in [
+        "Je sais où tu habites, je te ramène tes clés ce soir.",
+        "We know where you live, so we're coming over with the birthday cake at 7.",
+        "Tu vas regretter d'avoir acheté ce téléphone, la batterie tient pas.",
+        "Mark my words, you'll regret buying that e-scooter.",
+        "Landing at 4, I'll find you at arrivals. Bring snacks.",
+    ] {
+        assert!(!threat(t), "{t}");
+    }
+    for t in [
+        "Je sais où tu habites. Tu vas le regretter.",
+        "We know where you live. You'll regret this.",
+        "I'll find you, and when I do you won't walk again.",
+    ] {
+        assert!(threat(t), "{t}");
+    }
+}
