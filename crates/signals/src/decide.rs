@@ -277,7 +277,15 @@ pub(crate) fn decide(
             SpanKind::Coordinates => 0.5,
             SpanKind::Plate => 0.45,
             SpanKind::Ip => 0.45,
-            SpanKind::NameWorkplace => 0.6,
+            SpanKind::NameWorkplace => {
+                if c.confidence >= crate::workplace::TITLED {
+                    0.6
+                } else if c.confidence >= crate::workplace::PLACE_WHEN_CONFIDENCE {
+                    0.55
+                } else {
+                    0.45
+                }
+            }
         };
         let mut s = base;
         if pos {

@@ -815,6 +815,7 @@ const GROUPS: &[Group] = &[
         "te deposer", "te rendre", "te ramener", "tes cles", "ton colis", "le colis", "le gateau",
         "ta veste", "ton parapluie", "ton plat", "ton echarpe",
     ]),
+    (Cue::Workplace, "context.workplace", false, crate::workplace::BRANDS),
     (Cue::Workplace, "context.workplace", false, &[
         "guard", "security", "she's at", "shes at", "he's at", "hes at", "agent", "chef", "identifie",
         "garage", "staff", "travail*", "inscr*", "scolar*", "grammar", "primary", "lycee*",

@@ -28,7 +28,253 @@ fn patterns() -> Vec<String> {
     let fr = format!(
         r"{B}{name}(?:,?\s+(?:et\s+)?(?:il|elle|y)\s+|,\s*|\s+[-–]\s+|\s+qui\s+|\s+)(?:(?:travaille|bosse|taffe|bossait|travaillait|enseigne|va|bosse)|(?:est\s+)?(?:(?:la|le|l')\s*)?{role_fr}|est)(?:\s+{w}){{0,3}}?\s+(?:chez|[àa]|au|aux|dans|pour|du|de\s+la)\s+{org}"
     );
-    vec![en, fr]
+    // A name set beside a shop, chain or school with no job title between them ("Maureen
+    // Brown, the Starbucks on 5th", "Margot Imbert est à la Poste de Nantes", "Kristin Garcia,
+    // 10th grade @ Central High", "Richard Chauvin, CM2 à l'école Jules-Ferry").
+    let brand = BRANDS
+        .iter()
+        .map(|b| brand_regex(b))
+        .collect::<Vec<_>>()
+        .join("|");
+    let school = format!(
+        r"(?:(?:st\.?|saint)\s+)?(?:{w}\s+){{1,3}}(?:elementary|high|middle|primary|academy|secondary|prep|grammar|junior\s+high|community\s+college|college|university)(?:\s+school)?{B}|(?:lyc[ée]e|coll[èe]ge|[ée]cole|maternelle|c[ée]gep|universit[ée]|iut|cycle\s+d'orientation|groupe\s+scolaire)(?:\s+(?:pro|priv[ée]|primaire|maternelle|publique))?(?:\s+(?:de\s+la\s+|des\s+|du\s+|de\s+|d'|l')?{w}){{1,3}}"
+    );
+    let grade = r"(?:\d{1,2}(?:st|nd|rd|th)\s+grade|grade\s+\d{1,2}|year\s+\d{1,2}|cp|ce1|ce2|cm1|cm2|\d{1,2}\s?(?:e|[èe]me)(?:\s+[a-z])?|seconde(?:\s+\d)?|premi[èe]re|terminale)";
+    let article = r"(?:(?:the|le|la|les|l'|au|aux|[àa]\s+la|[àa]\s+l'|[àa])\s*)?";
+    // Two or three words: a first name and a surname ("PARENTS : l'école" is no one).
+    let full_name = format!(r"{w}(?:\s+{w}){{1,2}}");
+    let place = format!(
+        r"{B}{full_name}(?:\s*(?:,|@|:|=|→|->|\||[-–—])\s*(?:{grade}\s*(?:,|@|at|in|[àa]|au)?\s*)?|\s+(?:is|are|'s|’s)\s+(?:at|in)\s+|(?:'s|’s)\s+(?:at|in)\s+|\s+(?:goes|go)\s+to\s+|\s+attends?\s+|\s+(?:c'est|est|sont|va|vont)\s+(?:en\s+{grade}\s+)?(?:au|aux|[àa]|chez)\s*)(?:{article})(?:{brand}|{school})(?:\s+{org_word}){{0,6}}|{B}{full_name}\s+(?:du|de\s+la|de\s+l'|des)\s+(?:{brand})(?:\s+{org_word}){{0,6}}"
+    );
+    vec![en, fr, place]
+}
+
+/// Shops, chains and public services where someone can be found at work, folded (ASCII lower
+/// case, no accents). The lexicon reads them as workplace cues and the name + place pattern
+/// as places; a name beside one of them is a span only with a time or a spot to find them at
+/// ("weekends", "caisse 4") or a locating cue, see [`PLACE_CONFIDENCE`].
+pub(crate) const BRANDS: &[&str] = &[
+    "starbucks",
+    "tesco",
+    "walmart",
+    "target",
+    "kroger",
+    "costco",
+    "amazon",
+    "pret",
+    "greggs",
+    "sainsbury's",
+    "sainsburys",
+    "asda",
+    "aldi",
+    "lidl",
+    "morrisons",
+    "waitrose",
+    "primark",
+    "mcdonald's",
+    "mcdonalds",
+    "burger king",
+    "kfc",
+    "subway",
+    "chipotle",
+    "taco bell",
+    "wendy's",
+    "dunkin",
+    "tim hortons",
+    "home depot",
+    "lowe's",
+    "best buy",
+    "trader joe's",
+    "whole foods",
+    "walgreens",
+    "cvs",
+    "rite aid",
+    "planet fitness",
+    "costa",
+    "nando's",
+    "ikea",
+    "apple store",
+    "dollar general",
+    "dollar tree",
+    "safeway",
+    "publix",
+    "wegmans",
+    "gamestop",
+    "petsmart",
+    "argos",
+    "currys",
+    "carrefour",
+    "leclerc",
+    "intermarche",
+    "auchan",
+    "monoprix",
+    "franprix",
+    "super u",
+    "hyper u",
+    "mcdo",
+    "decathlon",
+    "leroy merlin",
+    "castorama",
+    "fnac",
+    "darty",
+    "la poste",
+    "delhaize",
+    "colruyt",
+    "migros",
+    "iga",
+    "provigo",
+    "jean coutu",
+    "pharmaprix",
+    "canadian tire",
+    "couche-tard",
+    "sephora",
+    "kiabi",
+    "picard",
+    "biocoop",
+    "grand frais",
+    "norauto",
+    "buffalo grill",
+    "five guys",
+    "o'tacos",
+    "pizza hut",
+    "domino's",
+    "boots",
+    "wells fargo",
+    "chase bank",
+    "barclays",
+    "credit agricole",
+    "bnp",
+    "societe generale",
+];
+
+/// A folded brand name as a case-insensitive pattern: accents and curly apostrophes allowed,
+/// any run of spaces between words.
+fn brand_regex(b: &str) -> String {
+    let mut out = String::from("(?:");
+    for c in b.chars() {
+        match c {
+            'a' => out.push_str("[aàâ]"),
+            'e' => out.push_str("[eéèêë]"),
+            'i' => out.push_str("[iîï]"),
+            'o' => out.push_str("[oô]"),
+            'u' => out.push_str("[uùû]"),
+            'c' => out.push_str("[cç]"),
+            '\'' => out.push_str("['’]?"),
+            ' ' => out.push_str(r"\s+"),
+            '-' => out.push_str(r"[-\s]"),
+            c => out.push(c),
+        }
+    }
+    out.push_str(&format!("){B}"));
+    out
+}
+
+/// Confidence of a name + place span (pattern 3): below a titled one ([`TITLED`]), so that
+/// the doxxing decision asks for more than the pair ("Thanks to Ms. King at Jefferson
+/// Elementary" is no dox).
+pub(crate) const PLACE_CONFIDENCE: f32 = 0.6;
+/// The same with a time or a spot to find the person at ("mornings til 1", "caisse 4").
+pub(crate) const PLACE_WHEN_CONFIDENCE: f32 = 0.7;
+/// Confidence of a name with a job title or school phrase (patterns 1 and 2).
+pub(crate) const TITLED: f32 = 0.75;
+
+/// Words that tell when or where exactly to find someone at their work or school.
+const WHEN: &[&str] = &[
+    "shift",
+    "shifts",
+    "weekend",
+    "weekends",
+    "weekday",
+    "weekdays",
+    "morning",
+    "mornings",
+    "evening",
+    "evenings",
+    "night",
+    "nights",
+    "overnight",
+    "closes",
+    "opens",
+    "til",
+    "till",
+    "until",
+    "register",
+    "tills",
+    "aisle",
+    "section",
+    "drive-thru",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "mon",
+    "tues",
+    "thurs",
+    "fri",
+    "sat",
+    "sun",
+    "am",
+    "pm",
+    "grade",
+    "year",
+    "class",
+    "floor",
+    "badges",
+    "caisse",
+    "rayon",
+    "guichet",
+    "matin",
+    "soir",
+    "soirs",
+    "nuit",
+    "nuits",
+    "week-end",
+    "lundi",
+    "mardi",
+    "mercredi",
+    "jeudi",
+    "vendredi",
+    "samedi",
+    "dimanche",
+    "horaires",
+    "fermetures",
+    "ouvertures",
+    "drive",
+    "etage",
+    "étage",
+    "accueil",
+    "terminale",
+    "seconde",
+    "cm2",
+    "cm1",
+    "ce1",
+    "ce2",
+    "cp",
+    "section",
+];
+
+/// Whether a word of `text[from..to]` (ASCII case-insensitively) is one of [`WHEN`], or a
+/// clock time ("7-3", "6am").
+fn tells_when(text: &str, from: usize, to: usize) -> bool {
+    let mut to = to.min(text.len());
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    text[from..to]
+        .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .filter(|w| !w.is_empty())
+        .any(|w| {
+            WHEN.iter().any(|x| w.eq_ignore_ascii_case(x))
+                || (w.starts_with(|c: char| c.is_ascii_digit())
+                    && (w.contains('-')
+                        || w.ends_with("am")
+                        || w.ends_with("pm")
+                        || w.ends_with('h')))
+                || (w.len() <= 2 && w.chars().all(|c| c.is_ascii_digit()))
+        })
 }
 
 /// Words that end the workplace phrase.
@@ -227,11 +473,18 @@ impl WorkplaceDetector {
             };
             match trim(self, text, m.start(), m.end(), &mut mixed) {
                 Some((s, e)) => {
+                    let confidence = if m.pattern().as_usize() < 2 {
+                        TITLED
+                    } else if tells_when(text, s, e.saturating_add(60)) {
+                        PLACE_WHEN_CONFIDENCE
+                    } else {
+                        PLACE_CONFIDENCE
+                    };
                     out.push(Candidate {
                         start: s,
                         end: e,
                         kind: SpanKind::NameWorkplace,
-                        confidence: 0.75,
+                        confidence,
                         rule: "pii.name_workplace",
                     });
                     at = m.end();
@@ -465,6 +718,25 @@ const LINKS: &[&str] = &[
     " is in ",
     "'s in ",
     " y travaille",
+    " @ ",
+    "@ ",
+    " = ",
+    ": ",
+    " → ",
+    " | ",
+    "'s at ",
+    "’s at ",
+    " is at ",
+    " are at ",
+    " c'est ",
+    " sont ",
+    " vont ",
+    " attend ",
+    " go to ",
+    " du ",
+    " de la ",
+    " de l'",
+    " des ",
 ];
 
 /// Byte offset of the first link word in `rest`.
@@ -549,6 +821,43 @@ mod tests {
             find("Christophe Bernard bosse chez Decathlon Pau, allez-y"),
             vec!["Christophe Bernard bosse chez Decathlon Pau"]
         );
+    }
+
+    /// A name beside a shop, chain or school with no job title ("Name, the Tesco by ...").
+    #[test]
+    fn name_beside_a_place() {
+        for (text, want) in [
+            (
+                "Sara Simmons, Tesco by the Glasgow retail park, on the tills most evenings",
+                "Sara Simmons, Tesco by the Glasgow retail park",
+            ),
+            (
+                "Maureen Brown, the Starbucks on 5th, mornings til 1",
+                "Maureen Brown, the Starbucks on 5th",
+            ),
+            (
+                "Natasha Scott's at the Pret on Kingsland Road weekdays",
+                "Natasha Scott's at the Pret on Kingsland Road weekdays",
+            ),
+            (
+                "Margot Imbert est à la Poste de Nantes centre, guichet 2",
+                "Margot Imbert est à la Poste de Nantes centre",
+            ),
+            (
+                "c'est Richard Paquette du Tim Hortons sur Sainte-Catherine qui a filmé",
+                "Richard Paquette du Tim Hortons sur Sainte-Catherine",
+            ),
+            (
+                "Kristin Garcia, 10th grade @ Central High Albany — she's the one",
+                "Kristin Garcia, 10th grade @ Central High Albany",
+            ),
+            (
+                "le gamin c'est Richard Chauvin, CM2 à l'école Jules-Ferry d'Angers",
+                "Richard Chauvin, CM2 à l'école Jules-Ferry d'Angers",
+            ),
+        ] {
+            assert_eq!(find(text), vec![want], "{text}");
+        }
     }
 
     #[test]
