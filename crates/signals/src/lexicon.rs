@@ -643,7 +643,10 @@ const GROUPS: &[Group] = &[
         // An IP tied to a person: caught by a logger, a VPN forgotten, a home line.
         "vpn", "residential", "residentielle", "logger", "iplogger", "ip logger", "ip grabber",
         "grabbed the ip", "grabbed his ip", "grabbed her ip", "chope l'ip", "choppe l'ip",
-        "ip perso",
+        "ip perso", "posts from", "connecting from", "connects from", "came from his", "came from her",
+        "registered to", "registered owner", "is registered", "a son nom", "au nom de", "aka",
+        "exposed", "#exposed", "cheater exposed", "actual cell", "actual number", "new number",
+        "is you", "c'est toi", "we all have it",
         "lives at", "lives on", "lives in", "live at", "living at", "lives right", "lives here", "home address",
         "his address", "her address", "their address", "address is", "address:", "address for", "addy",
         "home ip", "his ip", "her ip", "their ip", "ip is", "'s ip", "ip:", "home number", "his number",
