@@ -647,3 +647,15 @@ fn errands_and_regretted_purchases_are_not_threats() {
         assert!(threat(t), "{t}");
     }
 }
+
+/// An article before a part of the body reaches a person: "casser les bras de ce streamer",
+/// "beat the life out of you" are threats, not acts on things.
+#[test]
+fn body_parts_after_an_article_are_a_person() {
+    for t in [
+        "Je file 300 € à qui casse les bras de ce streamer à la convention. MP pour le cash.",
+        "I'm still going to beat the life out of you, Nicholas.",
+    ] {
+        assert!(threat(t), "{t}");
+    }
+}

@@ -37,14 +37,14 @@ fn patterns() -> Vec<String> {
         .collect::<Vec<_>>()
         .join("|");
     let school = format!(
-        r"(?:(?:st\.?|saint)\s+)?(?:{w}\s+){{1,3}}(?:elementary|high|middle|primary|academy|secondary|prep|grammar|junior\s+high|community\s+college|college|university)(?:\s+school)?{B}|(?:lyc[ée]e|coll[èe]ge|[ée]cole|maternelle|c[ée]gep|universit[ée]|iut|cycle\s+d'orientation|groupe\s+scolaire)(?:\s+(?:pro|priv[ée]|primaire|maternelle|publique))?(?:\s+(?:de\s+la\s+|des\s+|du\s+|de\s+|d'|l')?{w}){{1,3}}"
+        r"(?:(?:st\.?|saint)\s+)?(?:{w}\s+){{1,3}}(?:elementary|high|middle|primary|academy|secondary|prep|grammar|junior\s+high|community\s+college|college|university)(?:\s+school)?{B}|(?:university|college)\s+of\s+{w}(?:\s+{w})?|(?:lyc[ée]e|coll[èe]ge|[ée]cole|maternelle|c[ée]gep|universit[ée]|iut|cycle\s+d'orientation|groupe\s+scolaire)(?:\s+(?:pro|priv[ée]|primaire|maternelle|publique))?(?:\s+(?:de\s+la\s+|des\s+|du\s+|de\s+|d'|l')?{w}){{1,3}}"
     );
     let grade = r"(?:\d{1,2}(?:st|nd|rd|th)\s+grade|grade\s+\d{1,2}|year\s+\d{1,2}|cp|ce1|ce2|cm1|cm2|\d{1,2}\s?(?:e|[èe]me)(?:\s+[a-z])?|seconde(?:\s+\d)?|premi[èe]re|terminale)";
     let article = r"(?:(?:the|le|la|les|l'|au|aux|[àa]\s+la|[àa]\s+l'|[àa])\s*)?";
     // Two or three words: a first name and a surname ("PARENTS : l'école" is no one).
     let full_name = format!(r"{w}(?:\s+{w}){{1,2}}");
     let place = format!(
-        r"{B}{full_name}(?:\s*(?:,|@|:|=|→|->|\||[-–—])\s*(?:{grade}\s*(?:,|@|at|in|[àa]|au)?\s*)?|\s+(?:is|are|'s|’s)\s+(?:at|in)\s+|(?:'s|’s)\s+(?:at|in)\s+|\s+(?:goes|go)\s+to\s+|\s+attends?\s+|\s+(?:c'est|est|sont|va|vont)\s+(?:en\s+{grade}\s+)?(?:au|aux|[àa]|chez)\s*)(?:{article})(?:{brand}|{school})(?:\s+{org_word}){{0,6}}|{B}{full_name}\s+(?:du|de\s+la|de\s+l'|des)\s+(?:{brand})(?:\s+{org_word}){{0,6}}"
+        r"{B}{full_name}(?:\s*(?:,|@|:|=|→|->|\||[-–—])\s*(?:{grade}\s*(?:,|@|at|in|[àa]|au)?\s*)?|\s+(?:is|are|'s|’s)\s+(?:at|in)\s+|(?:'s|’s)\s+(?:at|in)\s+|(?:'s|’s)?\s*,?\s+(?:(?:her|his|their|sa|son|ses)\s+)?(?:son|daughter|kid|kids|child|boy|girl|lad|twins|stepdaughter|stepson|fille|fils|gamin|gamine|enfant|enfants|jumeaux|jumelles)\s+(?:is\s+in\s+{grade}\s+at|(?:goes|go)\s+to|attends?|is\s+at|est\s+en\s+{grade}\s+(?:[àa]|au)|sont\s+(?:au|[àa])|est\s+(?:au|[àa])|va\s+(?:au|[àa]))\s+|\s+(?:goes|go)\s+to\s+|\s+attends?\s+|\s+(?:c'est|est|sont|va|vont)\s+(?:en\s+{grade}\s+)?(?:au|aux|[àa]|chez)\s*)(?:{article})(?:{brand}|{school})(?:\s+{org_word}){{0,6}}|{B}{full_name}\s+(?:du|de\s+la|de\s+l'|des)\s+(?:{brand})(?:\s+{org_word}){{0,6}}"
     );
     vec![en, fr, place]
 }
@@ -641,6 +641,19 @@ fn trim(
     if rest[link_pos..].starts_with(" qui ") {
         link_pos += " qui".len();
     }
+    // "Name, son fils est au collège …": the place is read from the verb after the child.
+    if [", sa fille ", ", son fils ", "'s son ", "'s daughter "]
+        .iter()
+        .any(|k| rest[link_pos..].starts_with(k))
+    {
+        if let Some(v) = [" est ", " is ", " goes ", " va ", " attends ", " sont "]
+            .iter()
+            .filter_map(|v| rest[link_pos..].find(v))
+            .min()
+        {
+            link_pos += v;
+        }
+    }
     let org_start = start + link_pos;
     let mut end = org_start;
     let mut words_after_link = 0;
@@ -718,8 +731,14 @@ const LINKS: &[&str] = &[
     " is in ",
     "'s in ",
     " y travaille",
+    " he works",
+    " she works",
     " @ ",
     "@ ",
+    "'s son ",
+    "'s daughter ",
+    ", sa fille ",
+    ", son fils ",
     " = ",
     ": ",
     " → ",
@@ -823,10 +842,23 @@ mod tests {
         );
     }
 
-    /// A name beside a shop, chain or school with no job title ("Name, the Tesco by ...").
+    /// A name beside a shop, chain or school with no job title ("Name, the Tesco by ..."),
+    /// or a parent named with their child's school.
     #[test]
     fn name_beside_a_place() {
         for (text, want) in [
+            (
+                "Randy Jenkins's son is in 7th grade at Lincoln Middle School. Parents should see",
+                "Randy Jenkins's son is in 7th grade at Lincoln Middle School",
+            ),
+            (
+                "Emmanuel Dupont, son fils est au collège Jean-Jaurès à Perpignan, en 5e.",
+                "Emmanuel Dupont, son fils est au collège Jean-Jaurès",
+            ),
+            (
+                "Bethany Saunders, the University of Leeds, second year",
+                "Bethany Saunders, the University of Leeds",
+            ),
             (
                 "Sara Simmons, Tesco by the Glasgow retail park, on the tills most evenings",
                 "Sara Simmons, Tesco by the Glasgow retail park",
