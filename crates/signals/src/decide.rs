@@ -618,6 +618,10 @@ fn thing_object(folded: &str, end: usize) -> bool {
     while end < b.len() && WORD[usize::from(b[end])] {
         end += 1;
     }
+    // "défoncez-le", "tabassez-la": a pronoun joined by a hyphen is the person, not an article.
+    if b.get(end) == Some(&b'-') {
+        return false;
+    }
     let det = word_after(folded, end);
     let k = key_in(folded, det);
     if !in_set_key(&THING_DET, k) && !in_set_key(&ARTICLE, k) {

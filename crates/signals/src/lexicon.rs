@@ -196,6 +196,8 @@ const GROUPS: &[Group] = &[
         "i'll buy", "ill buy", "grab him", "grab her", "grab the", "anybody", "if anybody",
         "make sure he", "make sure she", "make sure they",
         "if you see", "if u see", "if anyone sees", "paying", "for anyone who",
+        "if you break", "if you beat", "if you jump", "if u break", "per broken bone",
+        "for every broken", "earn some money", "on his head", "on her head", "price on",
         "hope someone", "hope somebody", "i hope",
         "deserves to get", "rt if",
         "need somebody to", "need someone to", "somebody meet", "someone meet", "somebody wait",
@@ -221,6 +223,9 @@ const GROUPS: &[Group] = &[
         "merite qu'on", "qu'on le", "qu'on la", "que tous ceux", "se retrouvent devant",
         "faudrait", "qui s'en charge", "on signale", "le prochain qui", "la prochaine qui", "reperez",
         "foncez-lui", "sautez-lui",
+        // Bounties: money for whoever hurts someone.
+        "pour qui", "a qui casse", "a qui defonce", "a qui frappe", "si tu casses", "si tu le",
+        "si tu la", "euros si", "par os casse", "prime pour", "prime :",
         "faut tous les", "il faut tous les", "le seul bon", "la seule bonne", "les seuls bons",
     ]),
     // ---------------------------------------------------------------- threat: norms
@@ -416,6 +421,7 @@ const GROUPS: &[Group] = &[
         "ramasseras tes dents", "ramasser tes dents", "ramasser ses dents", "vient pour sa famille",
         "vient pour ta famille", "viens pour ta famille", "vient pour toi", "viens pour toi",
         "sortira pas entier", "sortira plus jamais", "sortiras pas entier", "sortiras plus jamais",
+        "pas s'en remettre", "s'en remettra pas", "t'en remettras pas", "s'en remettra jamais",
     ]),
     // ---------------------------------------------------------------- threat: veiled
     (Cue::Veiled, "threat.veiled.en", false, &[
@@ -471,7 +477,8 @@ const GROUPS: &[Group] = &[
         "arrive quelque chose", "petit accident",
     ]),
     (Cue::Weapon, "threat.weapon", false, &[
-        "knife", "knives", "gun", "guns", "a bat", "bring a bat", "avec des battes", "couteeau", "rifle", "pistol", "shotgun", "ammo", "bats", "baseball bat",
+        "knife", "knives", "gun", "guns", "a bat", "bring a bat", "hammer", "crowbar", "marteau",
+        "pied de biche", "pied-de-biche", "la batte", "a la batte", "machette", "machete", "avec des battes", "couteeau", "rifle", "pistol", "shotgun", "ammo", "bats", "baseball bat",
         "baseball bats", "crowbar", "machete", "axe", "rope", "gasoline", "petrol", "molotov", "pipe bomb",
         "bomb", "grenade", "acid", "couteau", "couteaux", "fusil", "flingue", "arme", "pistolet", "batte",
         "battes", "barre de fer", "machette", "hache", "corde", "essence", "bidon", "bombe", "grenade",
@@ -643,7 +650,9 @@ const GROUPS: &[Group] = &[
         // An IP tied to a person: caught by a logger, a VPN forgotten, a home line.
         "vpn", "residential", "residentielle", "logger", "iplogger", "ip logger", "ip grabber",
         "grabbed the ip", "grabbed his ip", "grabbed her ip", "chope l'ip", "choppe l'ip",
-        "ip perso", "posts from", "connecting from", "connects from", "came from his", "came from her",
+        "ip perso", "la box de", "c'est la box", "sa box", "his router", "her router", "his wifi",
+        "her wifi", "mom's wifi", "alt account", "compte secondaire", "faux comptes",
+        "sockpuppet", "fake accounts", "confirme :", "confirmed:", "posts from", "connecting from", "connects from", "came from his", "came from her",
         "registered to", "registered owner", "is registered", "a son nom", "au nom de", "aka",
         "exposed", "#exposed", "cheater exposed", "actual cell", "actual number", "new number",
         "is you", "c'est toi", "we all have it",

@@ -655,6 +655,10 @@ fn body_parts_after_an_article_are_a_person() {
     for t in [
         "Je file 300 € à qui casse les bras de ce streamer à la convention. MP pour le cash.",
         "I'm still going to beat the life out of you, Nicholas.",
+        // A pronoun joined to the imperative by a hyphen is the person, not an article.
+        "si vous croisez adrien dupuis en ville, défoncez-le de ma part.",
+        "500 € si tu casses la mâchoire de Alix Pineau, à l'accueil de l'Ibis de la gare.",
+        "Je suis en bas. Je vois ta lumière. Descends ou je monte avec le marteau.",
     ] {
         assert!(threat(t), "{t}");
     }
