@@ -296,7 +296,8 @@ const GROUPS: &[Group] = &[
         "tuer", "tue", "tues", "tuez", "tuera*", "tuerai*", "tuons", "buter", "bute", "butez", "buterai*",
         "planter", "plante", "plantez-le", "plantez-la", "plantez le", "plantez la", "planterai*", "poignard*", "egorg*", "trancher*", "tranchez",
         "bruler", "brule", "brulez", "brulera*", "cramer", "cramez", "crame", "torturer", "tortur*", "violer",
-        "viole", "violera*", "massacr*", "frapper", "frappe*", "tabass*", "defonc*", "casser", "cassez",
+        "viole", "violera*", "massacr*", "frapper", "frappe*", "tabass*", "defonc*", "casser", "cassez", "casses",
+        "casserai*", "cassera*",
         "exploser", "explose*", "abattre", "abattez", "abats", "pendre", "pendez", "etrangl*", "crever",
         "creve", "mort", "morte", "morts", "mourir", "mourra*", "balle", "lynch*", "extermin*", "executer", "executez", "executee",
         "executees", "executera*", "executerai*", "executons",
@@ -1219,8 +1220,8 @@ fn variants(s: &str) -> Vec<String> {
         "bulles", "caid", "biser", "brise", "brier", "bled", "butter", "butte", "cord", "core",
         "cored", "dise", "ides", "ebat", "exposer", "liming", "mote", "mots", "murer", "murir",
         "pante", "planer", "plant", "racle", "rapped", "soot", "strange", "tees", "tons", "tuns",
-        "tortue", "tranche", "brun", "bruns", "buns", "burs", "bunt", "rapee", "rapees", "raps",
-        "rapin", "rapping", "silt", "silts", "sits", "sitting", "laide", "laides", "lapie",
+        "tortue", "tranche", "cases", "brun", "bruns", "buns", "burs", "bunt", "rapee", "rapees",
+        "raps", "rapin", "rapping", "silt", "silts", "sits", "sitting", "laide", "laides", "lapie",
         "lapiez",
     ];
     let push = |v: Vec<char>, out: &mut Vec<String>| {
