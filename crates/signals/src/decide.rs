@@ -571,13 +571,19 @@ fn sentence_break(folded: &str, a: usize, b: usize) -> bool {
 /// of a norm ("[they] should all be shot"). Asked only of the rare norm hit, so a walk over the
 /// words, not a lexicon entry per word.
 pub(crate) fn person_before(folded: &str, at: usize) -> bool {
+    norm_subject(folded, at) == Some(true)
+}
+
+/// The subject of a norm at `at`: `Some(true)` a person or group, `Some(false)` "no one" ("no
+/// immigrant deserves to die", "aucun homme ne mérite"), `None` neither.
+fn norm_subject(folded: &str, at: usize) -> Option<bool> {
     let b = folded.as_bytes();
     let from = at.saturating_sub(NORM_WINDOW);
     let mut e = at.min(b.len());
     while e > from {
         let c = b[e - 1];
         if matches!(c, b'.' | b'!' | b'?') {
-            return false;
+            return None;
         }
         if !WORD[usize::from(c)] {
             e -= 1;
@@ -589,11 +595,21 @@ pub(crate) fn person_before(folded: &str, at: usize) -> bool {
         }
         let w = &folded[s..e];
         if is_person(folded, w) {
-            return true;
+            return Some(!no_one_before(folded, s));
         }
         e = s;
     }
-    false
+    None
+}
+
+/// Whether "no", "aucun" or "nul" comes one or two words before `at` ("no trans person").
+fn no_one_before(folded: &str, at: usize) -> bool {
+    let w1 = word_before(folded, at);
+    let at1 = w1.as_ptr() as usize - folded.as_ptr() as usize;
+    let w2 = word_before(folded, at1);
+    [w1, w2]
+        .iter()
+        .any(|w| matches!(*w, "no" | "aucun" | "aucune" | "nul" | "nulle"))
 }
 
 /// `w` (a word of `folded`) names a person or a group of people.
@@ -1310,8 +1326,11 @@ fn threat_score(
     if strong_kinds >= 2 {
         best = (best + 0.05).min(1.0);
     }
-    // The model's verdict, when confident, for wordings no rule lists.
-    if model_confident && model_p > best {
+    // The model's verdict, when confident, for wordings no rule lists. Not over a norm whose
+    // subject is no one ("no immigrant deserves to die"): the rules read that and the model
+    // cannot.
+    let no_one = || of(Cue::Norm).any(|n| norm_subject(folded, n.start) == Some(false));
+    if model_confident && model_p > best && !no_one() {
         ev.push("threat.lexical_model");
         best = model_p;
     }

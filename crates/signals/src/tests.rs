@@ -663,3 +663,21 @@ fn body_parts_after_an_article_are_a_person() {
         assert!(threat(t), "{t}");
     }
 }
+
+/// A norm whose subject is "no one" is counter-speech, a victim "getting murdered" is not an
+/// act called for, and praise is not a threat ("gorgeous" is not "gorge", "make those kids
+/// smile" is not "make those … suffer").
+#[test]
+fn negated_norms_victims_and_praise_are_not_threats() {
+    for t in [
+        "No immigrant deserves to die.",
+        "Aucun homme ne mérite d'être pendu.",
+        "Let's not stand by while women are getting murdered.",
+        "Women like you are gorgeous.",
+        "Trans people like you are absolute heroes.",
+    ] {
+        assert!(!threat(t), "{t}");
+    }
+    assert!(threat("Immigrants deserve to die."));
+    assert!(threat("People like you end up in a ditch."));
+}
