@@ -602,6 +602,15 @@ fn norm_subject(folded: &str, at: usize) -> Option<bool> {
     None
 }
 
+/// An intent marker in the first person singular ("i'm going to", "i'll", "je vais", "j'vais").
+fn first_person_singular(intent: &str) -> bool {
+    [
+        "i ", "i'", "im ", "ima ", "je ", "j'", "jvais", "jvai ", "jte ",
+    ]
+    .iter()
+    .any(|p| intent.starts_with(p))
+}
+
 /// Whether "no", "aucun" or "nul" comes one or two words before `at` ("no trans person").
 fn no_one_before(folded: &str, at: usize) -> bool {
     let w1 = word_before(folded, at);
@@ -1184,6 +1193,10 @@ fn threat_score(
     let mut idiom_used = false;
     let mut negation_used = false;
     let mut thing_used = false;
+    // A violent act the writer states they will do themselves ("je vais le planter dès qu'il
+    // sort du tribunal"): a news word beside it is the setting, not a report.
+    // (Where its intent marker is, to check it is not inside quotation marks.)
+    let mut my_own_act: Option<usize> = None;
 
     // Violent acts. Every test below is a pure function of the text and hits, so they are
     // asked in the cheapest order that gives the same weight: negation first (it drops the
@@ -1210,11 +1223,16 @@ fn threat_score(
         // Whether an object pronoun aims the act (both the imperative and the target rules ask).
         let aimed = targeted(folded, v, before);
         let tgt = aimed && !past_tense(first(), before);
-        let intent = of(Cue::Intent).any(|i| {
+        let governing_intent = of(Cue::Intent).find(|i| {
             i.end <= v.start + 1
                 && v.start.saturating_sub(i.end) <= INTENT_WINDOW
                 && !sentence_break(folded, i.end, v.start)
         });
+        let intent = governing_intent.is_some();
+        if let Some(i) = governing_intent.filter(|i| first_person_singular(&folded[i.start..i.end]))
+        {
+            my_own_act.get_or_insert(i.start);
+        }
         // A call on others (or a norm) governs the act that follows it in the same sentence, or the act
         // it spells itself ("deserve to die"), unless both lists hold the same words ("get rid
         // of").
@@ -1407,7 +1425,16 @@ fn threat_score(
         (Cue::Counter, 0.3),
         (Cue::Errand, 0.3),
     ] {
-        if has(cue) && near(cue) && !(matches!(cue, Cue::Report | Cue::Fiction) && urged_swat) {
+        if has(cue)
+            && near(cue)
+            && !(matches!(cue, Cue::Report | Cue::Fiction) && urged_swat)
+            && !(cue == Cue::News
+                && my_own_act.is_some_and(|at| {
+                    !quoted_regions(folded)
+                        .iter()
+                        .any(|&(a, b)| a <= at && at < b)
+                }))
+        {
             ev.push(cue_rule(cue));
             factor *= f;
         }

@@ -681,3 +681,17 @@ fn negated_norms_victims_and_praise_are_not_threats() {
     assert!(threat("Immigrants deserve to die."));
     assert!(threat("People like you end up in a ditch."));
 }
+
+/// A news word beside a violent act the writer says they will do is the setting, not a
+/// report ("dès qu'il sort du tribunal"); a first-person threat quoted in a court report stays
+/// a report.
+#[test]
+fn news_words_do_not_cancel_the_writers_own_threat() {
+    assert!(threat(
+        "je vais planter René dès qu'il sort du tribunal, je me fous de ce qui m'arrivera après"
+    ));
+    assert!(!threat(
+        "Chronique judiciaire : selon le parquet, il aurait crié « je vais tous vous cramer » \
+         avant de verser de l'essence sur le capot. Le jugement a été renvoyé au 2 juin."
+    ));
+}
