@@ -681,7 +681,7 @@ const GROUPS: &[Group] = &[
         // An IP tied to a person: caught by a logger, a VPN forgotten, a home line.
         "vpn", "residential", "residentielle", "logger", "iplogger", "ip logger", "ip grabber",
         "grabbed the ip", "grabbed his ip", "grabbed her ip", "chope l'ip", "choppe l'ip",
-        "ip perso", "la box de", "c'est la box", "sa box", "his router", "her router", "his wifi",
+        "ip perso", "'s car", "'s truck", "'s van", "voiture de", "le camion de", "la box de", "c'est la box", "sa box", "his router", "her router", "his wifi",
         "her wifi", "mom's wifi", "alt account", "compte secondaire", "faux comptes",
         "sockpuppet", "fake accounts", "confirme :", "confirmed:", "posts from", "connecting from", "connects from", "came from his", "came from her",
         "registered to", "registered owner", "is registered", "a son nom", "au nom de", "aka",
@@ -718,6 +718,8 @@ const GROUPS: &[Group] = &[
     ]),
     (Cue::DoxAct, "dox.call_to_contact", false, &[
         "call him", "call her", "call them", "text him", "text her", "tell him", "tell her", "ask him",
+        "ecrivez-lui", "ecrivez lui", "demandez-lui", "demandez lui", "keep an eye out",
+        "ouvrez l'oeil", "post where", "postez ou", "ou vous la voyez", "ou vous le voyez",
         "ask her", "message him", "message her", "email him", "email her", "write to him", "flood",
         "spam", "harass", "blow up his", "blow up her", "pay him a visit", "pay her a visit", "visit him",
         "visit her", "go see", "let's have a chat", "have a chat", "do your thing",

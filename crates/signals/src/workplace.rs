@@ -21,12 +21,12 @@ fn patterns() -> Vec<String> {
     let org_word = r"[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&][a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}\d&'’\-]*";
     let org = format!(r"{org_word}(?:\s+{org_word})*");
     let role_en = r"(?:teacher|cashier|supervisor|manager|nurse|clerk|receptionist|waiter|waitress|barista|driver|guard|officer|assistant|secretary|intern|worker|employee|coach|professor|lecturer|doctor|dentist|librarian|janitor|bartender|cook|chef|server|agent|rep|representative|technician|mechanic|student|junior|senior|sophomore|freshman|pupil|counselor|counsellor|principal|head|director|admin|administrator|pharmacist|paramedic|vet|stylist|hairdresser|trainer|instructor|tutor|caretaker|stocker|carer|porter|cleaner|lifeguard|dispatcher|paralegal|accountant|engineer|developer|designer|analyst|consultant|nanny|babysitter|bouncer|firefighter|midwife|therapist|physio|teller|courier|moderator|coordinator|hygienist|rn|gp|leader|ta|chauffeur|doorman)";
-    let role_fr = r"(?:caissi[eè]re?|agent(?:e)?\s+(?:de\s+|d')[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+|chef\s+d'[ée]quipe|vendeu(?:r|se)|prof(?:esseure?)?(?:\s+de\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?|institut(?:eur|rice)|infirmi[eè]re?|serveu(?:r|se)|employ[ée]e?|directeu(?:r|rice)|secr[ée]taire|livreu(?:r|se)|manager|responsable|stagiaire|[ée]l[èe]ve|[ée]tudiante?|scolaris[ée]e?|inscrite?|animat(?:eur|rice)|surveillante?|boulang[eè]re?|pharmacien(?:ne)?|coiffeu(?:r|se)|m[ée]decin|dentiste|comptable|standardiste|h[ôo]tesse|conseill[eè]re?|pigiste|journaliste|cpe|dirlo|aide-soignante?|auxiliaire(?:\s+de\s+vie)?|pr[ée]parat(?:eur|rice)|[ée]ducat(?:eur|rice)|ouvri[eè]re?|magasini[eè]re?|atsem|aesh|h[ôo]tesse\s+de\s+caisse|charg[ée]e?\s+de\s+td|ing[ée]nieure?|d[ée]veloppeu(?:r|se)|assistante?|vigile|mod[ée]rat(?:eur|rice)|g[ée]rante?|entra[iî]neu(?:r|se)(?:-chef)?|chauffeu(?:r|se)|videu(?:r|se)|barman|barmaid|pr[ée]pos[ée]e?|cuisini[eè]re?|plongeu(?:r|se)|(?:l|m)[1-3]|en\s+(?:cp|ce1|ce2|cm1|cm2|maternelle|petite\s+section|moyenne\s+section|grande\s+section)|en\s+(?:\d{1,2}\s?(?:e|[èe]me)|seconde|premi[eè]re|terminale)|en\s+(?:bts|dut|but|licence|master|l[1-3]|m[12]|pr[ée]pa|cap|bac\s+pro|alternance|stage)(?:\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?)";
+    let role_fr = r"(?:caissi[eè]re?|agent(?:e)?\s+(?:de\s+|d')[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+|chef\s+d'[ée]quipe|chef\s+de\s+(?:rayon|caisse|service|projet|chantier|cuisine)|charg[ée]e?\s+d'affaires|charg[ée]e?\s+de\s+(?:mission|client[èe]le|communication)|vendeu(?:r|se)|prof(?:esseure?)?(?:\s+de\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?|institut(?:eur|rice)|infirmi[eè]re?|serveu(?:r|se)|employ[ée]e?|directeu(?:r|rice)|secr[ée]taire|livreu(?:r|se)|manager|responsable|stagiaire|[ée]l[èe]ve|[ée]tudiante?|scolaris[ée]e?|inscrite?|animat(?:eur|rice)|surveillante?|boulang[eè]re?|pharmacien(?:ne)?|coiffeu(?:r|se)|m[ée]decin|dentiste|comptable|standardiste|h[ôo]tesse|conseill[eè]re?|pigiste|journaliste|cpe|dirlo|aide-soignante?|auxiliaire(?:\s+de\s+vie)?|pr[ée]parat(?:eur|rice)|[ée]ducat(?:eur|rice)|ouvri[eè]re?|magasini[eè]re?|atsem|aesh|h[ôo]tesse\s+de\s+caisse|charg[ée]e?\s+de\s+td|ing[ée]nieure?|d[ée]veloppeu(?:r|se)|assistante?|vigile|mod[ée]rat(?:eur|rice)|g[ée]rante?|entra[iî]neu(?:r|se)(?:-chef)?|chauffeu(?:r|se)|videu(?:r|se)|barman|barmaid|pr[ée]pos[ée]e?|cuisini[eè]re?|plongeu(?:r|se)|(?:l|m)[1-3]|en\s+(?:cp|ce1|ce2|cm1|cm2|maternelle|petite\s+section|moyenne\s+section|grande\s+section)|en\s+(?:\d{1,2}\s?(?:e|[èe]me)|seconde|premi[eè]re|terminale)|en\s+(?:bts|dut|but|licence|master|l[1-3]|m[12]|pr[ée]pa|cap|bac\s+pro|alternance|stage)(?:\s+[a-zA-Z\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{24F}]+)?)";
     let en = format!(
         r"{B}{name}(?:,?\s+(?:(?:and|who|,)\s+)?(?:(?:she|he|they)\s+)?(?:works?|worked|working|is\s+employed|teaches|coaches|drives|cleans|manages|volunteers|is\s+(?:a|an|the)\s+{w}(?:\s+{w})?)(?:\s+(?:the\s+|a\s+)?{w}(?:\s+{w}){{0,2}})??\s+(?:at|for|in)|(?:,|\s+[-–—])\s*(?:(?:she|he)(?:'s|’s|\s+is)\s+)?(?:(?:a|an|the)\s+)?(?:{w}\s+){{0,2}}?{role_en}(?:\s+(?:on|in|of)\s+(?:the\s+)?{w}(?:\s+\w+)?)?\s+(?:at|for|from|in)|(?:,\s*|\s+(?:is|'s|’s)\s+in\s+)(?:(?:\d{{1,2}}(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth)\s+(?:grade|year)|year\s+\d{{1,2}}|grade\s+\d{{1,2}})(?:\s+{w})?\s+(?:at|in)|,?\s+(?:(?:she|he)\s+)?(?:goes\s+to|attends|studies\s+at|from)|[.,]?\s+(?:she|he)(?:'s|’s|s|\s+is)\s+at)\s+(?:the\s+)?{org}"
     );
     let fr = format!(
-        r"{B}{name}(?:,?\s+(?:et\s+)?(?:il|elle|y)\s+|,\s*|\s+[-–]\s+|\s+qui\s+|\s+)(?:(?:travaille|bosse|taffe|bossait|travaillait|enseigne|va|bosse)|(?:est\s+)?(?:(?:la|le|l')\s*)?{role_fr}|est)(?:\s+{w}){{0,3}}?\s+(?:chez|[àa]|au|aux|dans|pour|du|de\s+la)\s+{org}"
+        r"{B}{name}(?:,?\s+(?:et\s+)?(?:il|elle|y)\s+|,\s*|\s+[-–]\s+|,?\s+qui\s+|\s+)(?:(?:travaille|bosse|taffe|bossait|travaillait|enseigne|va|bosse)|(?:est\s+)?(?:(?:la|le|l')\s*)?{role_fr}|est)(?:\s+{w}){{0,3}}?\s+(?:chez|[àa]|au|aux|dans|pour|du|de\s+la)\s+{org}"
     );
     // A name set beside a shop, chain or school with no job title between them ("Maureen
     // Brown, the Starbucks on 5th", "Margot Imbert est à la Poste de Nantes", "Kristin Garcia,
@@ -37,14 +37,14 @@ fn patterns() -> Vec<String> {
         .collect::<Vec<_>>()
         .join("|");
     let school = format!(
-        r"(?:(?:st\.?|saint)\s+)?(?:{w}\s+){{1,3}}(?:elementary|high|middle|primary|academy|secondary|prep|grammar|junior\s+high|community\s+college|college|university)(?:\s+school)?{B}|(?:university|college)\s+of\s+{w}(?:\s+{w})?|(?:lyc[ée]e|coll[èe]ge|[ée]cole|maternelle|c[ée]gep|universit[ée]|iut|cycle\s+d'orientation|groupe\s+scolaire)(?:\s+(?:pro|priv[ée]|primaire|maternelle|publique))?(?:\s+(?:de\s+la\s+|des\s+|du\s+|de\s+|d'|l')?{w}){{1,3}}"
+        r"(?:(?:st\.?|saint)\s+)?(?:{w}\s+){{1,3}}(?:elementary|high|middle|primary|infant|infants|junior|nursery|academy|secondary|prep|grammar|junior\s+high|community\s+college|college|university)(?:\s+school)?{B}|(?:university|college)\s+of\s+{w}(?:\s+{w})?|(?:lyc[ée]e|coll[èe]ge|[ée]cole|maternelle|c[ée]gep|universit[ée]|iut|cycle\s+d'orientation|groupe\s+scolaire)(?:\s+(?:pro|priv[ée]|primaire|maternelle|publique))?(?:\s+(?:de\s+la\s+|des\s+|du\s+|de\s+|d'|l')?{w}){{1,3}}"
     );
     let grade = r"(?:\d{1,2}(?:st|nd|rd|th)\s+grade|grade\s+\d{1,2}|year\s+\d{1,2}|cp|ce1|ce2|cm1|cm2|\d{1,2}\s?(?:e|[èe]me)(?:\s+[a-z])?|seconde(?:\s+\d)?|premi[èe]re|terminale)";
     let article = r"(?:(?:the|le|la|les|l'|au|aux|[àa]\s+la|[àa]\s+l'|[àa])\s*)?";
     // Two or three words: a first name and a surname ("PARENTS : l'école" is no one).
     let full_name = format!(r"{w}(?:\s+{w}){{1,2}}");
     let place = format!(
-        r"{B}{full_name}(?:\s*(?:,|@|:|=|→|->|\||[-–—])\s*(?:{grade}\s*(?:,|@|at|in|[àa]|au)?\s*)?|\s+(?:is|are|'s|’s)\s+(?:at|in)\s+|(?:'s|’s)\s+(?:at|in)\s+|(?:'s|’s)?\s*,?\s+(?:(?:her|his|their|sa|son|ses)\s+)?(?:son|daughter|kid|kids|child|boy|girl|lad|twins|stepdaughter|stepson|fille|fils|gamin|gamine|enfant|enfants|jumeaux|jumelles)\s+(?:is\s+in\s+{grade}\s+at|(?:goes|go)\s+to|attends?|is\s+at|est\s+en\s+{grade}\s+(?:[àa]|au)|sont\s+(?:au|[àa])|est\s+(?:au|[àa])|va\s+(?:au|[àa]))\s+|\s+(?:goes|go)\s+to\s+|\s+attends?\s+|\s+(?:c'est|est|sont|va|vont)\s+(?:en\s+{grade}\s+)?(?:au|aux|[àa]|chez)\s*)(?:{article})(?:{brand}|{school})(?:\s+{org_word}){{0,6}}|{B}{full_name}\s+(?:du|de\s+la|de\s+l'|des)\s+(?:{brand})(?:\s+{org_word}){{0,6}}"
+        r"{B}{full_name}(?:\s*(?:,|@|:|=|→|->|\||[-–—])\s*(?:{grade}\s*(?:,|@|at|in|[àa]|au)?\s*)?(?:(?:{w}\s+){{1,3}}(?:at|@|[àa]|au|chez)\s+)?|\s+(?:is|are|'s|’s)\s+(?:at|in)\s+|(?:'s|’s)\s+(?:at|in)\s+|(?:'s|’s)?\s*[,\-–—]?\s+(?:(?:her|his|their|whose|sa|son|ses|dont\s+(?:le|la|les))\s+)?(?:son|daughter|kid|kids|child|boy|girl|lad|twins|stepdaughter|stepson|fille|fils|gamin|gamine|enfant|enfants|jumeaux|jumelles)\s+(?:is\s+in\s+{grade}\s+at|(?:goes|go)\s+to|attends?|is\s+at|sont\s+[àa]|est\s+en\s+{grade}\s+(?:[àa]|au)|sont\s+(?:au|[àa])|est\s+(?:au|[àa])|va\s+(?:au|[àa]))\s+|\s+(?:goes|go)\s+to\s+|\s+attends?\s+|\s+(?:c'est|est|sont|va|vont)\s+(?:en\s+{grade}\s+)?(?:au|aux|[àa]|chez)\s*)(?:{article})(?:{brand}|{school})(?:\s+{org_word}){{0,6}}|{B}{full_name}\s+(?:du|de\s+la|de\s+l'|des)\s+(?:{brand})(?:\s+{org_word}){{0,6}}"
     );
     vec![en, fr, place]
 }
@@ -642,14 +642,30 @@ fn trim(
         link_pos += " qui".len();
     }
     // "Name, son fils est au collège …": the place is read from the verb after the child.
-    if [", sa fille ", ", son fils ", "'s son ", "'s daughter "]
-        .iter()
-        .any(|k| rest[link_pos..].starts_with(k))
+    if [
+        ", sa fille ",
+        ", son fils ",
+        "'s son ",
+        "'s daughter ",
+        ", whose ",
+        ", dont ",
+    ]
+    .iter()
+    .any(|k| rest[link_pos..].starts_with(k))
     {
-        if let Some(v) = [" est ", " is ", " goes ", " va ", " attends ", " sont "]
-            .iter()
-            .filter_map(|v| rest[link_pos..].find(v))
-            .min()
+        if let Some(v) = [
+            " est ",
+            " is ",
+            " goes ",
+            " go ",
+            " va ",
+            " attends ",
+            " attend ",
+            " sont ",
+        ]
+        .iter()
+        .filter_map(|v| rest[link_pos..].find(v))
+        .min()
         {
             link_pos += v;
         }
@@ -833,6 +849,14 @@ mod tests {
     #[test]
     fn french_work_and_school() {
         assert_eq!(
+            find("michelle boyer, qui bosse chez boulanger a dijon. c'est elle"),
+            vec!["michelle boyer, qui bosse chez boulanger"]
+        );
+        assert_eq!(
+            find("Louis Diallo, chef de rayon au Leclerc de Niort. Suivez-le"),
+            vec!["Louis Diallo, chef de rayon au Leclerc de Niort"]
+        );
+        assert_eq!(
             find("c'est Grégoire Allain, inscrit au lycée pro Voltaire de Créteil. Maintenant"),
             vec!["Grégoire Allain, inscrit au lycée pro Voltaire de Créteil"]
         );
@@ -854,6 +878,14 @@ mod tests {
             (
                 "Emmanuel Dupont, son fils est au collège Jean-Jaurès à Perpignan, en 5e.",
                 "Emmanuel Dupont, son fils est au collège Jean-Jaurès",
+            ),
+            (
+                "Kyle Hernandez, night shift at the Kroger on Dixie Highway. Share it.",
+                "Kyle Hernandez, night shift at the Kroger on Dixie Highway",
+            ),
+            (
+                "jacob cole, whose twins go to brookside infant school, is the guy",
+                "jacob cole, whose twins go to brookside infant school",
             ),
             (
                 "Bethany Saunders, the University of Leeds, second year",
