@@ -46,7 +46,8 @@ impl Evidence {
 
 /// The cues whose hits the rules walk one by one (the others are only asked "is there one?"),
 /// each with a slot in `ByCue::masks`; the last slot collects every other cue and is never read.
-const WALKED: [Cue; 14] = [
+const WALKED: [Cue; 15] = [
+    Cue::Errand,
     Cue::Violence,
     Cue::Intent,
     Cue::Call,
