@@ -649,7 +649,7 @@ const GROUPS: &[Group] = &[
         "screenplay", "line before", "mon roman", "le roman", "ce roman", "un roman", "du roman",
         "chapitre", "livre", "piece de theatre", "personnage", "serie", "paroles", "chanson",
         "couplet", "replique", "scenario", "tome", "manga", "bd", "polar", "recueil de nouvelles",
-        "thriller", "j'ecris",
+        "j'ecris",
         "i'm writing", "im writing", "western", "westerns",
     ]),
     (Cue::Counter, "context.counter_speech", false, &[
@@ -856,7 +856,7 @@ const GROUPS: &[Group] = &[
         "bring you your", "give you back", "return your", "pick up your",
         "your jacket", "your keys", "your umbrella", "your parcel", "your package", "the parcel",
         "the cake", "birthday cake", "je te ramene", "je te rapporte", "je t'amene", "je te depose",
-        "je te laisse ton", "je te laisse ta", "je te laisse tes", "passe te deposer",
+        "je te laisse ton", "je te laisse ta", "je te laisse tes",
         "te deposer", "te rendre", "te ramener", "tes cles", "ton colis", "le colis", "le gateau",
         "ta veste", "ton parapluie", "ton plat", "ton echarpe",
     ]),

@@ -19,6 +19,20 @@ fn threat(t: &str) -> bool {
     scan(t).threat.decision
 }
 
+/// Every text is a threat (the failing one named).
+fn all_threats(texts: &[&str]) {
+    for t in texts {
+        assert!(threat(t), "{t}");
+    }
+}
+
+/// No text is a threat (the failing one named).
+fn no_threats(texts: &[&str]) {
+    for t in texts {
+        assert!(!threat(t), "{t}");
+    }
+}
+
 fn dox(t: &str) -> bool {
     scan(t).doxxing.decision
 }
@@ -44,7 +58,7 @@ fn incitement_and_calls_on_others() {
 
 #[test]
 fn harm_stated_as_a_norm_against_people() {
-    for t in [
+    all_threats(&[
         "All women should be shot.",
         "Trans people should all be killed.",
         "Those people deserve to die.",
@@ -52,9 +66,7 @@ fn harm_stated_as_a_norm_against_people() {
         "Les femmes devraient toutes être abattues.",
         "Les immigrés devraient être pendus.",
         "Les musulmans méritent de mourir.",
-    ] {
-        assert!(threat(t), "{t}");
-    }
+    ]);
     // The same norm about a thing, negated, or condemned (the rule alone: the lexical model
     // has its own errors, measured in BENCHMARKS.md).
     let rules = |t: &str| signals().scan_rules_only(t).threat.decision;
@@ -73,7 +85,7 @@ fn harm_stated_as_a_norm_against_people() {
 
 #[test]
 fn violent_words_on_the_authors_own_things_are_not_threats() {
-    for t in [
+    no_threats(&[
         "I'm going to kill this spreadsheet before it kills me.",
         "I'm going to smash my personal best at the marathon this year.",
         "J'ai tellement faim que je vais massacrer ce burger.",
@@ -81,28 +93,22 @@ fn violent_words_on_the_authors_own_things_are_not_threats() {
         "I'll smash the garlic and chop the chillies, you just stir.",
         "Je vais attaquer la relecture de votre rapport demain.",
         "On va abattre la vieille cloison de la cave la semaine prochaine.",
-    ] {
-        assert!(!threat(t), "{t}");
-    }
+    ]);
     // With an article the object may be anyone: a person, an animal or a place of people
     // keeps the threat.
-    for t in [
+    all_threats(&[
         "I'm going to kill the bastard when I see him.",
         "I will shoot the referee tonight.",
         "Je vais tuer le chien de ma voisine.",
         "I'm going to burn the house down tonight.",
-    ] {
-        assert!(threat(t), "{t}");
-    }
+    ]);
     // The same determiners before a person, or a place full of people.
-    for t in [
+    all_threats(&[
         "I'm going to kill this guy when I see him.",
         "Je vais tuer ma voisine ce soir.",
         "Je vais tuer mon voisin ce soir.",
         "I'm going to blow up this school on Friday.",
-    ] {
-        assert!(threat(t), "{t}");
-    }
+    ]);
 }
 
 #[test]
@@ -630,38 +636,32 @@ fn match_count_agrees_with_str_matches() {
 /// regret buying that" is about a purchase. The same phrases stay threats without the errand.
 #[test]
 fn errands_and_regretted_purchases_are_not_threats() {
-    for t in [
+    no_threats(&[
         "Je sais où tu habites, je te ramène tes clés ce soir.",
         "We know where you live, so we're coming over with the birthday cake at 7.",
         "Tu vas regretter d'avoir acheté ce téléphone, la batterie tient pas.",
         "Mark my words, you'll regret buying that e-scooter.",
         "Landing at 4, I'll find you at arrivals. Bring snacks.",
-    ] {
-        assert!(!threat(t), "{t}");
-    }
-    for t in [
+    ]);
+    all_threats(&[
         "Je sais où tu habites. Tu vas le regretter.",
         "We know where you live. You'll regret this.",
         "I'll find you, and when I do you won't walk again.",
-    ] {
-        assert!(threat(t), "{t}");
-    }
+    ]);
 }
 
 /// An article before a part of the body reaches a person: "casser les bras de ce streamer",
 /// "beat the life out of you" are threats, not acts on things.
 #[test]
 fn body_parts_after_an_article_are_a_person() {
-    for t in [
+    all_threats(&[
         "Je file 300 € à qui casse les bras de ce streamer à la convention. MP pour le cash.",
         "I'm still going to beat the life out of you, Nicholas.",
         // A pronoun joined to the imperative by a hyphen is the person, not an article.
         "si vous croisez adrien dupuis en ville, défoncez-le de ma part.",
         "500 € si tu casses la mâchoire de Alix Pineau, à l'accueil de l'Ibis de la gare.",
         "Je suis en bas. Je vois ta lumière. Descends ou je monte avec le marteau.",
-    ] {
-        assert!(threat(t), "{t}");
-    }
+    ]);
 }
 
 /// A norm whose subject is "no one" is counter-speech, a victim "getting murdered" is not an
@@ -669,15 +669,13 @@ fn body_parts_after_an_article_are_a_person() {
 /// smile" is not "make those … suffer").
 #[test]
 fn negated_norms_victims_and_praise_are_not_threats() {
-    for t in [
+    no_threats(&[
         "No immigrant deserves to die.",
         "Aucun homme ne mérite d'être pendu.",
         "Let's not stand by while women are getting murdered.",
         "Women like you are gorgeous.",
         "Trans people like you are absolute heroes.",
-    ] {
-        assert!(!threat(t), "{t}");
-    }
+    ]);
     assert!(threat("Immigrants deserve to die."));
     assert!(threat("People like you end up in a ditch."));
 }

@@ -253,7 +253,6 @@ const WHEN: &[&str] = &[
     "ce1",
     "ce2",
     "cp",
-    "section",
 ];
 
 /// Whether a word of `text[from..to]` (ASCII case-insensitively) is one of [`WHEN`], or a
@@ -642,17 +641,7 @@ fn trim(
         link_pos += " qui".len();
     }
     // "Name, son fils est au collège …": the place is read from the verb after the child.
-    if [
-        ", sa fille ",
-        ", son fils ",
-        "'s son ",
-        "'s daughter ",
-        ", whose ",
-        ", dont ",
-    ]
-    .iter()
-    .any(|k| rest[link_pos..].starts_with(k))
-    {
+    if KIN_LINKS.iter().any(|k| rest[link_pos..].starts_with(k)) {
         if let Some(v) = [
             " est ",
             " is ",
@@ -751,10 +740,10 @@ const LINKS: &[&str] = &[
     " she works",
     " @ ",
     "@ ",
+    // ", sa fille " and the like start where ", " does, which comes first: only the
+    // possessive links through a child need entries of their own (see `KIN_LINKS`).
     "'s son ",
     "'s daughter ",
-    ", sa fille ",
-    ", son fils ",
     " = ",
     ": ",
     " → ",
@@ -772,6 +761,17 @@ const LINKS: &[&str] = &[
     " de la ",
     " de l'",
     " des ",
+];
+
+/// Links through a child ("Name's son is …", "Name, dont les jumelles sont …"): the place is
+/// read from the verb that follows them.
+const KIN_LINKS: [&str; 6] = [
+    ", sa fille ",
+    ", son fils ",
+    "'s son ",
+    "'s daughter ",
+    ", whose ",
+    ", dont ",
 ];
 
 /// Byte offset of the first link word in `rest`.
