@@ -4,7 +4,7 @@
 # self-signed); everything about protocols, ciphers and known attacks is checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${REMPART_BIN:-target/debug/rempart}
+bin=${REMPART_BIN:-${CARGO_TARGET_DIR:-target}/debug/rempart}
 [ -x "$bin" ] || cargo build -p rempart
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
