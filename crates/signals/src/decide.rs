@@ -1532,6 +1532,7 @@ mod tests {
             start,
             end: start + 1,
             exact: true,
+            order: 0,
         };
         let hits = [
             hit(Cue::Violence, 1),
@@ -1667,6 +1668,7 @@ mod tests {
                     start: i,
                     end: i + 1,
                     exact: true,
+                    order: 0,
                 })
                 .collect();
             let mut buf = Vec::new();
@@ -1772,6 +1774,7 @@ mod tests {
                         start: a.min(b),
                         end: a.max(b),
                         exact: true,
+                        order: 0,
                     }
                 })
                 .collect();

@@ -1,4 +1,5 @@
-//! Cue lexicons, matched in one Aho–Corasick pass over the folded text.
+//! Cue lexicons, matched word by word over the folded text (with the hits an overlapping
+//! Aho–Corasick search over every entry would give; see [`Lexicon`]).
 //!
 //! Every entry belongs to a [`Cue`] category and carries a rule name that ends up in the
 //! report's evidence. Entries are written folded (ASCII lower case, no accents, see
@@ -13,9 +14,6 @@
 //! letter dropped, two neighbours swapped, one letter doubled), which is how HateCheck's
 //! `spell_char_del` / `spell_char_swap` cases and ordinary typos ("murdr", "klil", "tortuer") are
 //! reached without listing misspellings by hand.
-
-use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::{dfa::DFA, Anchored, MatchKind};
 
 /// What a lexicon entry signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +136,8 @@ pub(crate) struct Hit {
     pub start: usize,
     pub end: usize,
     pub exact: bool,
+    /// The entry's index among all patterns: Aho–Corasick's order between equal matches.
+    pub order: u32,
 }
 
 /// The rule of the rhetorical calls: their own negation ("why has *no one*...") negates
@@ -895,51 +895,248 @@ const GROUPS: &[Group] = &[
 ];
 
 /// The compiled lexicon.
+///
+/// Matched word by word, not byte by byte. The folded text is cut into words (maximal runs of
+/// [`WORD`] bytes) and, from each word, walks a trie of the entries' words held in a hash
+/// table: the node of "i know" exists because entries start with it, and from there the walk
+/// looks up "i know where", and so on while the text's words are a prefix of some entry. Each
+/// entry found is compared byte for byte and checked for word boundaries exactly as an
+/// Aho–Corasick match is, so the hits are those of one overlapping Aho–Corasick search over
+/// every entry, in the same order (the test `word_lookup_agrees_with_the_aho_corasick_walk`
+/// holds it to that). Why not the automaton: with 20,000 entries and variants its table is
+/// 64 MiB, and walking it took a cache miss on almost every letter; here a word costs one or
+/// two probes of a table of 1 MiB.
 #[derive(Debug)]
 pub(crate) struct Lexicon {
-    /// The transitions of the overlapping (standard) Aho–Corasick DFA over every entry and
-    /// variant, copied out of `aho_corasick` into one flat table walked by hand in
-    /// [`Lexicon::scan`]: a class load and a table load per byte. States are premultiplied
-    /// offsets (state index × `stride`), and match states are numbered last, from
-    /// `first_match` on, a power of two above every other state: "is one of these four states
-    /// a match?" is one compare of their bitwise or. The table's length is a power of two too,
-    /// so an index masked with `len - 1` needs no bounds check (the rows in between are never
-    /// reached, and stay untouched zero pages).
-    trans: Vec<u32>,
-    /// Byte → class: every byte that occurs in an entry has a class of its own, all other
-    /// bytes share class 0 (no trie edge carries them, so from any state they lead back to
-    /// the start state).
-    classes: [u8; 256],
-    start: u32,
-    first_match: u32,
-    stride: u32,
-    /// For the match state at `first_match + k × stride`: the range `match_ranges[k]` of
-    /// `match_entries`, the patterns it reports, in the order `aho_corasick` reports them.
-    /// The third field says whether one of those patterns is a stem (`right_free`): when
-    /// none is and a word goes on past the match, the whole state is rejected at once.
-    match_ranges: Vec<(u32, u32, bool)>,
-    /// The entry and byte length of each pattern a match state reports, laid out state by
-    /// state (no pattern-id indirection in the reporting loop).
-    match_entries: Vec<(Entry, usize)>,
-    /// Number of patterns (entries and their variants), for the size test.
-    #[cfg(test)]
-    patterns: usize,
+    pats: Vec<Pattern>,
+    /// The bytes of every pattern, back to back.
+    bytes: Vec<u8>,
+    /// Open addressing with linear probing, node key → node; a power of two long and at most
+    /// half full, so every probe sequence ends at an empty slot.
+    slots: Vec<Slot>,
+    /// Pattern ids, in runs, each run in increasing id order.
+    ids: Vec<u32>,
+    /// One bit per node key (its top bits): most words of a post start no entry, and the
+    /// answer for them comes from these 64 KiB instead of a cache miss in `slots`.
+    filter: Vec<u64>,
+    /// By a word's two-byte head ([`head`]): bit `L` is set when a stem (an entry's last word
+    /// ending in `*`) of `L` bytes may start the word. Most words start no stem and need no
+    /// probe; the others, one probe a length.
+    stem_heads: Box<[u32; HEADS]>,
+    /// Patterns found by substring search instead, with their searchers: left-free ones
+    /// (`*throat*`) and any without a word (`$`).
+    loose: Vec<(u32, memchr::memmem::Finder<'static>)>,
 }
 
-/// The `aho_corasick` DFA of the lexicon: built once, then copied into [`Lexicon`]'s table
-/// (and, in tests, walked as the reference the table must agree with).
-fn build_ac(patterns: &[String]) -> Result<(DFA, StateID), crate::Error> {
-    let dfa = DFA::builder()
-        .match_kind(MatchKind::Standard)
-        // Thousands of patterns: no prefilter would skip anything, it would only be
-        // consulted each time the walk returns to the start state.
-        .prefilter(false)
-        .build(patterns)
-        .map_err(|e| crate::Error::Pattern(e.to_string()))?;
-    let start = dfa
-        .start_state(Anchored::No)
-        .map_err(|e| crate::Error::Pattern(e.to_string()))?;
-    Ok((dfa, start))
+/// A word of the folded text (a maximal run of [`WORD`] bytes) and the hash of its bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Word {
+    start: usize,
+    end: usize,
+    hash: u64,
+}
+
+/// One entry or variant.
+#[derive(Debug, Clone, Copy)]
+struct Pattern {
+    /// Its bytes: `bytes[off..off + len]`.
+    off: u32,
+    len: u32,
+    /// Length of what comes before its first word ("'s legs": 1), 0 when a word opens it.
+    lead: u32,
+    entry: Entry,
+}
+
+/// A node of the word trie: the entries that end at it, and whether the walk goes on.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    key: u64,
+    /// The entries whose words are exactly this node's: `ids[from..from + len]`.
+    from: u32,
+    len: u16,
+    flags: u16,
+}
+
+/// [`Slot::flags`]: the slot is in use.
+const USED: u16 = 1;
+/// Some entry has more words after this node's.
+const PREFIX: u16 = 2;
+/// Some entry's next and last word after this node's is a stem.
+const STEM_NEXT: u16 = 4;
+
+const K_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+const K_MUL2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const SALT_STEM: u64 = 0x5bd1_e995_0000_0001;
+
+/// A hash of a byte string (a collision costs a comparison, never a wrong hit: every entry
+/// found is compared byte for byte). Eight bytes a step; the last step reads the last eight
+/// bytes, overlapping the one before, and a string under eight bytes is read as two
+/// overlapping halves, so that no byte is copied one at a time.
+#[inline]
+fn hash(b: &[u8]) -> u64 {
+    let n = b.len();
+    let mut h = (n as u64).wrapping_mul(K_MUL2);
+    let mix = |h: u64, v: u64| (h ^ v).wrapping_mul(K_MUL).rotate_left(29);
+    let word8 = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let word4 = |i: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[i..i + 4]);
+        u64::from(u32::from_le_bytes(w))
+    };
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            h = mix(h, word8(i));
+            i += 8;
+        }
+        h = mix(h, word8(n - 8));
+    } else if n >= 4 {
+        h = mix(h, word4(0) | word4(n - 4) << 32);
+    } else if n > 0 {
+        let v = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
+        h = mix(h, v);
+    }
+    h ^ (h >> 31)
+}
+
+/// The key of a node one word below `node`, from the hashes of the separator and the word.
+#[inline]
+fn child_key(node: u64, sep: u64, word: u64) -> u64 {
+    ((node.rotate_left(17) ^ sep).wrapping_mul(K_MUL) ^ word.rotate_left(41)).wrapping_mul(K_MUL2)
+}
+
+/// Number of [`Lexicon::stem_heads`] entries.
+const HEADS: usize = 1 << 12;
+
+/// The [`Lexicon::stem_heads`] entry of a word's first two bytes (a one-byte word's second
+/// byte counts as 0). Heads that share an entry share their lengths: a probe too many.
+#[inline]
+fn head(a: u8, b: u8) -> usize {
+    (usize::from(a) << 6 ^ usize::from(b)) & (HEADS - 1)
+}
+
+/// The end of the run of word bytes (or, with `word == false`, of non-word bytes) from `i`.
+#[inline]
+fn run_end(b: &[u8], mut i: usize, word: bool) -> usize {
+    while i < b.len() && WORD[usize::from(b[i])] == word {
+        i += 1;
+    }
+    i
+}
+
+/// The words of `b`, in order. Word bytes are flagged sixteen at a time into a bit mask;
+/// the words' starts and ends are its bit changes.
+fn split_words(b: &[u8], words: &mut Vec<Word>) {
+    words.clear();
+    let mut start = 0;
+    let mut in_word = false;
+    for (k, chunk) in b.chunks(16).enumerate() {
+        let base = k * 16;
+        let mut block = [0u8; 16];
+        block[..chunk.len()].copy_from_slice(chunk);
+        // Zero padding is not a word byte: a word running into it ends at the text's end.
+        let m = u32::from(word_mask(&block));
+        // Bit j of `before`: byte j - 1 is a word byte (for j = 0, the previous chunk's last).
+        let before = m << 1 | u32::from(in_word);
+        let starts = m & !before;
+        let mut changes = (starts | (!m & before)) & (u32::MAX >> (32 - chunk.len()));
+        while changes != 0 {
+            let j = changes.trailing_zeros() as usize;
+            changes &= changes - 1;
+            if starts >> j & 1 != 0 {
+                start = base + j;
+            } else {
+                let end = base + j;
+                words.push(Word {
+                    start,
+                    end,
+                    hash: hash(&b[start..end]),
+                });
+            }
+        }
+        in_word = m >> (chunk.len() - 1) & 1 != 0;
+    }
+    if in_word {
+        words.push(Word {
+            start,
+            end: b.len(),
+            hash: hash(&b[start..]),
+        });
+    }
+}
+
+/// Bit `j` set when `block[j]` is a [`WORD`] byte.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn word_mask(block: &[u8; 16]) -> u16 {
+    // SAFETY: the only requirement of a `#[target_feature]` function is that the CPU has the
+    // feature, and this is compiled only where SSE2 is enabled for the whole build (it is part
+    // of x86_64).
+    unsafe { word_mask_sse2(block) }
+}
+
+/// [`word_mask`] in an SSE2 register: about a dozen instructions for sixteen bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn word_mask_sse2(block: &[u8; 16]) -> u16 {
+    use std::arch::x86_64::*;
+    // Value-only intrinsics; the load goes through `u128` (one unaligned move), no pointers.
+    let v = u128::from_le_bytes(*block);
+    let x = _mm_set_epi64x((v >> 64) as i64, v as i64);
+    let splat = |b: u8| _mm_set1_epi8(b as i8);
+    // Signed compares: non-ASCII bytes are negative, below every bound (and flagged by their
+    // sign bit below).
+    let between = |x, lo: u8, hi: u8| {
+        _mm_and_si128(
+            _mm_cmpgt_epi8(x, splat(lo - 1)),
+            _mm_cmplt_epi8(x, splat(hi + 1)),
+        )
+    };
+    // `x | 0x20` is in 'a'..='z' exactly for the ASCII letters of either case.
+    let letter = between(_mm_or_si128(x, splat(0x20)), b'a', b'z');
+    let digit = between(x, b'0', b'9');
+    let ascii_word = _mm_movemask_epi8(_mm_or_si128(letter, digit));
+    let non_ascii = _mm_movemask_epi8(x);
+    (ascii_word | non_ascii) as u16
+}
+
+/// [`word_mask`] a byte at a time, where SSE2 is not part of the target (and, in tests, the
+/// reference the SSE2 version must agree with).
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+fn word_mask_plain(block: &[u8; 16]) -> u16 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (j, &c)| m | u16::from(WORD[usize::from(c)]) << j)
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn word_mask(block: &[u8; 16]) -> u16 {
+    word_mask_plain(block)
+}
+
+/// Number of `u64` words of [`Lexicon::filter`]: 2^19 bits.
+const FILTER_WORDS: usize = 1 << 13;
+
+/// The word and bit of `key` in [`Lexicon::filter`], from the key's top 19 bits (the slot
+/// index comes from its low bits).
+#[inline]
+fn filter_bit(key: u64) -> (usize, u64) {
+    let i = (key >> 45) as usize;
+    (i >> 6, 1 << (i & 63))
+}
+
+/// A node under construction.
+#[derive(Default)]
+struct NodeBuild {
+    ids: Vec<u32>,
+    flags: u16,
 }
 
 fn patterns_and_entries() -> (Vec<String>, Vec<Entry>) {
@@ -977,211 +1174,266 @@ fn patterns_and_entries() -> (Vec<String>, Vec<Entry>) {
 impl Lexicon {
     pub fn new() -> Result<Self, crate::Error> {
         let (patterns, entries) = patterns_and_entries();
-        let (dfa, ac_start) = build_ac(&patterns)?;
-        let bad = |what: &str| crate::Error::Pattern(format!("lexicon table: {what}"));
-
-        // Classes: one per byte used by an entry, class 0 for the rest.
-        let mut classes = [0u8; 256];
-        let mut reps: Vec<u8> = vec![0];
-        let mut used = [false; 256];
-        for p in &patterns {
-            for &b in p.as_bytes() {
-                used[usize::from(b)] = true;
+        let bad = |what: &str| crate::Error::Pattern(format!("lexicon: {what}"));
+        let mut pats = Vec::with_capacity(patterns.len());
+        let mut bytes = Vec::new();
+        let mut nodes: std::collections::HashMap<u64, NodeBuild> = std::collections::HashMap::new();
+        let mut loose = Vec::new();
+        let mut stem_heads = Box::new([0u32; HEADS]);
+        for (i, (p, e)) in patterns.iter().zip(&entries).enumerate() {
+            let p = p.as_bytes();
+            let id = u32::try_from(i).map_err(|_| bad("too many entries"))?;
+            if p.is_empty() || p.contains(&0) {
+                return Err(bad("empty entry or NUL in an entry"));
             }
-        }
-        for b in 0..=255u8 {
-            if used[usize::from(b)] && b != 0 {
-                classes[usize::from(b)] = u8::try_from(reps.len()).map_err(|_| bad("classes"))?;
-                reps.push(b);
+            let lead = run_end(p, 0, false);
+            pats.push(Pattern {
+                off: u32::try_from(bytes.len()).map_err(|_| bad("too long"))?,
+                len: u32::try_from(p.len()).map_err(|_| bad("too long"))?,
+                lead: u32::try_from(lead).map_err(|_| bad("too long"))?,
+                entry: *e,
+            });
+            bytes.extend_from_slice(p);
+            // The words and the separators between them; a separator after the last word
+            // is left to the byte comparison.
+            let mut words: Vec<(usize, usize)> = Vec::new();
+            let mut a = lead;
+            while a < p.len() {
+                let end = run_end(p, a, true);
+                words.push((a, end));
+                a = run_end(p, end, false);
             }
-        }
-        // Byte 0 in an entry would need its own class; the entries are text, never NUL.
-        if used[0] {
-            return Err(bad("NUL in an entry"));
-        }
-
-        // Every reachable state, breadth first, with its transitions by class.
-        // Indexed by the DFA's own state id (an offset into its table): a vector, not a hash
-        // map, so that the copy costs little at start-up.
-        let mut index: Vec<u32> = Vec::new();
-        let mut order: Vec<StateID> = Vec::new();
-        let mut number = |sid: StateID, order: &mut Vec<StateID>| -> Result<u32, crate::Error> {
-            let at = sid.as_usize();
-            if at >= index.len() {
-                index.resize((at + 1).max(2 * index.len()), u32::MAX);
-            }
-            if index[at] == u32::MAX {
-                index[at] = u32::try_from(order.len()).map_err(|_| bad("too many states"))?;
-                order.push(sid);
-            }
-            Ok(index[at])
-        };
-        number(ac_start, &mut order)?;
-        let mut next_ids: Vec<u32> = Vec::new();
-        let mut k = 0;
-        while k < order.len() {
-            let sid = order[k];
-            for &b in &reps {
-                let n = dfa.next_state(Anchored::No, sid, b);
-                next_ids.push(number(n, &mut order)?);
-            }
-            k += 1;
-        }
-        drop(index);
-        // Number the non-match states first, then the match states.
-        let is_match = |sid: StateID| dfa.is_special(sid) && dfa.is_match(sid);
-        let mut renum = vec![0usize; order.len()];
-        let mut n = 0;
-        for pass_match in [false, true] {
-            for (i, &sid) in order.iter().enumerate() {
-                if is_match(sid) == pass_match {
-                    renum[i] = n;
-                    n += 1;
-                }
-            }
-        }
-        let stride = reps.len();
-        let first_match_idx = order.iter().filter(|&&s| !is_match(s)).count();
-        // Non-match states from offset 0, match states from the next power of two on.
-        let first_match = (first_match_idx * stride).next_power_of_two();
-        let at = |n: usize| {
-            if n < first_match_idx {
-                n * stride
-            } else {
-                first_match + (n - first_match_idx) * stride
-            }
-        };
-        let off = |n: usize| u32::try_from(at(n)).map_err(|_| bad("too many states"));
-        let len = (first_match + (order.len() - first_match_idx) * stride).next_power_of_two();
-        let mut trans = vec![0u32; len];
-        for (i, row) in next_ids.chunks(stride).enumerate() {
-            let base = at(renum[i]);
-            for (c, &to) in row.iter().enumerate() {
-                trans[base + c] = off(renum[to as usize])?;
-            }
-        }
-        let mut match_ranges = vec![(0u32, 0u32, false); order.len() - first_match_idx];
-        let mut match_pats = Vec::new();
-        for (i, &sid) in order.iter().enumerate() {
-            if !is_match(sid) {
+            let ends_in_word = words.last().is_some_and(|&(_, end)| end == p.len());
+            let stem = e.right_free && ends_in_word;
+            let stem_len = words.last().map_or(0, |&(a, end)| end - a);
+            if e.left_free || words.is_empty() || (stem && stem_len >= 32) {
+                loose.push((id, memchr::memmem::Finder::new(p).into_owned()));
                 continue;
             }
-            let from = u32::try_from(match_pats.len()).map_err(|_| bad("matches"))?;
-            for m in 0..dfa.match_len(sid) {
-                match_pats.push(dfa.match_pattern(sid, m).as_u32());
-            }
-            let to = u32::try_from(match_pats.len()).map_err(|_| bad("matches"))?;
-            let stem = match_pats[from as usize..]
-                .iter()
-                .any(|&p| entries.get(p as usize).is_some_and(|e| e.right_free));
-            match_ranges[renum[i] - first_match_idx] = (from, to, stem);
-        }
-        let match_entries = match_pats
-            .iter()
-            .map(|&p| {
-                let p = p as usize;
-                match (entries.get(p), patterns.get(p)) {
-                    (Some(e), Some(pat)) => Ok((*e, pat.len())),
-                    _ => Err(bad("pattern id")),
+            let mut key = 0;
+            let last = words.len() - 1;
+            for (k, &(a, end)) in words.iter().enumerate() {
+                let w = hash(&p[a..end]);
+                let child = if k == 0 {
+                    w
+                } else {
+                    child_key(key, hash(&p[words[k - 1].1..a]), w)
+                };
+                if k == last && stem {
+                    if k > 0 {
+                        nodes.entry(key).or_default().flags |= STEM_NEXT;
+                    }
+                    key = child ^ SALT_STEM;
+                    if stem_len == 1 {
+                        // Any word that starts with this byte: every head that does.
+                        for second in 0..=255 {
+                            stem_heads[head(p[a], second)] |= 1 << stem_len;
+                        }
+                    } else {
+                        stem_heads[head(p[a], p[a + 1])] |= 1 << stem_len;
+                    }
+                } else {
+                    if k > 0 {
+                        nodes.entry(key).or_default().flags |= PREFIX;
+                    }
+                    key = child;
                 }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            }
+            nodes.entry(key).or_default().ids.push(id);
+        }
+        let mut filter = vec![0u64; FILTER_WORDS];
+        for &key in nodes.keys() {
+            let (w, bit) = filter_bit(key);
+            filter[w] |= bit;
+        }
+        let size = (2 * nodes.len()).next_power_of_two();
+        let mut slots = vec![Slot::default(); size];
+        let mut ids = Vec::with_capacity(patterns.len());
+        let mut keys: Vec<u64> = nodes.keys().copied().collect();
+        keys.sort_unstable();
+        for key in keys {
+            let Some(node) = nodes.get(&key) else {
+                continue;
+            };
+            let from = u32::try_from(ids.len()).map_err(|_| bad("too many entries"))?;
+            let len = u16::try_from(node.ids.len()).map_err(|_| bad("too many equal entries"))?;
+            // Ids were pushed in increasing order.
+            ids.extend_from_slice(&node.ids);
+            let mut at = key as usize & (size - 1);
+            while slots[at].flags & USED != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            slots[at] = Slot {
+                key,
+                from,
+                len,
+                flags: node.flags | USED,
+            };
+        }
         Ok(Lexicon {
-            trans,
-            classes,
-            start: off(renum[0])?,
-            first_match: u32::try_from(first_match).map_err(|_| bad("too many states"))?,
-            stride: u32::try_from(stride).map_err(|_| bad("stride"))?,
-            match_ranges,
-            match_entries,
-            #[cfg(test)]
-            patterns: patterns.len(),
+            pats,
+            bytes,
+            slots,
+            ids,
+            filter,
+            stem_heads,
+            loose,
         })
     }
 
-    /// All hits in `folded`, boundary-checked, in order of end position.
-    // Not inlined into the scan: its own function keeps the walk's table and text pointers in
-    // registers (inlined, they were spilled and reloaded every turn).
-    #[inline(never)]
-    pub fn scan(&self, folded: &str, out: &mut Vec<Hit>) {
-        let b = folded.as_bytes();
-        let (trans, classes) = (&self.trans[..], &self.classes);
-        // The table's length is a power of two (never 0): every offset plus class is below
-        // it, so masking changes no index and spares the bounds check.
-        if trans.is_empty() {
-            return;
+    /// The node of `key`, if any.
+    #[inline]
+    fn node(&self, key: u64) -> Option<Slot> {
+        let (w, bit) = filter_bit(key);
+        if self.filter.get(w).is_none_or(|&f| f & bit == 0) {
+            return None;
         }
-        let mask = trans.len() - 1;
-        let first_match = self.first_match as usize;
-        let step = |s: usize, byte: u8| trans[(s + usize::from(classes[usize::from(byte)])) & mask];
-        let mut s = self.start as usize;
-        let mut t = 0;
-        // Four bytes per loop turn, and one match test for the four: match states are the
-        // offsets from `first_match` (a power of two) on, so the or of four states reaches it
-        // exactly when one of them does. The rare turn with a match reports each state.
-        let mut quads = b.chunks_exact(4);
-        for q in &mut quads {
-            if let [b0, b1, b2, b3] = *q {
-                let s1 = step(s, b0) as usize;
-                let s2 = step(s1, b1) as usize;
-                let s3 = step(s2, b2) as usize;
-                let s4 = step(s3, b3) as usize;
-                if (s1 | s2 | s3 | s4) >= first_match {
-                    for (k, m) in [s1, s2, s3, s4].into_iter().enumerate() {
-                        if m >= first_match {
-                            self.report(b, m as u32, t + k + 1, out);
-                        }
-                    }
+        let mask = self.slots.len() - 1;
+        let mut at = key as usize & mask;
+        loop {
+            let s = *self.slots.get(at)?;
+            if s.flags & USED == 0 {
+                return None;
+            }
+            if s.key == key {
+                return Some(s);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// All hits in `folded`, boundary-checked, in the order of the overlapping Aho–Corasick
+    /// search: by end, then longer first, then by entry.
+    pub fn scan(&self, folded: &str, out: &mut Vec<Hit>) {
+        self.scan_words(folded, &mut Vec::new(), out);
+    }
+
+    /// [`Lexicon::scan`] with a buffer for the words of the text, reused across calls.
+    pub fn scan_words(&self, folded: &str, words: &mut Vec<Word>, out: &mut Vec<Hit>) {
+        let b = folded.as_bytes();
+        let first = out.len();
+        split_words(b, words);
+        for (i, w) in words.iter().enumerate() {
+            let a = w.start;
+            let first_word = &b[a..w.end];
+            self.stems(
+                b,
+                a,
+                first_word,
+                |l| hash(&first_word[..l]) ^ SALT_STEM,
+                out,
+            );
+            // Down the trie while the words read so far start some entry.
+            let (mut key, mut last) = (w.hash, w);
+            let mut rest = words.get(i + 1..).unwrap_or(&[]).iter();
+            while let Some(node) = self.node(key) {
+                self.try_all(b, a, node, out);
+                if node.flags & (PREFIX | STEM_NEXT) == 0 {
+                    break;
                 }
-                s = s4;
-                t += 4;
+                let Some(next) = rest.next() else { break };
+                let sep = hash(&b[last.end..next.start]);
+                if node.flags & STEM_NEXT != 0 {
+                    let word = &b[next.start..next.end];
+                    let parent = key;
+                    let key_of = |l: usize| child_key(parent, sep, hash(&word[..l])) ^ SALT_STEM;
+                    self.stems(b, a, word, key_of, out);
+                }
+                if node.flags & PREFIX == 0 {
+                    break;
+                }
+                key = child_key(key, sep, next.hash);
+                last = next;
             }
         }
-        for &byte in quads.remainder() {
-            t += 1;
-            s = step(s, byte) as usize;
-            if s >= first_match {
-                self.report(b, s as u32, t, out);
+        for (id, finder) in &self.loose {
+            let mut from = 0;
+            while let Some(at) = b.get(from..).and_then(|r| finder.find(r)) {
+                self.try_at(b, from + at, *id, out);
+                from += at + 1;
+            }
+        }
+        out[first..].sort_unstable_by_key(|h| (h.end, h.start, h.order));
+    }
+
+    /// The stems that `word` starts with (their keys by stem length from `key_of`), for
+    /// entries whose first word starts at `a`.
+    #[inline]
+    fn stems(
+        &self,
+        b: &[u8],
+        a: usize,
+        word: &[u8],
+        key_of: impl Fn(usize) -> u64,
+        out: &mut Vec<Hit>,
+    ) {
+        let h = match *word {
+            [a, b, ..] => head(a, b),
+            [a] => head(a, 0),
+            [] => return,
+        };
+        // Lengths up to the word's.
+        let mut lens = self.stem_heads[h] & (u32::MAX >> (31 - word.len().min(31)));
+        while lens != 0 {
+            let l = lens.trailing_zeros() as usize;
+            lens &= lens - 1;
+            if let Some(node) = self.node(key_of(l)) {
+                self.try_all(b, a, node, out);
             }
         }
     }
 
-    /// The boundary-checked hits of the match state `s` reached after `b[..t]`.
-    #[inline(never)]
-    fn report(&self, b: &[u8], s: u32, t: usize, out: &mut Vec<Hit>) {
-        let k = ((s - self.first_match) / self.stride) as usize;
-        let Some(&(from, to, stem)) = self.match_ranges.get(k) else {
+    fn pattern(&self, id: u32) -> Option<&[u8]> {
+        let p = self.pats.get(id as usize)?;
+        self.bytes.get(p.off as usize..(p.off + p.len) as usize)
+    }
+
+    /// Each entry of `node`, its first word starting at `a`.
+    #[inline]
+    fn try_all(&self, b: &[u8], a: usize, node: Slot, out: &mut Vec<Hit>) {
+        let from = node.from as usize;
+        for &id in self
+            .ids
+            .get(from..from + usize::from(node.len))
+            .unwrap_or(&[])
+        {
+            if let Some(p) = self.pats.get(id as usize) {
+                if let Some(s) = a.checked_sub(p.lead as usize) {
+                    self.try_at(b, s, id, out);
+                }
+            }
+        }
+    }
+
+    /// Pattern `id` at `b[s..]`, with the boundary rules of the entries.
+    #[inline]
+    fn try_at(&self, b: &[u8], s: usize, id: u32, out: &mut Vec<Hit>) {
+        let (Some(p), Some(pat)) = (self.pats.get(id as usize), self.pattern(id)) else {
             return;
         };
-        // Most match states are reached inside a longer word ("va" in "travail"): the right
-        // boundary is the same test for every pattern of the state, so check it once.
-        let word_goes_on = t < b.len() && WORD[usize::from(b[t])] && WORD[usize::from(b[t - 1])];
-        if word_goes_on && !stem {
+        let t = s + pat.len();
+        if b.get(s..t) != Some(pat) {
             return;
         }
-        let pats = self
-            .match_entries
-            .get(from as usize..to as usize)
-            .unwrap_or(&[]);
-        for (e, len) in pats {
-            let s = t - len;
-            let left_ok =
-                e.left_free || s == 0 || !WORD[usize::from(b[s - 1])] || !WORD[usize::from(b[s])];
-            if left_ok && (e.right_free || !word_goes_on) {
-                out.push(Hit {
-                    cue: e.cue,
-                    rule: e.rule,
-                    start: s,
-                    end: t,
-                    exact: e.exact,
-                });
-            }
+        let e = p.entry;
+        let word = |i: usize| WORD[usize::from(b[i])];
+        let left_ok = e.left_free || s == 0 || !word(s - 1) || !word(s);
+        let right_ok = e.right_free || t == b.len() || !word(t) || !word(t - 1);
+        if left_ok && right_ok {
+            out.push(Hit {
+                cue: e.cue,
+                rule: e.rule,
+                start: s,
+                end: t,
+                exact: e.exact,
+                order: id,
+            });
         }
     }
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.patterns
+        self.pats.len()
     }
 }
 
@@ -1303,6 +1555,20 @@ fn variants(s: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aho_corasick::automaton::{Automaton, StateID};
+    use aho_corasick::{dfa::DFA, Anchored, MatchKind};
+
+    /// The overlapping Aho–Corasick DFA of every pattern: the reference the word lookup must
+    /// agree with.
+    fn build_ac(patterns: &[String]) -> (DFA, StateID) {
+        let dfa = DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .expect("dfa builds");
+        let start = dfa.start_state(Anchored::No).expect("start state");
+        (dfa, start)
+    }
 
     fn cues(text: &str) -> Vec<(Cue, String)> {
         let lex = Lexicon::new().expect("lexicon builds");
@@ -1403,13 +1669,14 @@ mod tests {
         out
     }
 
-    /// The copied table gives exactly the hits of the `aho_corasick` walk, in the same order,
-    /// on random strings over the entries' bytes and on folded sentences.
+    /// The word lookup gives exactly the hits of the `aho_corasick` walk, in the same order,
+    /// on random strings over the entries' bytes, on folded sentences and on every post of
+    /// the probe and ordinary-post sets.
     #[test]
-    fn table_walk_agrees_with_the_aho_corasick_walk() {
+    fn word_lookup_agrees_with_the_aho_corasick_walk() {
         let lex = Lexicon::new().expect("lexicon builds");
         let (pats, entries) = patterns_and_entries();
-        let (dfa, start) = build_ac(&pats).expect("dfa builds");
+        let (dfa, start) = build_ac(&pats);
         let check = |folded: &str| {
             let mut hits = Vec::new();
             lex.scan(folded, &mut hits);
@@ -1437,8 +1704,12 @@ mod tests {
         let mut texts =
             crate::TestTexts::new("abcdeiklmnorstuvy '-.?°€£$", 40, 0x9e37_79b9_7f4a_7c15);
         let mut words = crate::TestTexts::new("x", 2, 0x2545_f491_4f6c_dd1d);
-        let list: Vec<&String> = pats.iter().filter(|p| p.len() < 12).collect();
-        for _ in 0..20_000 {
+        let short: Vec<&String> = pats.iter().filter(|p| p.len() < 12).collect();
+        let all: Vec<&String> = pats.iter().collect();
+        for round in 0..30_000 {
+            // Short entries most of the time; any entry (long phrases and their variants)
+            // one time in three.
+            let list = if round % 3 == 0 { &all } else { &short };
             let mut t = texts.text();
             // Entries glued to random text, so that matches and boundaries are exercised.
             for _ in 0..3 {
@@ -1451,6 +1722,37 @@ mod tests {
                 t.push_str(&tail);
             }
             check(&t);
+        }
+        // Real posts, folded as the scan folds them.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
+        for file in ["probes.jsonl", "neutral.jsonl"] {
+            let data = std::fs::read_to_string(format!("{dir}{file}")).expect("data set");
+            let mut folded = String::new();
+            for line in data.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+                crate::normalize::fold(v["text"].as_str().unwrap_or(""), &mut folded);
+                check(&folded);
+            }
+        }
+    }
+
+    /// The word mask agrees with the byte-by-byte one on every byte value in every lane.
+    #[test]
+    fn word_mask_agrees_with_the_plain_one() {
+        for c in 0..=255u8 {
+            for lane in 0..16 {
+                let mut block = [b' '; 16];
+                block[lane] = c;
+                assert_eq!(word_mask(&block), word_mask_plain(&block), "{c} at {lane}");
+            }
+        }
+        let mut texts = crate::TestTexts::new("aZ09 '-.é\u{1}\u{7f}", 17, 7);
+        for _ in 0..5_000 {
+            let t = texts.text();
+            let mut block = [0u8; 16];
+            let n = t.len().min(16);
+            block[..n].copy_from_slice(&t.as_bytes()[..n]);
+            assert_eq!(word_mask(&block), word_mask_plain(&block), "{t:?}");
         }
     }
 

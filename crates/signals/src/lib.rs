@@ -346,10 +346,11 @@ impl Signals {
             span_text,
             span_folded,
             by_cue,
+            words,
         } = sc;
         let ascii = normalize::fold_ascii(text, folded);
         hits.clear();
-        self.lexicon.scan(folded, hits);
+        self.lexicon.scan_words(folded, words, hits);
 
         // The cues present and whether one is a context, in one walk over the hits.
         let (cues, context) = hits.iter().fold((0u32, false), |(m, c), h| {
@@ -416,6 +417,9 @@ impl Signals {
             *cands = Vec::new();
             *kept = Vec::new();
         }
+        if words.capacity() > 1 << 12 {
+            *words = Vec::new();
+        }
         report
     }
 }
@@ -466,6 +470,7 @@ struct Scratch {
     span_text: String,
     span_folded: String,
     by_cue: Vec<lexicon::Hit>,
+    words: Vec<lexicon::Word>,
 }
 
 #[cfg(test)]
