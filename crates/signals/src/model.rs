@@ -130,11 +130,51 @@ fn pair(prev: u64, tok: u64) -> u64 {
 /// Calls `emit` with the bucket of every token, every pair of adjacent tokens and the stem of
 /// every token longer than [`STEM`] bytes, in text order (a token, the pair it ends, its stem).
 pub(crate) fn features(folded: &str, mut emit: impl FnMut(u32)) {
+    let mask = (BUCKETS - 1) as u64;
+    let shift = 64 - BUCKETS.trailing_zeros();
+    let mut prev: Option<u64> = None;
+    let b = folded.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    // Token by token: skip to the next token byte, hash the run of token bytes in one tight
+    // loop (the FNV multiply chain is the cost), then emit.
+    loop {
+        while i < n && !is_token_byte(b[i]) {
+            i += 1;
+        }
+        if i >= n {
+            break;
+        }
+        let start = i;
+        let mut h = FNV_OFFSET;
+        while i < n && is_token_byte(b[i]) {
+            h = (h ^ u64::from(b[i])).wrapping_mul(FNV_PRIME);
+            i += 1;
+        }
+        emit((h & mask) as u32);
+        if let Some(p) = prev {
+            emit((pair(p, h) >> shift) as u32);
+        }
+        // The stem of a longer word: "stabbing", "stabbed" and "stabbe" share "stabb",
+        // "tuerai" and "tueras" share "tuera".
+        if i - start > STEM {
+            let stem = b[start..start + STEM].iter().fold(STEM_OFFSET, |h, &c| {
+                (h ^ u64::from(c)).wrapping_mul(FNV_PRIME)
+            });
+            emit((stem & mask) as u32);
+        }
+        prev = Some(h);
+    }
+}
+
+/// [`features`] as it was first written, a byte at a time: the reference the token-at-a-time
+/// version must agree with.
+#[cfg(test)]
+fn features_bytewise(folded: &str, mut emit: impl FnMut(u32)) {
     let b = folded.as_bytes();
     let mask = (BUCKETS - 1) as u64;
     let shift = 64 - BUCKETS.trailing_zeros();
     let mut prev: Option<u64> = None;
-    // The hash of the token being read, `None` between tokens, and where the token started.
     let mut cur: Option<u64> = None;
     let mut start = 0;
     for (i, &c) in b.iter().chain(std::iter::once(&b' ')).enumerate() {
@@ -149,8 +189,6 @@ pub(crate) fn features(folded: &str, mut emit: impl FnMut(u32)) {
             if let Some(p) = prev {
                 emit((pair(p, h) >> shift) as u32);
             }
-            // The stem of a longer word: "stabbing", "stabbed" and "stabbe" share "stabb",
-            // "tuerai" and "tueras" share "tuera".
             if i - start > STEM {
                 let stem = b[start..start + STEM].iter().fold(STEM_OFFSET, |h, &c| {
                     (h ^ u64::from(c)).wrapping_mul(FNV_PRIME)
@@ -218,6 +256,19 @@ mod tests {
                 (fnv(STEM_OFFSET, b"stabb") & (BUCKETS as u64 - 1)) as u32,
             ]
         );
+    }
+
+    /// The token-at-a-time features are the byte-at-a-time ones, on random texts.
+    #[test]
+    fn features_agree_with_the_bytewise_reference() {
+        let mut texts = crate::TestTexts::new("ab'z09 -.é€\u{1}", 40, 0x1234_5678_9abc_def1);
+        for _ in 0..20_000 {
+            let t = texts.text();
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            features(&t, |b| got.push(b));
+            features_bytewise(&t, |b| want.push(b));
+            assert_eq!(got, want, "{t:?}");
+        }
     }
 
     #[test]
