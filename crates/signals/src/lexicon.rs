@@ -919,6 +919,8 @@ pub(crate) struct Lexicon {
     /// One bit per node key (its top bits): most words of a post start no entry, and the
     /// answer for them comes from these 64 KiB instead of a cache miss in `slots`.
     filter: Vec<u64>,
+    /// `hash(b" ")`.
+    space: u64,
     /// By a word's two-byte head ([`head`]): bit `L` is set when a stem (an entry's last word
     /// ending in `*`) of `L` bytes may start the word. Most words start no stem and need no
     /// probe; the others, one probe a length.
@@ -996,8 +998,13 @@ fn hash(b: &[u8]) -> u64 {
         h = mix(h, word8(n - 8));
     } else if n >= 4 {
         h = mix(h, word4(0) | word4(n - 4) << 32);
-    } else if n > 0 {
-        let v = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
+    } else {
+        let v = match *b {
+            [x] => u64::from(x),
+            [x, y] => u64::from(x) | u64::from(y) << 8,
+            [x, y, z] => u64::from(x) | u64::from(y) << 8 | u64::from(z) << 16,
+            _ => 0,
+        };
         h = mix(h, v);
     }
     h ^ (h >> 31)
@@ -1036,10 +1043,15 @@ fn split_words(b: &[u8], words: &mut Vec<Word>) {
     let mut in_word = false;
     for (k, chunk) in b.chunks(16).enumerate() {
         let base = k * 16;
-        let mut block = [0u8; 16];
-        block[..chunk.len()].copy_from_slice(chunk);
         // Zero padding is not a word byte: a word running into it ends at the text's end.
-        let m = u32::from(word_mask(&block));
+        let m = u32::from(match <&[u8; 16]>::try_from(chunk) {
+            Ok(block) => word_mask(block),
+            Err(_) => {
+                let mut block = [0u8; 16];
+                block[..chunk.len()].copy_from_slice(chunk);
+                word_mask(&block)
+            }
+        });
         // Bit j of `before`: byte j - 1 is a word byte (for j = 0, the previous chunk's last).
         let before = m << 1 | u32::from(in_word);
         let starts = m & !before;
@@ -1276,6 +1288,7 @@ impl Lexicon {
             slots,
             ids,
             filter,
+            space: hash(b" "),
             stem_heads,
             loose,
         })
@@ -1332,7 +1345,12 @@ impl Lexicon {
                     break;
                 }
                 let Some(next) = rest.next() else { break };
-                let sep = hash(&b[last.end..next.start]);
+                // Most separators are one space: its hash is a constant.
+                let sep = if next.start == last.end + 1 && b[last.end] == b' ' {
+                    self.space
+                } else {
+                    hash(&b[last.end..next.start])
+                };
                 if node.flags & STEM_NEXT != 0 {
                     let word = &b[next.start..next.end];
                     let parent = key;
