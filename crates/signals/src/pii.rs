@@ -12,7 +12,12 @@
 
 use std::net::Ipv6Addr;
 
-use regex_automata::{meta::Regex, util::syntax, Input};
+use regex_automata::{
+    dfa::{dense, Automaton, StartKind},
+    meta::Regex,
+    util::{primitives::StateID, start, syntax},
+    Anchored, Input, MatchKind, PatternID,
+};
 
 use crate::SpanKind;
 
@@ -143,7 +148,10 @@ fn patterns() -> Vec<String> {
 /// The compiled span detector.
 #[derive(Debug)]
 pub(crate) struct PiiDetector {
+    /// All the patterns, for the searches that [`AnchoredSpans`] gives up on.
     re: Regex,
+    /// All the patterns again, as a dense DFA searched from each possible start.
+    anchored: AnchoredSpans,
     /// The patterns other than addresses, in the same order ([`REST`]): what else may start
     /// where a rejected address started ("07939 383035. Tenants' union" is a phone number).
     rest: Regex,
@@ -187,6 +195,7 @@ impl PiiDetector {
             .collect();
         Ok(PiiDetector {
             re: build(&all)?,
+            anchored: AnchoredSpans::new(&all)?,
             rest: build(&rest)?,
             en_more: build(&[en_street_continuation().as_str()])?,
             phones: crate::phone::PhoneValidator::new()?,
@@ -211,6 +220,9 @@ impl PiiDetector {
         let len = text.len();
         // The first seed is already known: `next_seed(text, 0)` again would rescan to it.
         let mut known = Some(first);
+        // Anchored steps left before the searches fall back to the meta regex (see
+        // `AnchoredSpans::leftmost`): long runs of word bytes would make them quadratic.
+        let mut budget = ANCHORED_BUDGET_BASE + ANCHORED_BUDGET_PER_BYTE * len;
         while at < len {
             // Every match holds a seed, and starts at most one whitespace-separated token before
             // its first seed: the search starts there, not at `at`, and stops when no seed is
@@ -219,8 +231,11 @@ impl PiiDetector {
                 break;
             };
             let from = seed_window_start(text, seed).max(at);
-            let input = Input::new(text).span(from..len);
-            let Some(m) = self.re.search(&input) else {
+            let found = match self.anchored.leftmost(text, from, seed, &mut budget) {
+                Some(found) => found,
+                None => self.re.search(&Input::new(text).span(from..len)),
+            };
+            let Some(m) = found else {
                 break;
             };
             let s = m.start();
@@ -232,6 +247,120 @@ impl PiiDetector {
                 None => at = skip_after_digit(text, next_boundary(text, s)),
             }
         }
+    }
+}
+
+/// Steps of the anchored DFA allowed per call of [`PiiDetector::find`]: a fixed allowance plus
+/// this many per byte of text. Ordinary posts take a few steps per byte.
+const ANCHORED_BUDGET_BASE: usize = 512;
+const ANCHORED_BUDGET_PER_BYTE: usize = 16;
+
+/// The patterns as one dense DFA with anchored starts only. A match starts at most one token
+/// before its first seed (see [`seed_window_start`]), so instead of the meta regex's forward
+/// search for the end (which runs to the end of the text when nothing matches) and reverse
+/// search for the start, [`AnchoredSpans::leftmost`] tries each start in the seed windows in
+/// order with an anchored search: the first start that matches is the leftmost match, and the
+/// anchored leftmost-first search there picks the pattern and end the meta regex picks. Most
+/// starts die on their first byte or two.
+#[derive(Debug)]
+struct AnchoredSpans {
+    dfa: dense::DFA<Vec<u32>>,
+    /// The anchored start state by the byte before the start; index 256 for the start of the
+    /// text (the look-behind of `\b`).
+    starts: Vec<StateID>,
+}
+
+impl AnchoredSpans {
+    fn new(pats: &[&str]) -> Result<Self, crate::Error> {
+        let err = |e: &dyn std::fmt::Display| crate::Error::Pattern(e.to_string());
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .start_kind(StartKind::Anchored)
+                    // The search loop below does not use acceleration; minimizing would cost
+                    // seconds at start-up for a third less memory.
+                    .accelerate(false)
+                    .minimize(false),
+            )
+            .syntax(syntax::Config::new().case_insensitive(true).unicode(true))
+            .build_many(pats)
+            .map_err(|e| err(&e))?;
+        let starts = (0..=256u16)
+            .map(|b| {
+                let config = start::Config::new()
+                    .anchored(Anchored::Yes)
+                    .look_behind(u8::try_from(b).ok());
+                dfa.start_state(&config)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| err(&e))?;
+        Ok(AnchoredSpans { dfa, starts })
+    }
+
+    /// The leftmost-first match starting at or after `from`, where `seed` is the first seed at
+    /// or after `from` and `from >= seed_window_start(text, seed)`: the starts of each seed's
+    /// window up to the seed, seed after seed. `None` when the search gives up (the step
+    /// `budget` is spent, or a quit byte, which these patterns do not have): the caller asks the
+    /// meta regex instead.
+    fn leftmost(
+        &self,
+        text: &str,
+        from: usize,
+        seed: usize,
+        budget: &mut usize,
+    ) -> Option<Option<regex_automata::Match>> {
+        let hay = text.as_bytes();
+        let (mut lo, mut seed) = (from, seed);
+        loop {
+            for p in lo..=seed {
+                // No match starts inside a char.
+                if hay.get(p).is_some_and(|&b| b & 0xc0 == 0x80) {
+                    continue;
+                }
+                if let Some((pid, end)) = self.at(hay, p, budget)? {
+                    return Some(Some(regex_automata::Match::new(pid, p..end)));
+                }
+            }
+            let after = next_boundary(text, seed);
+            let Some(next) = next_seed(text, after) else {
+                return Some(None);
+            };
+            lo = seed_window_start(text, next).max(after);
+            seed = next;
+        }
+    }
+
+    /// The anchored leftmost-first match at `p`: its pattern and end. The outer `None`: give up.
+    fn at(&self, hay: &[u8], p: usize, budget: &mut usize) -> Option<Option<(PatternID, usize)>> {
+        let dfa = &self.dfa;
+        let prev = p
+            .checked_sub(1)
+            .and_then(|j| hay.get(j))
+            .map_or(256, |&b| usize::from(b));
+        let mut sid = *self.starts.get(prev)?;
+        let mut last = None;
+        let rest = hay.get(p..)?;
+        for (i, &b) in rest.iter().enumerate() {
+            sid = dfa.next_state(sid, b);
+            if dfa.is_special_state(sid) {
+                if dfa.is_match_state(sid) {
+                    // Matches are reported one byte late: this one ended before `b`.
+                    last = Some((dfa.match_pattern(sid, 0), p + i));
+                } else if dfa.is_dead_state(sid) {
+                    *budget = budget.checked_sub(i + 1)?;
+                    return Some(last);
+                } else if dfa.is_quit_state(sid) {
+                    return None;
+                }
+            }
+        }
+        *budget = budget.checked_sub(rest.len() + 1)?;
+        sid = dfa.next_eoi_state(sid);
+        if dfa.is_match_state(sid) {
+            last = Some((dfa.match_pattern(sid, 0), hay.len()));
+        }
+        Some(last)
     }
 }
 
@@ -814,6 +943,58 @@ fn phone_digits_reference(m: &str) -> String {
 mod tests {
     use super::*;
 
+    /// One detector for all the tests: the dense DFA takes a while to build in a debug build.
+    fn detector() -> &'static PiiDetector {
+        static D: std::sync::OnceLock<PiiDetector> = std::sync::OnceLock::new();
+        D.get_or_init(|| PiiDetector::new().expect("patterns compile"))
+    }
+
+    /// From every char boundary `at` of `text`, the anchored search over the seed windows
+    /// finds the match the meta regex finds from the window start (with no step limit), and
+    /// a tight step limit makes it give up rather than answer differently.
+    fn anchored_agrees_with_meta(d: &PiiDetector, text: &str) {
+        for (at, _) in text.char_indices() {
+            let Some(seed) = next_seed(text, at) else {
+                break;
+            };
+            let from = seed_window_start(text, seed).max(at);
+            let want = d.re.search(&Input::new(text).span(from..text.len()));
+            let mut unlimited = usize::MAX;
+            let got = d.anchored.leftmost(text, from, seed, &mut unlimited);
+            assert_eq!(got, Some(want), "{text:?} from {from}");
+            for mut budget in [0, 3, 20] {
+                let got = d.anchored.leftmost(text, from, seed, &mut budget);
+                assert!(got.is_none() || got == Some(want), "{text:?} from {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn anchored_search_agrees_with_the_meta_regex() {
+        let d = detector();
+        let fixed = [
+            "appelle le 06 12 34 56 78 stp",
+            "écris à élodie.martin@gmail.com!",
+            "Flat 1, 8 Elm Street, Liverpool L6 9QL",
+            "he's at 7024 S Cedar Ridge St, Apt 37D, Macon, GA 31251 now",
+            "9 bis quai des Prés, bât. A, 5e étage, 42000 Saint-Étienne",
+            "45°54'25.5\"N 6°09'23.6\"E and 48.85661, 2.35222",
+            "v6 dead::beef 2001:db8::1 203.0.113.9",
+            "plate NJT 2980 plaque gz 182 pm reg CE65 CSJ",
+            "٣ rue de la Paix 7 ３ rue 12",
+            "K\u{212a}12 ſt 5 Kſ",
+        ];
+        let alphabet = "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT Ave, CA 9";
+        let mut texts = crate::TestTexts::new(alphabet, 40, 0x6a09_e667_f3bc_c908);
+        for t in fixed
+            .map(String::from)
+            .into_iter()
+            .chain((0..3000).map(|_| texts.text()))
+        {
+            anchored_agrees_with_meta(d, &t);
+        }
+    }
+
     /// The search as it was before seeds: leftmost-first from `at` over the whole rest.
     fn find_without_seeds(d: &PiiDetector, text: &str, plate: bool) -> Vec<Candidate> {
         let mut out = Vec::new();
@@ -841,7 +1022,7 @@ mod tests {
     /// chars (accents, NBSP, non-ASCII digits, curly quotes) right next to a match.
     #[test]
     fn seeded_search_agrees_with_the_plain_search() {
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let fixed = [
             "06 12 34 56 78",
             "appelle le 06 12 34 56 78",
@@ -869,7 +1050,7 @@ mod tests {
             ":",
         ];
         let alphabet = "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT";
-        agrees_with_unseeded(&d, &fixed, (alphabet, 40, 0x9e37_79b9_7f4a_7c15), 4000);
+        agrees_with_unseeded(d, &fixed, (alphabet, 40, 0x9e37_79b9_7f4a_7c15), 4000);
     }
 
     /// `find` returns what the plain, unseeded search over the whole text returns, on the
@@ -901,7 +1082,7 @@ mod tests {
     /// colons, letters, '@', degrees and non-ASCII digits mixed in.
     #[test]
     fn restart_after_a_rejected_candidate_skips_only_rejected_starts() {
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let fixed = [
             "06 12 34 56 78 9",
             "0612345678901234",
@@ -919,7 +1100,7 @@ mod tests {
             "1-555-0100 555 0100 12 Oak Road, Leeds LS1 4AB",
         ];
         let alphabet = "0123456789 0123456789 .-+()::@ax°N,'٣\u{a0}é0123456789 rue St fl::";
-        agrees_with_unseeded(&d, &fixed, (alphabet, 48, 0x2545_f491_4f6c_dd1d), 6000);
+        agrees_with_unseeded(d, &fixed, (alphabet, 48, 0x2545_f491_4f6c_dd1d), 6000);
     }
 
     #[test]
@@ -995,7 +1176,7 @@ mod tests {
     }
 
     fn spans(text: &str, plate_ctx: bool) -> Vec<(SpanKind, String)> {
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let mut out = Vec::new();
         d.find(text, plate_ctx, &mut out);
         out.into_iter()
@@ -1014,7 +1195,7 @@ mod tests {
     /// The stack-buffer digit extraction gives the verdicts of the `String` one it replaced.
     #[test]
     fn phone_digits_without_allocation_agree() {
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let reference = |m: &str| {
             let digits = phone_digits_reference(m);
             let ds = digits.trim_start_matches('+').as_bytes();
@@ -1213,7 +1394,7 @@ mod tests {
         ] {
             assert_eq!(one(text, SpanKind::Address), address);
         }
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let mut got = Vec::new();
         d.find(
             "ring 07939 383035. Tenants' union meets at 8",
