@@ -235,7 +235,7 @@ impl PiiDetector {
             let Some(seed) = known.take().or_else(|| next_seed(text, at)) else {
                 break;
             };
-            let from = seed_window_start(text, seed).max(at);
+            let from = seed_window_start_from(text, seed, at);
             let found = match self.anchored.leftmost(text, from, seed, &mut budget) {
                 Some(found) => found,
                 None => self.re.search(&Input::new(text).span(from..len)),
@@ -261,7 +261,7 @@ const ANCHORED_BUDGET_BASE: usize = 512;
 const ANCHORED_BUDGET_PER_BYTE: usize = 16;
 
 /// The patterns as one dense DFA with anchored starts only. A match starts at most one token
-/// before its first seed (see [`seed_window_start`]), so instead of the meta regex's forward
+/// before its first seed (see [`seed_window_start_from`]), so instead of the meta regex's forward
 /// search for the end (which runs to the end of the text when nothing matches) and reverse
 /// search for the start, [`AnchoredSpans::leftmost`] tries each start in the seed windows in
 /// order with an anchored search: the first start that matches is the leftmost match, and the
@@ -326,7 +326,7 @@ impl AnchoredSpans {
     }
 
     /// The leftmost-first match starting at or after `from`, where `seed` is the first seed at
-    /// or after `from` and `from >= seed_window_start(text, seed)`: the starts of each seed's
+    /// or after `from` and `from >= seed_window_start_from(text, seed, 0)`: the starts of each seed's
     /// window up to the seed, seed after seed. `None` when the search gives up (the step
     /// `budget` is spent, or a quit byte, which these patterns do not have): the caller asks the
     /// meta regex instead.
@@ -359,7 +359,7 @@ impl AnchoredSpans {
             let Some(next) = next_seed(text, after) else {
                 return Some(None);
             };
-            lo = seed_window_start(text, next).max(after);
+            lo = seed_window_start_from(text, next, after);
             seed = next;
         }
     }
@@ -682,21 +682,34 @@ fn is_numeric_fast(c: char) -> bool {
     }
 }
 
+/// The window start of `seed` with no floor.
+#[cfg(test)]
+fn seed_window_start(text: &str, seed: usize) -> usize {
+    seed_window_start_from(text, seed, 0)
+}
+
 /// A lower bound on the start of any match whose first seed is at `seed`: the start of the
 /// token before the seed's token (tokens split on Unicode whitespace, which is the patterns'
 /// `\s`). No pattern reaches further back: plates ("NJT 2980", "gz 182 pm") and the "flat 3,"
 /// prefix of an address take one word before the digits, e-mails and IPv6 sit in one token.
 /// Monotone in `seed`, so starting the leftmost-first search here finds the same match as
 /// starting it anywhere before.
-fn seed_window_start(text: &str, seed: usize) -> usize {
+///
+/// Never below `floor`, and found without walking back past it (the next seed is often the
+/// next byte, in the same number).
+fn seed_window_start_from(text: &str, seed: usize, floor: usize) -> usize {
     // ASCII text walks back byte by byte; anything else (Unicode whitespace) takes the char
     // walk below.
     let b = text.as_bytes();
     let mut i = seed;
     for want_space in [false, true, false] {
-        while let Some(&c) = i.checked_sub(1).and_then(|j| b.get(j)) {
+        while let Some(&c) = i
+            .checked_sub(1)
+            .filter(|&j| j >= floor)
+            .and_then(|j| b.get(j))
+        {
             if c >= 0x80 {
-                return seed_window_start_chars(text, seed);
+                return seed_window_start_chars(text, seed).max(floor);
             }
             // `char::is_whitespace` on ASCII: '\t'..='\r' (with the vertical tab) and ' '.
             if (c == b' ' || (0x09..=0x0d).contains(&c)) != want_space {
@@ -705,7 +718,7 @@ fn seed_window_start(text: &str, seed: usize) -> usize {
             i -= 1;
         }
     }
-    i
+    i.max(floor)
 }
 
 fn seed_window_start_chars(text: &str, seed: usize) -> usize {
@@ -1399,6 +1412,13 @@ mod tests {
                     seed_window_start_chars(&t, i),
                     "{t:?} {i}"
                 );
+                for (floor, _) in t.char_indices().take_while(|&(f, _)| f <= i) {
+                    assert_eq!(
+                        seed_window_start_from(&t, i, floor),
+                        seed_window_start_chars(&t, i).max(floor),
+                        "{t:?} {i} from {floor}"
+                    );
+                }
             }
         }
     }
