@@ -12,7 +12,17 @@
 
 use std::net::Ipv6Addr;
 
-use regex_automata::{meta::Regex, util::syntax, Input};
+use regex_syntax::hir::{
+    Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
+    Repetition,
+};
+
+use regex_automata::{
+    dfa::{dense, Automaton, StartKind},
+    meta::Regex,
+    util::{primitives::StateID, start, syntax},
+    Anchored, Input, MatchKind, PatternID,
+};
 
 use crate::SpanKind;
 
@@ -143,7 +153,10 @@ fn patterns() -> Vec<String> {
 /// The compiled span detector.
 #[derive(Debug)]
 pub(crate) struct PiiDetector {
+    /// All the patterns, for the searches that [`AnchoredSpans`] gives up on.
     re: Regex,
+    /// All the patterns again, as a dense DFA searched from each possible start.
+    anchored: AnchoredSpans,
     /// The patterns other than addresses, in the same order ([`REST`]): what else may start
     /// where a rejected address started ("07939 383035. Tenants' union" is a phone number).
     rest: Regex,
@@ -187,6 +200,7 @@ impl PiiDetector {
             .collect();
         Ok(PiiDetector {
             re: build(&all)?,
+            anchored: AnchoredSpans::new(&all)?,
             rest: build(&rest)?,
             en_more: build(&[en_street_continuation().as_str()])?,
             phones: crate::phone::PhoneValidator::new()?,
@@ -211,6 +225,9 @@ impl PiiDetector {
         let len = text.len();
         // The first seed is already known: `next_seed(text, 0)` again would rescan to it.
         let mut known = Some(first);
+        // Anchored steps left before the searches fall back to the meta regex (see
+        // `AnchoredSpans::leftmost`): long runs of word bytes would make them quadratic.
+        let mut budget = ANCHORED_BUDGET_BASE + ANCHORED_BUDGET_PER_BYTE * len;
         while at < len {
             // Every match holds a seed, and starts at most one whitespace-separated token before
             // its first seed: the search starts there, not at `at`, and stops when no seed is
@@ -218,9 +235,12 @@ impl PiiDetector {
             let Some(seed) = known.take().or_else(|| next_seed(text, at)) else {
                 break;
             };
-            let from = seed_window_start(text, seed).max(at);
-            let input = Input::new(text).span(from..len);
-            let Some(m) = self.re.search(&input) else {
+            let from = seed_window_start_from(text, seed, at);
+            let found = match self.anchored.leftmost(text, from, seed, &mut budget) {
+                Some(found) => found,
+                None => self.re.search(&Input::new(text).span(from..len)),
+            };
+            let Some(m) = found else {
                 break;
             };
             let s = m.start();
@@ -232,6 +252,324 @@ impl PiiDetector {
                 None => at = skip_after_digit(text, next_boundary(text, s)),
             }
         }
+    }
+}
+
+/// Steps of the anchored DFA allowed per call of [`PiiDetector::find`]: a fixed allowance plus
+/// this many per byte of text. Ordinary posts take a few steps per byte.
+const ANCHORED_BUDGET_BASE: usize = 512;
+const ANCHORED_BUDGET_PER_BYTE: usize = 16;
+
+/// The patterns as one dense DFA with anchored starts only. A match starts at most one token
+/// before its first seed (see [`seed_window_start_from`]), so instead of the meta regex's forward
+/// search for the end (which runs to the end of the text when nothing matches) and reverse
+/// search for the start, [`AnchoredSpans::leftmost`] tries each start in the seed windows in
+/// order with an anchored search: the first start that matches is the leftmost match, and the
+/// anchored leftmost-first search there picks the pattern and end the meta regex picks. Most
+/// starts die on their first byte or two.
+///
+/// Two DFAs: `ascii` holds the patterns cut down to ASCII and stops (quit state) on any other
+/// byte; `full` is the exact one. On ASCII bytes they step alike, so a start is tried with
+/// `ascii` first and again with `full` only when `ascii` reads a non-ASCII byte. The full DFA
+/// has 172 byte classes (Unicode digits, spaces and letters), rows of 1 KiB and 13 MiB in all,
+/// and its table loads missed the caches; the ASCII one is a fraction of that.
+#[derive(Debug)]
+struct AnchoredSpans {
+    full: Anchored1,
+    ascii: Anchored1,
+}
+
+/// One anchored DFA, built dense by regex-automata and then re-laid out for this search:
+/// 16-bit state numbers and rows exactly as long as the alphabet (the dense DFA pads rows to a
+/// power of two of 32-bit ids), so the table is a quarter of the size or less and more of it
+/// stays in cache. State 0 is dead, 1 quit, 2..=`last_match` the match states.
+#[derive(Debug)]
+struct Anchored1 {
+    /// Byte class of each byte.
+    classes: [u8; 256],
+    /// Number of byte classes (without end of input): the row length.
+    alphabet: usize,
+    /// Next state: `trans[state * alphabet + class]`.
+    trans: Vec<u16>,
+    /// The last match state.
+    last_match: u16,
+    /// The pattern of each match state (indexes 0 and 1 unused).
+    match_pat: Vec<PatternID>,
+    /// The pattern matched at the end of the text from each state, if any.
+    eoi_pat: Vec<Option<PatternID>>,
+    /// The start state by the byte before the start; index 256 for the start of the text (the
+    /// look-behind of `\b`). `QUIT` for a quit byte.
+    starts: Vec<u16>,
+}
+
+const DEAD: u16 = 0;
+const QUIT: u16 = 1;
+
+/// What an anchored search at one start found.
+enum Step {
+    /// The leftmost-first match there (pattern, end), if any.
+    Done(Option<(PatternID, usize)>),
+    /// A quit byte: the DFA cannot tell.
+    Quit,
+}
+
+impl AnchoredSpans {
+    fn new(pats: &[&str]) -> Result<Self, crate::Error> {
+        let err = |e: &dyn std::fmt::Display| crate::Error::Pattern(e.to_string());
+        let config = syntax::Config::new().case_insensitive(true).unicode(true);
+        let hirs = syntax::parse_many_with(pats, &config).map_err(|e| err(&e))?;
+        let ascii: Vec<Hir> = hirs.iter().map(ascii_only).collect();
+        Ok(AnchoredSpans {
+            full: Anchored1::new(&hirs, false)?,
+            ascii: Anchored1::new(&ascii, true)?,
+        })
+    }
+
+    /// The leftmost-first match starting at or after `from`, where `seed` is the first seed at
+    /// or after `from` and `from >= seed_window_start_from(text, seed, 0)`: the starts of each seed's
+    /// window up to the seed, seed after seed. `None` when the search gives up (the step
+    /// `budget` is spent, or a quit byte, which these patterns do not have): the caller asks the
+    /// meta regex instead.
+    fn leftmost(
+        &self,
+        text: &str,
+        from: usize,
+        seed: usize,
+        budget: &mut usize,
+    ) -> Option<Option<regex_automata::Match>> {
+        let hay = text.as_bytes();
+        let (mut lo, mut seed) = (from, seed);
+        loop {
+            for p in lo..=seed {
+                // No match starts inside a char.
+                let Some(&cur) = hay.get(p).filter(|&&b| b & 0xc0 != 0x80) else {
+                    continue;
+                };
+                if p.checked_sub(1)
+                    .and_then(|j| hay.get(j))
+                    .is_some_and(|&prev| never_accepted_at(prev, cur))
+                {
+                    continue;
+                }
+                if let Some((pid, end)) = self.at(hay, p, budget)? {
+                    return Some(Some(regex_automata::Match::new(pid, p..end)));
+                }
+            }
+            let after = next_boundary(text, seed);
+            let Some(next) = next_seed(text, after) else {
+                return Some(None);
+            };
+            lo = seed_window_start_from(text, next, after);
+            seed = next;
+        }
+    }
+
+    /// The anchored leftmost-first match at `p`: its pattern and end, from the ASCII DFA when it
+    /// can tell, else from the full one. The outer `None`: give up.
+    fn at(&self, hay: &[u8], p: usize, budget: &mut usize) -> Option<Option<(PatternID, usize)>> {
+        if let Step::Done(found) = self.ascii.at(hay, p, budget)? {
+            return Some(found);
+        }
+        match self.full.at(hay, p, budget)? {
+            Step::Done(found) => Some(found),
+            Step::Quit => None,
+        }
+    }
+}
+
+impl Anchored1 {
+    /// `ascii`: stop on every non-ASCII byte.
+    fn new(hirs: &[Hir], ascii: bool) -> Result<Self, crate::Error> {
+        let err = |e: &dyn std::fmt::Display| crate::Error::Pattern(e.to_string());
+        let nfa = regex_automata::nfa::thompson::Compiler::new()
+            .build_many_from_hir(hirs)
+            .map_err(|e| err(&e))?;
+        let mut config = dense::Config::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .start_kind(StartKind::Anchored)
+            // Acceleration is not used here; minimizing would cost seconds at start-up.
+            .accelerate(false)
+            .minimize(false);
+        if ascii {
+            for b in 0x80..=0xff {
+                config = config.quit(b, true);
+            }
+        }
+        let dfa = dense::Builder::new()
+            .configure(config)
+            .build_from_nfa(&nfa)
+            .map_err(|e| err(&e))?;
+        Self::relayout(&dfa).ok_or_else(|| err(&"span DFA too large for 16-bit states"))
+    }
+
+    /// The reachable states of `dfa`, numbered dead, quit, match states, the others.
+    fn relayout(dfa: &dense::DFA<Vec<u32>>) -> Option<Self> {
+        let bc = dfa.byte_classes();
+        let mut classes = [0u8; 256];
+        let mut reps: Vec<u8> = Vec::new();
+        for b in 0..=255u8 {
+            let c = bc.get(b);
+            classes[usize::from(b)] = c;
+            if usize::from(c) == reps.len() {
+                reps.push(b);
+            }
+        }
+        let alphabet = reps.len();
+        let start_ids: Vec<Option<StateID>> = (0..=256u16)
+            .map(|b| {
+                let config = start::Config::new()
+                    .anchored(Anchored::Yes)
+                    .look_behind(u8::try_from(b).ok());
+                dfa.start_state(&config).ok()
+            })
+            .collect();
+        // Every reachable state, depth first from the start states. Dense state ids are
+        // multiples of the row length: `index` numbers them 0, 1, 2...
+        let index = |s: StateID| s.as_usize() >> dfa.stride2();
+        let mut seen: Vec<bool> = Vec::new();
+        let mut stack: Vec<StateID> = start_ids.iter().flatten().copied().collect();
+        let mut found = Vec::new();
+        while let Some(sid) = stack.pop() {
+            let i = index(sid);
+            if i >= seen.len() {
+                seen.resize(i + 1, false);
+            }
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            found.push(sid);
+            for &b in &reps {
+                let next = dfa.next_state(sid, b);
+                if !seen.get(index(next)).is_some_and(|&v| v) {
+                    stack.push(next);
+                }
+            }
+        }
+        let (mut matches, mut others): (Vec<StateID>, Vec<StateID>) = found
+            .into_iter()
+            .filter(|&s| !dfa.is_dead_state(s) && !dfa.is_quit_state(s))
+            .partition(|&s| dfa.is_match_state(s));
+        matches.sort_unstable();
+        others.sort_unstable();
+        // The new number of each dense state, by `index` (dead and quit keep 0 and 1).
+        let mut number = vec![DEAD; seen.len()];
+        for (i, &s) in matches.iter().chain(&others).enumerate() {
+            number[index(s)] = u16::try_from(i + 2).ok()?;
+        }
+        let id = |s: StateID| -> u16 {
+            if dfa.is_quit_state(s) {
+                QUIT
+            } else {
+                number.get(index(s)).copied().unwrap_or(DEAD)
+            }
+        };
+        let count = 2 + matches.len() + others.len();
+        let mut trans = vec![DEAD; count * alphabet];
+        // Dead stays dead; quit stays quit (never read: the search stops there).
+        trans[alphabet..2 * alphabet].fill(QUIT);
+        let mut match_pat = vec![PatternID::ZERO; count];
+        let mut eoi_pat = vec![None; count];
+        for &s in matches.iter().chain(&others) {
+            let i = usize::from(id(s));
+            for (c, &b) in reps.iter().enumerate() {
+                trans[i * alphabet + c] = id(dfa.next_state(s, b));
+            }
+            if dfa.is_match_state(s) {
+                match_pat[i] = dfa.match_pattern(s, 0);
+            }
+            let eoi = dfa.next_eoi_state(s);
+            if dfa.is_match_state(eoi) {
+                eoi_pat[i] = Some(dfa.match_pattern(eoi, 0));
+            }
+        }
+        let starts = start_ids.iter().map(|s| s.map_or(QUIT, id)).collect();
+        Some(Anchored1 {
+            classes,
+            alphabet,
+            trans,
+            last_match: u16::try_from(1 + matches.len()).ok()?,
+            match_pat,
+            eoi_pat,
+            starts,
+        })
+    }
+
+    /// Bytes of the transition table and side tables.
+    #[cfg(test)]
+    fn memory_usage(&self) -> usize {
+        self.trans.len() * 2
+            + self.match_pat.len() * 4
+            + self.eoi_pat.len() * 8
+            + self.starts.len() * 2
+            + 256
+    }
+
+    /// The anchored leftmost-first search at `p`. `None`: the step budget is spent.
+    fn at(&self, hay: &[u8], p: usize, budget: &mut usize) -> Option<Step> {
+        let prev = p
+            .checked_sub(1)
+            .and_then(|j| hay.get(j))
+            .map_or(256, |&b| usize::from(b));
+        let mut s = *self.starts.get(prev)?;
+        if s == QUIT {
+            return Some(Step::Quit);
+        }
+        let mut last = None;
+        let rest = hay.get(p..)?;
+        for (i, &b) in rest.iter().enumerate() {
+            let class = usize::from(self.classes[usize::from(b)]);
+            s = *self.trans.get(usize::from(s) * self.alphabet + class)?;
+            if s <= self.last_match {
+                let step = match s {
+                    DEAD => Step::Done(last),
+                    QUIT => Step::Quit,
+                    _ => {
+                        // Matches are reported one byte late: this one ended before `b`.
+                        last = Some((*self.match_pat.get(usize::from(s))?, p + i));
+                        continue;
+                    }
+                };
+                *budget = budget.checked_sub(i + 1)?;
+                return Some(step);
+            }
+        }
+        *budget = budget.checked_sub(rest.len() + 1)?;
+        if let Some(&Some(pat)) = self.eoi_pat.get(usize::from(s)) {
+            last = Some((pat, hay.len()));
+        }
+        Some(Step::Done(last))
+    }
+}
+
+/// `hir` cut down to ASCII: classes lose their non-ASCII members, literals with a non-ASCII
+/// byte never match. On ASCII text it matches what `hir` matches, in the same order of
+/// preference (alternatives keep their order).
+fn ascii_only(hir: &Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(lit) if lit.0.is_ascii() => Hir::literal(lit.0.clone()),
+        HirKind::Literal(_) => Hir::fail(),
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut c = c.clone();
+            c.intersect(&ClassUnicode::new([ClassUnicodeRange::new('\0', '\x7f')]));
+            Hir::class(Class::Unicode(c))
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut c = c.clone();
+            c.intersect(&ClassBytes::new([ClassBytesRange::new(0, 0x7f)]));
+            Hir::class(Class::Bytes(c))
+        }
+        HirKind::Look(look) => Hir::look(*look),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(ascii_only(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => Hir::capture(Capture {
+            sub: Box::new(ascii_only(&c.sub)),
+            ..c.clone()
+        }),
+        HirKind::Concat(subs) => Hir::concat(subs.iter().map(ascii_only).collect()),
+        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(ascii_only).collect()),
     }
 }
 
@@ -256,6 +594,17 @@ impl PiiDetector {
         let pat = REST[other.pattern().as_usize()];
         validate(self, pat, text, other.start(), other.end(), plate)
     }
+}
+
+/// Whether no accepted match starts at a byte `cur` after the byte `prev`, so that the search
+/// may pass over it: after an ASCII digit, an ASCII byte other than ':' (see
+/// [`skip_after_digit`]); after an ASCII letter or digit, an ASCII letter: the patterns that
+/// open with `\b` cannot start between two word bytes, and the others that may open with a
+/// letter (e-mail) are rejected after an alphanumeric char by `validate`. Passing over a start
+/// whose match would be rejected finds what the search that resumes one char later finds.
+fn never_accepted_at(prev: u8, cur: u8) -> bool {
+    prev.is_ascii_alphanumeric()
+        && (cur.is_ascii_alphabetic() || prev.is_ascii_digit() && cur.is_ascii() && cur != b':')
 }
 
 /// The first position at or after `at` where an accepted match could start. No match is ever
@@ -333,21 +682,34 @@ fn is_numeric_fast(c: char) -> bool {
     }
 }
 
+/// The window start of `seed` with no floor.
+#[cfg(test)]
+fn seed_window_start(text: &str, seed: usize) -> usize {
+    seed_window_start_from(text, seed, 0)
+}
+
 /// A lower bound on the start of any match whose first seed is at `seed`: the start of the
 /// token before the seed's token (tokens split on Unicode whitespace, which is the patterns'
 /// `\s`). No pattern reaches further back: plates ("NJT 2980", "gz 182 pm") and the "flat 3,"
 /// prefix of an address take one word before the digits, e-mails and IPv6 sit in one token.
 /// Monotone in `seed`, so starting the leftmost-first search here finds the same match as
 /// starting it anywhere before.
-fn seed_window_start(text: &str, seed: usize) -> usize {
+///
+/// Never below `floor`, and found without walking back past it (the next seed is often the
+/// next byte, in the same number).
+fn seed_window_start_from(text: &str, seed: usize, floor: usize) -> usize {
     // ASCII text walks back byte by byte; anything else (Unicode whitespace) takes the char
     // walk below.
     let b = text.as_bytes();
     let mut i = seed;
     for want_space in [false, true, false] {
-        while let Some(&c) = i.checked_sub(1).and_then(|j| b.get(j)) {
+        while let Some(&c) = i
+            .checked_sub(1)
+            .filter(|&j| j >= floor)
+            .and_then(|j| b.get(j))
+        {
             if c >= 0x80 {
-                return seed_window_start_chars(text, seed);
+                return seed_window_start_chars(text, seed).max(floor);
             }
             // `char::is_whitespace` on ASCII: '\t'..='\r' (with the vertical tab) and ' '.
             if (c == b' ' || (0x09..=0x0d).contains(&c)) != want_space {
@@ -356,7 +718,7 @@ fn seed_window_start(text: &str, seed: usize) -> usize {
             i -= 1;
         }
     }
-    i
+    i.max(floor)
 }
 
 fn seed_window_start_chars(text: &str, seed: usize) -> usize {
@@ -814,6 +1176,76 @@ fn phone_digits_reference(m: &str) -> String {
 mod tests {
     use super::*;
 
+    /// One detector for all the tests: the dense DFA takes a while to build in a debug build.
+    fn detector() -> &'static PiiDetector {
+        static D: std::sync::OnceLock<PiiDetector> = std::sync::OnceLock::new();
+        D.get_or_init(|| PiiDetector::new().expect("patterns compile"))
+    }
+
+    /// From every char boundary `at` of `text`, the anchored search over the seed windows
+    /// finds the match the meta regex finds from the window start (with no step limit, past
+    /// the starts that no accepted match has), and
+    /// a tight step limit makes it give up rather than answer differently.
+    fn anchored_agrees_with_meta(d: &PiiDetector, text: &str) {
+        for (at, _) in text.char_indices() {
+            let Some(seed) = next_seed(text, at) else {
+                break;
+            };
+            let from = seed_window_start(text, seed).max(at);
+            // The meta search, passing over the starts that `never_accepted_at` passes over.
+            let mut want = d.re.search(&Input::new(text).span(from..text.len()));
+            while let Some(m) = want.filter(|m| {
+                m.start() > 0
+                    && never_accepted_at(text.as_bytes()[m.start() - 1], text.as_bytes()[m.start()])
+            }) {
+                let next = next_boundary(text, m.start());
+                want = d.re.search(&Input::new(text).span(next..text.len()));
+            }
+            let mut unlimited = usize::MAX;
+            let got = d.anchored.leftmost(text, from, seed, &mut unlimited);
+            assert_eq!(got, Some(want), "{text:?} from {from}");
+            for mut budget in [0, 3, 20] {
+                let got = d.anchored.leftmost(text, from, seed, &mut budget);
+                assert!(got.is_none() || got == Some(want), "{text:?} from {from}");
+            }
+        }
+    }
+
+    /// The re-laid-out tables of the anchored search (4.7 MB and 0.4 MB when written): the
+    /// ASCII one is meant to stay in a core's L2 cache.
+    #[test]
+    fn anchored_tables_stay_small() {
+        let d = detector();
+        assert!(d.anchored.ascii.memory_usage() < 1 << 20);
+        assert!(d.anchored.full.memory_usage() < 8 << 20);
+    }
+
+    #[test]
+    fn anchored_search_agrees_with_the_meta_regex() {
+        let d = detector();
+        let fixed = [
+            "appelle le 06 12 34 56 78 stp",
+            "écris à élodie.martin@gmail.com!",
+            "Flat 1, 8 Elm Street, Liverpool L6 9QL",
+            "he's at 7024 S Cedar Ridge St, Apt 37D, Macon, GA 31251 now",
+            "9 bis quai des Prés, bât. A, 5e étage, 42000 Saint-Étienne",
+            "45°54'25.5\"N 6°09'23.6\"E and 48.85661, 2.35222",
+            "v6 dead::beef 2001:db8::1 203.0.113.9",
+            "plate NJT 2980 plaque gz 182 pm reg CE65 CSJ",
+            "٣ rue de la Paix 7 ３ rue 12",
+            "K\u{212a}12 ſt 5 Kſ",
+        ];
+        let alphabet = "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT Ave, CA 9";
+        let mut texts = crate::TestTexts::new(alphabet, 40, 0x6a09_e667_f3bc_c908);
+        for t in fixed
+            .map(String::from)
+            .into_iter()
+            .chain((0..3000).map(|_| texts.text()))
+        {
+            anchored_agrees_with_meta(d, &t);
+        }
+    }
+
     /// The search as it was before seeds: leftmost-first from `at` over the whole rest.
     fn find_without_seeds(d: &PiiDetector, text: &str, plate: bool) -> Vec<Candidate> {
         let mut out = Vec::new();
@@ -841,7 +1273,7 @@ mod tests {
     /// chars (accents, NBSP, non-ASCII digits, curly quotes) right next to a match.
     #[test]
     fn seeded_search_agrees_with_the_plain_search() {
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let fixed = [
             "06 12 34 56 78",
             "appelle le 06 12 34 56 78",
@@ -869,7 +1301,7 @@ mod tests {
             ":",
         ];
         let alphabet = "ab zZ 0123456789@:.,-+()'°é\u{a0}٣’rue st gmail.com flat NJT";
-        agrees_with_unseeded(&d, &fixed, (alphabet, 40, 0x9e37_79b9_7f4a_7c15), 4000);
+        agrees_with_unseeded(d, &fixed, (alphabet, 40, 0x9e37_79b9_7f4a_7c15), 4000);
     }
 
     /// `find` returns what the plain, unseeded search over the whole text returns, on the
@@ -901,7 +1333,7 @@ mod tests {
     /// colons, letters, '@', degrees and non-ASCII digits mixed in.
     #[test]
     fn restart_after_a_rejected_candidate_skips_only_rejected_starts() {
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let fixed = [
             "06 12 34 56 78 9",
             "0612345678901234",
@@ -919,7 +1351,7 @@ mod tests {
             "1-555-0100 555 0100 12 Oak Road, Leeds LS1 4AB",
         ];
         let alphabet = "0123456789 0123456789 .-+()::@ax°N,'٣\u{a0}é0123456789 rue St fl::";
-        agrees_with_unseeded(&d, &fixed, (alphabet, 48, 0x2545_f491_4f6c_dd1d), 6000);
+        agrees_with_unseeded(d, &fixed, (alphabet, 48, 0x2545_f491_4f6c_dd1d), 6000);
     }
 
     #[test]
@@ -980,6 +1412,13 @@ mod tests {
                     seed_window_start_chars(&t, i),
                     "{t:?} {i}"
                 );
+                for (floor, _) in t.char_indices().take_while(|&(f, _)| f <= i) {
+                    assert_eq!(
+                        seed_window_start_from(&t, i, floor),
+                        seed_window_start_chars(&t, i).max(floor),
+                        "{t:?} {i} from {floor}"
+                    );
+                }
             }
         }
     }
@@ -995,7 +1434,7 @@ mod tests {
     }
 
     fn spans(text: &str, plate_ctx: bool) -> Vec<(SpanKind, String)> {
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let mut out = Vec::new();
         d.find(text, plate_ctx, &mut out);
         out.into_iter()
@@ -1014,7 +1453,7 @@ mod tests {
     /// The stack-buffer digit extraction gives the verdicts of the `String` one it replaced.
     #[test]
     fn phone_digits_without_allocation_agree() {
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let reference = |m: &str| {
             let digits = phone_digits_reference(m);
             let ds = digits.trim_start_matches('+').as_bytes();
@@ -1213,7 +1652,7 @@ mod tests {
         ] {
             assert_eq!(one(text, SpanKind::Address), address);
         }
-        let d = PiiDetector::new().expect("patterns compile");
+        let d = detector();
         let mut got = Vec::new();
         d.find(
             "ring 07939 383035. Tenants' union meets at 8",
