@@ -44,7 +44,7 @@ fn patterns() -> Vec<String> {
     // Two or three words: a first name and a surname ("PARENTS : l'école" is no one).
     let full_name = format!(r"{w}(?:\s+{w}){{1,2}}");
     let place = format!(
-        r"{B}{full_name}(?:\s*(?:,|@|:|=|→|->|\||[-–—])\s*(?:{grade}\s*(?:,|@|at|in|[àa]|au)?\s*)?(?:(?:{w}\s+){{1,3}}(?:at|@|[àa]|au|chez)\s+)?|\s+(?:is|are|'s|’s)\s+(?:at|in)\s+|(?:'s|’s)\s+(?:at|in)\s+|(?:'s|’s)?\s*[,\-–—]?\s+(?:(?:her|his|their|whose|sa|son|ses|dont\s+(?:le|la|les))\s+)?(?:son|daughter|kid|kids|child|boy|girl|lad|twins|stepdaughter|stepson|fille|fils|gamin|gamine|enfant|enfants|jumeaux|jumelles)\s+(?:is\s+in\s+{grade}\s+at|(?:goes|go)\s+to|attends?|is\s+at|sont\s+[àa]|est\s+en\s+{grade}\s+(?:[àa]|au)|sont\s+(?:au|[àa])|est\s+(?:au|[àa])|va\s+(?:au|[àa]))\s+|\s+(?:goes|go)\s+to\s+|\s+attends?\s+|\s+(?:c'est|est|sont|va|vont)\s+(?:en\s+{grade}\s+)?(?:au|aux|[àa]|chez)\s*)(?:{article})(?:{brand}|{school})(?:\s+{org_word}){{0,6}}|{B}{full_name}\s+(?:du|de\s+la|de\s+l'|des)\s+(?:{brand})(?:\s+{org_word}){{0,6}}"
+        r"{B}{full_name}(?:\s*(?:,|@|:|=|→|->|\||[-–—])\s*(?:{grade}\s*(?:,|@|at|in|[àa]|au)?\s*)?(?:(?:{w}\s+){{1,3}}(?:at|@|[àa]|au|chez)\s+)?|\s+(?:is|are|'s|’s)\s+(?:at|in)\s+|(?:'s|’s)\s+(?:at|in)\s+|(?:'s|’s)?\s*[,\-–—]?\s+(?:(?:her|his|their|whose|sa|son|ses|dont\s+(?:le|la|les))\s+)?(?:son|daughter|kid|kids|child|boy|girl|lad|twins|stepdaughter|stepson|fille|fils|gamin|gamine|enfant|enfants|jumeaux|jumelles)\s+(?:is\s+in\s+{grade}\s+at|(?:goes|go)\s+to|attends?|is\s+at|sont\s+[àa]|est\s+en\s+{grade}\s+(?:[àa]|au)|sont\s+(?:au|[àa])|est\s+(?:au|[àa])|va\s+(?:au|[àa]))\s+|\s+(?:goes|go)\s+to\s+|\s+attends?\s+|\s+(?:c'est|est|sont|va|vont)\s+(?:en\s+{grade}\s+)?(?:au|aux|[àa]|chez)\s*)(?:{article})(?:{brand}|{school})(?:\s+{org_word}){{0,6}}|{B}{full_name}\s+(?:(?:du|de\s+la|des)\s+|de\s+l['’]\s*)(?:{brand})(?:\s+{org_word}){{0,6}}"
     );
     vec![en, fr, place]
 }
@@ -145,6 +145,11 @@ pub(crate) const BRANDS: &[&str] = &[
     "credit agricole",
     "bnp",
     "societe generale",
+    // Québec chains.
+    "saq",
+    "maxi",
+    "super c",
+    "dollarama",
 ];
 
 /// A folded brand name as a case-insensitive pattern: accents and curly apostrophes allowed,
@@ -918,6 +923,19 @@ mod tests {
             (
                 "le gamin c'est Richard Chauvin, CM2 à l'école Jules-Ferry d'Angers",
                 "Richard Chauvin, CM2 à l'école Jules-Ferry d'Angers",
+            ),
+            // "de l'" glued to the shop's name; Québec chains.
+            (
+                "Laetitia Robitaille du Maxi de Lévis, elle sort à 21h",
+                "Laetitia Robitaille du Maxi de Lévis",
+            ),
+            (
+                "Océane Techer de l'Auchan de Montreuil, elle finit à 20h",
+                "Océane Techer de l'Auchan de Montreuil",
+            ),
+            (
+                "Diane Morin, rayon frais au SAQ de Terrebonne. Elle a balancé ma sœur",
+                "Diane Morin, rayon frais au SAQ de Terrebonne",
             ),
         ] {
             assert_eq!(find(text), vec![want], "{text}");
