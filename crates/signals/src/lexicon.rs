@@ -715,6 +715,9 @@ const GROUPS: &[Group] = &[
         "home connection", "connected from", "logged in from", "posted from", "same ip",
         "s'est connecte depuis", "connecte depuis", "ip de connexion", "meme ip", "titulaire",
         "c'est la voiture de", "the car of", "it's definitely", "c'est bien lui", "c'est bien elle",
+        // Where someone leaves their car.
+        "elle la laisse", "il la laisse", "elle le laisse", "il le laisse", "garee", "garees",
+        "c'est celle de", "c'est celui de",
     ]),
     (Cue::DoxAct, "dox.call_to_contact", false, &[
         "call him", "call her", "call them", "text him", "text her", "tell him", "tell her", "ask him",
@@ -733,6 +736,8 @@ const GROUPS: &[Group] = &[
         "ce que vous en pensez", "ce que vous pensez", "qu'il ne passe plus", "coup de fil", "le bonjour",
         "partagez", "faites passer", "confirmez", "vous savez ce qu'elle", "vous savez ce qu'il",
         "utilisez celui-la",
+        "qui veut appeler", "envoyez des appels", "envoyez des pizzas", "commandez des pizzas",
+        "who wants to call", "send pizzas", "order pizzas to",
     ]),
     (Cue::Business, "context.business", false, &[
         "cabinet du", "le cabinet", "clinique", "pharmacie", "docteur", "dentiste", "notaire", "avocat",

@@ -693,3 +693,20 @@ fn news_words_do_not_cancel_the_writers_own_threat() {
          avant de verser de l'essence sur le capot. Le jugement a été renvoyé au 2 juin."
     ));
 }
+
+/// A plate with where its owner leaves the car, and calls to flood someone's phone, are
+/// doxxing; the same plate in a sale ad is not.
+#[test]
+fn where_the_car_is_left_and_calls_to_flood_a_phone() {
+    for t in [
+        "RENÉE ROCHE = Mégane AV940ZB. elle la laisse rue de la Gare, juste devant le tabac chaque soir",
+        "LA SCÉNIC NOIRE KA-168-JF GARÉE SUR LE PARKING DE L'HÔPITAL C'EST CELLE DE CHARLES LEBRUN",
+        "Qui veut appeler Martin Cyr ? +1 418.745.3360, repond apres 18h",
+        "envoyez des pizzas et des appels à Agathe Camus au +33 6 99 95 23 78 toute la nuit",
+    ] {
+        assert!(dox(t), "{t}");
+    }
+    assert!(!dox(
+        "Vends Mégane AV940ZB, 98 000 km, contrôle technique ok, 6 500 € à débattre"
+    ));
+}
