@@ -39,12 +39,12 @@ fn patterns() -> Vec<String> {
     let school = format!(
         r"(?:(?:st\.?|saint)\s+)?(?:{w}\s+){{1,3}}(?:elementary|high|middle|primary|infant|infants|junior|nursery|academy|secondary|prep|grammar|junior\s+high|community\s+college|college|university)(?:\s+school)?{B}|(?:university|college)\s+of\s+{w}(?:\s+{w})?|(?:lyc[ée]e|coll[èe]ge|[ée]cole|maternelle|c[ée]gep|universit[ée]|iut|cycle\s+d'orientation|groupe\s+scolaire)(?:\s+(?:pro|priv[ée]|primaire|maternelle|publique))?(?:\s+(?:de\s+la\s+|des\s+|du\s+|de\s+|d'|l')?{w}){{1,3}}"
     );
-    let grade = r"(?:\d{1,2}(?:st|nd|rd|th)\s+grade|grade\s+\d{1,2}|year\s+\d{1,2}|cp|ce1|ce2|cm1|cm2|\d{1,2}\s?(?:e|[èe]me)(?:\s+[a-z])?|seconde(?:\s+\d)?|premi[èe]re|terminale)";
+    let grade = r"(?:\d{1,2}(?:st|nd|rd|th)\s+grade|grade\s+\d{1,2}|year\s+\d{1,2}|cp|ce1|ce2|cm1|cm2|\d{1,2}\s?(?:e|[èe]me)(?:\s+[a-z])?|seconde(?:\s+\d)?|premi[èe]re|terminale|maternelle|(?:petite|moyenne|grande)\s+section)";
     let article = r"(?:(?:the|le|la|les|l'|au|aux|[àa]\s+la|[àa]\s+l'|[àa])\s*)?";
     // Two or three words: a first name and a surname ("PARENTS : l'école" is no one).
     let full_name = format!(r"{w}(?:\s+{w}){{1,2}}");
     let place = format!(
-        r"{B}{full_name}(?:\s*(?:,|@|:|=|→|->|\||[-–—])\s*(?:{grade}\s*(?:,|@|at|in|[àa]|au)?\s*)?(?:(?:{w}\s+){{1,3}}(?:at|@|[àa]|au|chez)\s+)?|\s+(?:is|are|'s|’s)\s+(?:at|in)\s+|(?:'s|’s)\s+(?:at|in)\s+|(?:'s|’s)?\s*[,\-–—]?\s+(?:(?:her|his|their|whose|sa|son|ses|dont\s+(?:le|la|les))\s+)?(?:son|daughter|kid|kids|child|boy|girl|lad|twins|stepdaughter|stepson|fille|fils|gamin|gamine|enfant|enfants|jumeaux|jumelles)\s+(?:is\s+in\s+{grade}\s+at|(?:goes|go)\s+to|attends?|is\s+at|sont\s+[àa]|est\s+en\s+{grade}\s+(?:[àa]|au)|sont\s+(?:au|[àa])|est\s+(?:au|[àa])|va\s+(?:au|[àa]))\s+|\s+(?:goes|go)\s+to\s+|\s+attends?\s+|\s+(?:c'est|est|sont|va|vont)\s+(?:en\s+{grade}\s+)?(?:au|aux|[àa]|chez)\s*)(?:{article})(?:{brand}|{school})(?:\s+{org_word}){{0,6}}|{B}{full_name}\s+(?:(?:du|de\s+la|des)\s+|de\s+l['’]\s*)(?:{brand})(?:\s+{org_word}){{0,6}}"
+        r"{B}{full_name}(?:\s*(?:,|@|:|=|→|->|\||[-–—])\s*(?:{grade}\s*(?:,|@|at|in|[àa]|au)?\s*)?(?:(?:{w}\s+){{1,3}}(?:at|@|[àa]|au|chez)\s+)?|\s+(?:is|are|'s|’s)\s+(?:at|in)\s+|(?:'s|’s)\s+(?:at|in)\s+|(?:'s|’s)?\s*[,\-–—]?\s+(?:(?:her|his|their|whose|sa|son|ses|dont\s+(?:le|la|les))\s+)?(?:son|daughter|kid|kids|child|boy|girl|lad|twins|stepdaughter|stepson|fille|fils|gamin|gamine|enfant|enfants|jumeaux|jumelles)\s+(?:is\s+in\s+{grade}\s+at|(?:goes|go)\s+to|attends?|is\s+at|sont\s+[àa]|est\s+en\s+{grade}\s+(?:[àa]|au)|sont\s+(?:au|[àa])|est\s+(?:au|[àa])|va\s+(?:au|[àa]))\s+|\s*,?\s+(?:(?:il|elle)\s+|et\s+)?(?:d[ée]pose|r[ée]cup[èe]re|emm[èe]ne|cherche)\s+(?:ses|son|sa)\s+(?:enfants|gosses|gamins|fils|fille|petits?)\s+(?:tous\s+les\s+(?:matins|soirs)\s+)?|\s*,\s*(?:mom|mum|mother|dad|father)\s+of\s+(?:the\s+)?(?:{w}\s+){{0,2}}(?:son|daughter|kid|kids|twins|boys|girls)\s+(?:at|in)\s+|\s+(?:goes|go)\s+to\s+|\s+attends?\s+|\s+(?:c'est|est|sont|va|vont)\s+(?:en\s+{grade}\s+)?(?:au|aux|[àa]|chez)\s*)(?:{article})(?:{brand}|{school})(?:\s+{org_word}){{0,6}}|{B}{full_name}\s+(?:(?:du|de\s+la|des)\s+|de\s+l['’]\s*)(?:{brand})(?:\s+{org_word}){{0,6}}"
     );
     vec![en, fr, place]
 }
@@ -327,6 +327,10 @@ const ORG_STOP: &[&str] = &[
     "year",
     "prevenez",
     "tout",
+    "chaque",
+    "vers",
+    "every",
+    "each",
     "tous",
     "everyone",
     "anyone",
@@ -923,6 +927,15 @@ mod tests {
             (
                 "le gamin c'est Richard Chauvin, CM2 à l'école Jules-Ferry d'Angers",
                 "Richard Chauvin, CM2 à l'école Jules-Ferry d'Angers",
+            ),
+            // A parent dropping off or picking up their children; "mom of the X twins".
+            (
+                "Grégoire Gilbert, il dépose ses enfants au lycée Jacques-Prévert de Mérignac chaque matin",
+                "Grégoire Gilbert, il dépose ses enfants au lycée Jacques-Prévert de Mérignac",
+            ),
+            (
+                "Abigail Taylor, mom of the Sullivan twins at Oakridge Middle School, she's the one",
+                "Abigail Taylor, mom of the Sullivan twins at Oakridge Middle School",
             ),
             // "de l'" glued to the shop's name; Québec chains.
             (
