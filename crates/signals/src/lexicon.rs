@@ -1101,22 +1101,13 @@ fn word_mask(block: &[u8; 16]) -> u16 {
 #[target_feature(enable = "sse2")]
 #[inline]
 fn word_mask_sse2(block: &[u8; 16]) -> u16 {
+    use crate::normalize::{between_sse2, load_sse2};
     use std::arch::x86_64::*;
-    // Value-only intrinsics; the load goes through `u128` (one unaligned move), no pointers.
-    let v = u128::from_le_bytes(*block);
-    let x = _mm_set_epi64x((v >> 64) as i64, v as i64);
-    let splat = |b: u8| _mm_set1_epi8(b as i8);
-    // Signed compares: non-ASCII bytes are negative, below every bound (and flagged by their
-    // sign bit below).
-    let between = |x, lo: u8, hi: u8| {
-        _mm_and_si128(
-            _mm_cmpgt_epi8(x, splat(lo - 1)),
-            _mm_cmplt_epi8(x, splat(hi + 1)),
-        )
-    };
-    // `x | 0x20` is in 'a'..='z' exactly for the ASCII letters of either case.
-    let letter = between(_mm_or_si128(x, splat(0x20)), b'a', b'z');
-    let digit = between(x, b'0', b'9');
+    let x = load_sse2(block);
+    // `x | 0x20` is in 'a'..='z' exactly for the ASCII letters of either case; non-ASCII
+    // bytes are below every bound and flagged by their sign bit.
+    let letter = between_sse2(_mm_or_si128(x, _mm_set1_epi8(0x20)), b'a', b'z');
+    let digit = between_sse2(x, b'0', b'9');
     let ascii_word = _mm_movemask_epi8(_mm_or_si128(letter, digit));
     let non_ascii = _mm_movemask_epi8(x);
     (ascii_word | non_ascii) as u16
@@ -1661,7 +1652,7 @@ mod tests {
         assert!(has("cut their gaythroats", Cue::Violence));
     }
 
-    /// The walk over `aho_corasick`'s own DFA that the copied table replaced.
+    /// The reference walk over `aho_corasick`'s own DFA, which the word lookup must agree with.
     fn scan_with_ac(
         dfa: &DFA,
         start: StateID,

@@ -158,13 +158,17 @@ pub(crate) fn features(folded: &str, mut emit: impl FnMut(u32)) {
         // The stem of a longer word: "stabbing", "stabbed" and "stabbe" share "stabb",
         // "tuerai" and "tueras" share "tuera".
         if i - start > STEM {
-            let stem = b[start..start + STEM].iter().fold(STEM_OFFSET, |h, &c| {
-                (h ^ u64::from(c)).wrapping_mul(FNV_PRIME)
-            });
-            emit((stem & mask) as u32);
+            emit((stem_hash(&b[start..start + STEM]) & mask) as u32);
         }
         prev = Some(h);
     }
+}
+
+/// FNV-1a of a stem, from [`STEM_OFFSET`].
+fn stem_hash(stem: &[u8]) -> u64 {
+    stem.iter().fold(STEM_OFFSET, |h, &c| {
+        (h ^ u64::from(c)).wrapping_mul(FNV_PRIME)
+    })
 }
 
 /// [`features`] as it was first written, a byte at a time: the reference the token-at-a-time
@@ -190,10 +194,7 @@ fn features_bytewise(folded: &str, mut emit: impl FnMut(u32)) {
                 emit((pair(p, h) >> shift) as u32);
             }
             if i - start > STEM {
-                let stem = b[start..start + STEM].iter().fold(STEM_OFFSET, |h, &c| {
-                    (h ^ u64::from(c)).wrapping_mul(FNV_PRIME)
-                });
-                emit((stem & mask) as u32);
+                emit((stem_hash(&b[start..start + STEM]) & mask) as u32);
             }
             prev = Some(h);
         }

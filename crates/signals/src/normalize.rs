@@ -310,6 +310,34 @@ fn plain_step(chunk: &[u8; STEP], p1: u8, p2: u8) -> (usize, [u8; STEP]) {
     unsafe { plain_step_sse2(chunk, p1, p2) }
 }
 
+/// Sixteen bytes into an SSE2 register, through `u128` (LLVM makes it one unaligned move), no
+/// pointers.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+#[inline]
+pub(crate) fn load_sse2(block: &[u8; 16]) -> std::arch::x86_64::__m128i {
+    use std::arch::x86_64::*;
+    let v = u128::from_le_bytes(*block);
+    _mm_set_epi64x((v >> 64) as i64, v as i64)
+}
+
+/// All-ones in each lane of `x` whose byte is in `lo..=hi` (ASCII bounds, `lo` > 0, `hi` <
+/// 0x7f). Signed compares: non-ASCII bytes are negative, so below every bound.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+#[inline]
+pub(crate) fn between_sse2(
+    x: std::arch::x86_64::__m128i,
+    lo: u8,
+    hi: u8,
+) -> std::arch::x86_64::__m128i {
+    use std::arch::x86_64::*;
+    _mm_and_si128(
+        _mm_cmpgt_epi8(x, _mm_set1_epi8((lo - 1) as i8)),
+        _mm_cmplt_epi8(x, _mm_set1_epi8((hi + 1) as i8)),
+    )
+}
+
 /// [`plain_step`] in SSE2 registers: sixteen bytes in about as many instructions as the SWAR
 /// step takes for eight.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -319,16 +347,9 @@ fn plain_step_sse2(chunk: &[u8; STEP], p1: u8, p2: u8) -> (usize, [u8; STEP]) {
     use std::arch::x86_64::*;
     // Value-only intrinsics, safe inside this function; loads and stores go through `u128`
     // (LLVM makes them one unaligned move each), no pointers.
-    let v = u128::from_le_bytes(*chunk);
-    let x = _mm_set_epi64x((v >> 64) as i64, v as i64);
+    let x = load_sse2(chunk);
     let splat = |b: u8| _mm_set1_epi8(b as i8);
-    // Signed compares: non-ASCII bytes are negative, so below every bound.
-    let between = |x, lo: u8, hi: u8| {
-        _mm_and_si128(
-            _mm_cmpgt_epi8(x, splat(lo - 1)),
-            _mm_cmplt_epi8(x, splat(hi + 1)),
-        )
-    };
+    let between = between_sse2;
     let upper = between(x, b'A', b'Z');
     let l = _mm_or_si128(x, _mm_and_si128(upper, splat(0x20)));
     let letter = between(l, b'a', b'z');
